@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Runs node:test over an explicit file list: on Node 20 a bare directory argument runs nothing.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const suites = process.argv.slice(2);
+const wanted = suites.length > 0 ? suites : ['unit', 'integration'];
+
+function collect(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.sort().flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return collect(path);
+    return name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+let failed = false;
+for (const suite of wanted) {
+  const files = collect(join('test', suite));
+  if (files.length === 0) {
+    if (suites.length > 0) {
+      console.error(`no test files under test/${suite}`);
+      process.exit(1);
+    }
+    continue;
+  }
+  // Integration tests share one Redis and real processes: run their files one at a time.
+  const concurrency = suite === 'integration' ? '1' : '2';
+  console.log(`\n# ${suite}: ${files.length} files`);
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
+    { stdio: 'inherit', env: { ...process.env, RNNLM_LOG_LEVEL: process.env.RNNLM_LOG_LEVEL ?? 'silent' } },
+  );
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

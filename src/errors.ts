@@ -1,0 +1,43 @@
+/**
+ * One registry of coded errors. The code is stable (clients match on it), the status is the
+ * HTTP answer the API gives for it, and `retryable` tells a worker whether a job that hit it
+ * may succeed on another attempt.
+ */
+export const ERRORS = {
+  RNNLM_INVALID_CONFIG: { status: 400, retryable: false },
+  RNNLM_CORPUS_TOO_SMALL: { status: 400, retryable: false },
+  RNNLM_CORPUS_EMPTY: { status: 400, retryable: false },
+  RNNLM_SEQUENCE_TOO_LONG: { status: 400, retryable: false },
+  RNNLM_VOCAB_TOO_LARGE: { status: 400, retryable: false },
+  RNNLM_NONFINITE_LOSS: { status: 422, retryable: false },
+  RNNLM_ABORTED: { status: 409, retryable: false },
+  RNNLM_ARTIFACT_CORRUPT: { status: 409, retryable: false },
+  RNNLM_MODEL_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_CHECKPOINT_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_CHECKPOINT_MISMATCH: { status: 400, retryable: false },
+  RNNLM_BACKEND_UNAVAILABLE: { status: 503, retryable: true },
+  RNNLM_FILE_NOT_FOUND: { status: 404, retryable: false },
+} as const satisfies Record<string, { status: number; retryable: boolean }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class RnnlmError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly retryable: boolean;
+  /** Extra structured facts (the offending field, a limit, an estimate). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RnnlmError';
+    this.code = code;
+    this.statusCode = ERRORS[code].status;
+    this.retryable = ERRORS[code].retryable;
+    this.details = details;
+  }
+}
+
+export function isRnnlmError(err: unknown, code?: ErrorCode): err is RnnlmError {
+  return err instanceof RnnlmError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,58 @@
+/** The tokenizer kinds a model can be trained with. */
+export type TokenizerType = 'char' | 'word' | 'bpe';
+
+/**
+ * Turns text into token ids and back. Every tokenizer is trained on the training text only
+ * and serialises to JSON so it is saved beside the model and restored exactly.
+ */
+export interface Tokenizer {
+  readonly type: TokenizerType;
+  /** Number of distinct ids; ids are 0..vocabSize-1. */
+  readonly vocabSize: number;
+  /** Id that out-of-vocabulary pieces map to; undefined for bpe, which has none by construction. */
+  readonly unkId: number | undefined;
+  /** Id of the end-of-line token for word tokenizers (`<eos>`); undefined elsewhere. */
+  readonly eosId: number | undefined;
+  /**
+   * Ids a model is primed with before a text that has no context, so that the first token
+   * of a text is predicted as if it started a line: '\n' for char (if in the vocabulary),
+   * `<eos>` for word, the bytes of '\n' for bpe. Empty when the vocabulary has no such token.
+   */
+  readonly boundaryIds: readonly number[];
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** Human-readable form of one token, for per-token score details. */
+  tokenText(id: number): string;
+  toJSON(): TokenizerJSON;
+}
+
+export interface CharTokenizerJSON {
+  type: 'char';
+  /** Code points as strings, index = id; entry 0 is `<unk>`. */
+  vocab: string[];
+}
+
+export interface WordTokenizerJSON {
+  type: 'word';
+  vocab: string[];
+  lowercase: boolean;
+}
+
+export interface BpeTokenizerJSON {
+  type: 'bpe';
+  /** Merge rules in order; merge i creates id 256 + i from the pair [left, right]. */
+  merges: [number, number][];
+}
+
+export type TokenizerJSON = CharTokenizerJSON | WordTokenizerJSON | BpeTokenizerJSON;
+
+/** Options for training a tokenizer on a corpus. */
+export interface TokenizerOptions {
+  type: TokenizerType;
+  /** bpe: target vocabulary size (>= 256 + 1). word: cap on vocabulary size incl. specials. */
+  vocabSize?: number | undefined;
+  /** word: words seen fewer times map to `<unk>`. */
+  minFrequency?: number | undefined;
+  /** word: lowercase before splitting. */
+  lowercase?: boolean | undefined;
+}
