@@ -1,0 +1,88 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+import { RnnlmError } from '../errors.js';
+
+/** Which tfjs backend to run on; `auto` takes the fastest one that loads. */
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** tfjs backend name: `tensorflow` (libtensorflow, CPU or CUDA), `wasm` or `cpu`. */
+  name: string;
+  /** The npm package that provides it. */
+  package: string;
+  /** True when the CUDA build of libtensorflow was loaded. */
+  gpu: boolean;
+  tfjsVersion: string;
+}
+
+// The native bindings are optional dependencies that cannot install everywhere, so they are
+// imported by a computed name: the type checker and bundlers must not require them.
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+let current: Promise<BackendInfo> | undefined;
+let currentPreference: BackendPreference | undefined;
+
+async function tryNative(pkg: string): Promise<boolean> {
+  try {
+    await import(pkg);
+  } catch {
+    return false;
+  }
+  return tf.findBackend('tensorflow') !== null && (await tf.setBackend('tensorflow'));
+}
+
+async function select(preference: BackendPreference): Promise<BackendInfo> {
+  const info = (name: string, pkg: string, gpu = false): BackendInfo => ({
+    name,
+    package: pkg,
+    gpu,
+    tfjsVersion: tf.version_core,
+  });
+  if (preference === 'auto' || preference === 'tensorflow') {
+    for (const pkg of NATIVE_PACKAGES) {
+      if (await tryNative(pkg)) return info('tensorflow', pkg, pkg.endsWith('-gpu'));
+    }
+    if (preference === 'tensorflow') {
+      throw new RnnlmError(
+        'RNNLM_BACKEND_UNAVAILABLE',
+        `RNNLM_BACKEND=tensorflow but neither ${NATIVE_PACKAGES.join(' nor ')} could be loaded; install one (its install script downloads libtensorflow) or use wasm/cpu`,
+      );
+    }
+  }
+  if (preference === 'auto' || preference === 'wasm') {
+    try {
+      if (await tf.setBackend('wasm')) {
+        await tf.ready();
+        return info('wasm', '@tensorflow/tfjs-backend-wasm');
+      }
+    } catch (err) {
+      if (preference === 'wasm') {
+        throw new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', `the wasm backend failed to start: ${String(err)}`);
+      }
+    }
+  }
+  await tf.setBackend('cpu');
+  await tf.ready();
+  return info('cpu', '@tensorflow/tfjs-backend-cpu');
+}
+
+/**
+ * Selects and initialises the tfjs backend once per process. Later calls with the same
+ * preference return the same answer; a different preference switches backends.
+ */
+export function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
+  if (current === undefined || currentPreference !== preference) {
+    currentPreference = preference;
+    current = select(preference);
+    current.catch(() => {
+      current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Whether the active backend implements a kernel (the wasm backend lacks several). */
+export function hasKernel(kernelName: string): boolean {
+  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+}

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * The hyperparameters of a run, as one zod schema shared by the CLI, the API and the worker.
+ * Defaults follow the classic char-rnn / word_language_model recipe at a size that trains
+ * on a CPU; absolute bounds here only keep the numbers sane, the service narrows them.
+ */
+export const tokenizerSpecSchema = z
+  .object({
+    type: z.enum(['char', 'word', 'bpe']).default('char'),
+    /** bpe: target vocabulary size; word: cap on the vocabulary. */
+    vocabSize: z.number().int().min(2).max(1_000_000).optional(),
+    /** word: words seen fewer times map to `<unk>`. */
+    minFrequency: z.number().int().min(1).optional(),
+    /** word: lowercase the text first. */
+    lowercase: z.boolean().optional(),
+  })
+  .strict();
+
+export const modelSpecSchema = z
+  .object({
+    cell: z.enum(['lstm', 'gru', 'rnn']).default('lstm'),
+    layers: z.number().int().min(1).max(64).default(2),
+    hiddenSize: z.number().int().min(1).max(65_536).default(256),
+    embeddingSize: z.number().int().min(1).max(65_536).default(64),
+    /** Dropout on the embedding output, between layers and before the output projection. */
+    dropout: z.number().min(0).max(0.95).default(0),
+    /** Share the embedding matrix with the output projection (needs embeddingSize = hiddenSize). */
+    tieWeights: z.boolean().default(false),
+  })
+  .strict()
+  .refine((m) => !m.tieWeights || m.embeddingSize === m.hiddenSize, {
+    message: 'tieWeights needs embeddingSize equal to hiddenSize',
+    path: ['tieWeights'],
+  });
+
+export const truncationSchema = z
+  .object({
+    mode: z.enum(['fixed', 'variable', 'randomized', 'none']).default('fixed'),
+    p: z.number().min(0).max(1).optional(),
+    sigma: z.number().min(0).optional(),
+    minLength: z.number().int().min(1).optional(),
+    maxLength: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+export const trainingSpecSchema = z
+  .object({
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    seqLength: z.number().int().min(1).max(65_536).default(64),
+    truncation: truncationSchema.prefault({}),
+    partition: z.enum(['sequential', 'random']).default('sequential'),
+    optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
+    learningRate: z.number().positive().default(0.002),
+    /** Clip the global gradient norm to this value (0 turns clipping off). */
+    clipNorm: z.number().min(0).default(5),
+    /** Clip each gradient element to [-clipValue, clipValue] before the norm clip. */
+    clipValue: z.number().positive().optional(),
+    /** Multiply the learning rate by this when validation loss stops improving. */
+    lrDecay: z.number().gt(0).max(1).default(0.5),
+    /** Evaluations without improvement before the learning rate decays. */
+    lrPatience: z.number().int().min(0).default(1),
+    epochs: z.number().int().min(1).max(100_000).default(1),
+    maxSteps: z.number().int().min(1).optional(),
+    maxMinutes: z.number().positive().optional(),
+    evalEvery: z.number().int().min(1).optional(),
+    checkpointEvery: z.number().int().min(1).optional(),
+    /** Evaluations without improvement before training stops (best weights are kept). */
+    earlyStoppingPatience: z.number().int().min(1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
+    /** Parallel streams used for validation (forward only). */
+    evalBatchSize: z.number().int().min(1).max(4096).default(32),
+  })
+  .strict();
+
+export const runConfigSchema = z
+  .object({
+    tokenizer: tokenizerSpecSchema.prefault({}),
+    model: modelSpecSchema.prefault({}),
+    training: trainingSpecSchema.prefault({}),
+  })
+  .strict();
+
+export type TokenizerSpec = z.infer<typeof tokenizerSpecSchema>;
+export type ModelSpec = z.infer<typeof modelSpecSchema>;
+export type TruncationSpec = z.infer<typeof truncationSchema>;
+export type TrainingSpec = z.infer<typeof trainingSpecSchema>;
+export type RunConfig = z.infer<typeof runConfigSchema>;
+export type RunConfigInput = z.input<typeof runConfigSchema>;
+
+/** The model's shape once the vocabulary is known: what the weights need to be rebuilt. */
+export type ModelConfig = ModelSpec & { vocabSize: number };

@@ -1,0 +1,97 @@
+import { RnnlmError } from '../../errors.js';
+import { countCodePoints } from '../data/split.js';
+import { disposeState, type RnnLm } from '../model/lm.js';
+import type { Tokenizer } from '../tokenizers/index.js';
+import { chunkNll } from './evaluate.js';
+
+export interface ScoreOptions {
+  /** Text the model is conditioned on before `text`; it is not scored. */
+  context?: string | undefined;
+  /** Include each scored token with its log-probability. */
+  details?: boolean | undefined;
+  /** Timesteps per forward chunk; the state is carried between chunks. */
+  chunkLength?: number | undefined;
+}
+
+export interface TokenLogprob {
+  token: string;
+  id: number;
+  /** Natural-log probability the model gave this token. */
+  logprob: number;
+}
+
+export interface ScoreResult {
+  /** Tokens of `text` that were scored. */
+  tokens: number;
+  /** Code points of `text`. */
+  characters: number;
+  /** Total negative log-likelihood in nats. */
+  nll: number;
+  meanNll: number;
+  /** exp(meanNll). */
+  perplexity: number;
+  /** nll in bits divided by characters. */
+  bitsPerChar: number;
+  tokenLogprobs?: TokenLogprob[] | undefined;
+}
+
+/**
+ * Scores `text` under the model. The state is primed on the context, or on a line break when
+ * there is none, so every token of the text is predicted and counted; long inputs run in
+ * chunks with the state carried, so the result does not depend on the chunk length.
+ */
+export async function score(
+  model: RnnLm,
+  tokenizer: Tokenizer,
+  text: string,
+  options: ScoreOptions = {},
+): Promise<ScoreResult> {
+  const target = tokenizer.encode(text);
+  const prefix =
+    options.context !== undefined && options.context.length > 0
+      ? tokenizer.encode(options.context)
+      : [...tokenizer.boundaryIds];
+  const stream = Int32Array.from([...prefix, ...target]);
+  const first = Math.max(1, prefix.length);
+  const scored = stream.length - first;
+  if (scored <= 0) {
+    throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
+  }
+  const chunk = options.chunkLength ?? 256;
+  const logprobs = new Float64Array(scored);
+  let state = model.zeroState(1);
+  try {
+    for (let j = first; j < stream.length; j += chunk) {
+      const steps = Math.min(chunk, stream.length - j);
+      const x = stream.subarray(j - 1, j - 1 + steps);
+      const y = stream.subarray(j, j + steps);
+      const out = chunkNll(model, x, y, steps, state);
+      disposeState(state);
+      state = out.state;
+      const nll = await out.nll.data();
+      out.nll.dispose();
+      for (let t = 0; t < steps; t++) logprobs[j - first + t] = -(nll[t] as number);
+    }
+  } finally {
+    disposeState(state);
+  }
+  let nll = 0;
+  for (const lp of logprobs) nll -= lp;
+  const characters = countCodePoints(text);
+  const meanNll = nll / scored;
+  return {
+    tokens: scored,
+    characters,
+    nll,
+    meanNll,
+    perplexity: Math.exp(meanNll),
+    bitsPerChar: characters > 0 ? nll / Math.LN2 / characters : Number.NaN,
+    tokenLogprobs:
+      options.details === true
+        ? Array.from(logprobs, (logprob, k) => {
+            const id = stream[first + k] as number;
+            return { token: tokenizer.tokenText(id), id, logprob };
+          })
+        : undefined,
+  };
+}

@@ -1,0 +1,135 @@
+import * as tf from '@tensorflow/tfjs';
+
+import { RnnlmError } from '../../errors.js';
+import type { LayerState } from '../model/cells.js';
+import { disposeState, keepState, type RnnLm } from '../model/lm.js';
+import { Rng } from '../rng.js';
+import { createStreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
+import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { StopSequenceMatcher } from './stop.js';
+
+export type FinishReason = 'length' | 'stop' | 'eos';
+
+export interface GenerateOptions extends SamplingOptions {
+  prompt?: string | undefined;
+  /** Upper bound on sampled tokens. */
+  maxTokens: number;
+  /** Seed of the sampler; the same seed, model and options give the same text. */
+  seed?: number | undefined;
+  /** Generation ends before the first occurrence of any of these; the stop text is not returned. */
+  stop?: readonly string[] | undefined;
+  /** Word models: end when `<eos>` (end of line) is sampled. */
+  stopAtEos?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface GenerateResult {
+  text: string;
+  /** Tokens sampled. */
+  tokens: number;
+  finishReason: FinishReason;
+}
+
+/** Receives text as it becomes final (never text that later turns out to start a stop sequence). */
+export type OnText = (delta: string) => void | Promise<void>;
+
+/** Primes a batch-1 state on `ids` and returns the logits after the last one plus the state. */
+async function advance(
+  model: RnnLm,
+  ids: Int32Array,
+  state: LayerState[],
+): Promise<{ logits: Float32Array; state: LayerState[] }> {
+  let last: tf.Tensor | undefined;
+  let next: LayerState[] = state;
+  tf.tidy(() => {
+    const out = model.logits(ids, ids.length, state);
+    const vocab = model.config.vocabSize;
+    last = tf.keep(tf.slice(out.logits, [ids.length - 1, 0], [1, vocab]));
+    next = keepState(out.state);
+  });
+  const tensor = last as tf.Tensor;
+  const logits = (await tensor.data()) as Float32Array;
+  tensor.dispose();
+  return { logits, state: next };
+}
+
+/**
+ * Samples text from the model: the state is primed on a line break and the prompt, then
+ * tokens are drawn one at a time with the state carried. Every step's tensors are freed
+ * before the next; awaiting each step's logits lets other work on the event loop run.
+ */
+export async function generate(
+  model: RnnLm,
+  tokenizer: Tokenizer,
+  options: GenerateOptions,
+  onText?: OnText,
+): Promise<GenerateResult> {
+  validateSamplingOptions(options);
+  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
+    throw new RnnlmError(
+      'RNNLM_INVALID_CONFIG',
+      `maxTokens must be a non-negative integer, got ${options.maxTokens}`,
+      {
+        field: 'maxTokens',
+      },
+    );
+  }
+  const prime = [...tokenizer.boundaryIds, ...tokenizer.encode(options.prompt ?? '')];
+  if (prime.length === 0) {
+    throw new RnnlmError(
+      'RNNLM_INVALID_CONFIG',
+      'this model has no line-break token to start from: give a non-empty prompt',
+      { field: 'prompt' },
+    );
+  }
+  const sampling: SamplingOptions = {
+    temperature: options.temperature,
+    topK: options.topK,
+    topP: options.topP,
+    suppressIds: [
+      ...(options.suppressIds ?? []),
+      ...(tokenizer.unkId === undefined ? [] : [tokenizer.unkId]),
+    ],
+  };
+  const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
+  const decoder = createStreamingDecoder(tokenizer);
+  const matcher = new StopSequenceMatcher(options.stop ?? []);
+  let emitted = 0;
+  const emit = async (text: string) => {
+    if (onText !== undefined && text.length > emitted) await onText(text.slice(emitted));
+    emitted = Math.max(emitted, text.length);
+  };
+
+  let state = model.zeroState(1);
+  let tokens = 0;
+  let finishReason: FinishReason = 'length';
+  try {
+    let step = await advance(model, Int32Array.from(prime), state);
+    disposeState(state);
+    state = step.state;
+    while (tokens < options.maxTokens) {
+      if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
+      const id = sampleToken(step.logits, sampling, rng);
+      tokens++;
+      if (options.stopAtEos === true && id === tokenizer.eosId) {
+        finishReason = 'eos';
+        break;
+      }
+      if (matcher.push(decoder.push(id))) {
+        finishReason = 'stop';
+        break;
+      }
+      await emit(matcher.safeText());
+      if (tokens === options.maxTokens) break;
+      step = await advance(model, Int32Array.of(id), state);
+      disposeState(state);
+      state = step.state;
+    }
+  } finally {
+    disposeState(state);
+  }
+  if (!matcher.stopped) matcher.push(decoder.flush());
+  const text = matcher.text();
+  await emit(text);
+  return { text, tokens, finishReason };
+}

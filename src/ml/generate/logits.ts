@@ -1,0 +1,296 @@
+/**
+ * Decoding building blocks for one position's logits: small composable processors (in the
+ * manner of transformers.js' logits_process.js) and a sampler. Everything is plain JS over a
+ * Float32Array of length V so it runs the same on every tfjs backend and draws only from the
+ * seeded {@link Rng}, which keeps a generation reproducible from its seed.
+ */
+import { RnnlmError } from '../../errors.js';
+import type { Rng } from '../rng.js';
+
+/** How one token is chosen from a position's logits. */
+export interface SamplingOptions {
+  /** 0 means greedy (argmax). Default 1. Must be >= 0. */
+  temperature?: number | undefined;
+  /** Keep only the k most likely tokens (0 or undefined = off). */
+  topK?: number | undefined;
+  /**
+   * Nucleus sampling: keep the smallest set of most likely tokens whose probability sum >= topP
+   * (1 or undefined = off), always at least one token.
+   */
+  topP?: number | undefined;
+  /** Token ids never to emit (e.g. <unk>). Ids outside the vocabulary are ignored. */
+  suppressIds?: readonly number[] | undefined;
+}
+
+/** A logits processor mutates logits in place (setting excluded entries to -Infinity). */
+export type LogitsProcessor = (logits: Float32Array) => void;
+
+function invalid(field: string, requirement: string, value: unknown): RnnlmError {
+  return new RnnlmError('RNNLM_INVALID_CONFIG', `${field} ${requirement}, got ${String(value)}`, {
+    field,
+    value,
+  });
+}
+
+function noCandidates(): RnnlmError {
+  return new RnnlmError(
+    'RNNLM_INVALID_CONFIG',
+    'no token can be emitted: every logit is -Infinity or NaN (are all ids in suppressIds?)',
+    { field: 'suppressIds' },
+  );
+}
+
+function isTemperature(t: number): boolean {
+  return Number.isFinite(t) && t >= 0;
+}
+
+function isTopK(k: number): boolean {
+  return Number.isInteger(k) && k >= 0;
+}
+
+function isTopP(p: number): boolean {
+  return Number.isFinite(p) && p > 0 && p <= 1;
+}
+
+/**
+ * Checks sampling options before any token is generated.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` whose message and `details.field` name the bad field:
+ * temperature negative or non-finite, topK negative or not an integer, topP outside (0, 1],
+ * a suppressId that is not a non-negative integer.
+ */
+export function validateSamplingOptions(options: SamplingOptions): void {
+  const { temperature: t, topK: k, topP: p, suppressIds } = options;
+  if (t !== undefined && !isTemperature(t)) throw invalid('temperature', 'must be a finite number >= 0', t);
+  if (k !== undefined && !isTopK(k)) throw invalid('topK', 'must be an integer >= 0', k);
+  if (p !== undefined && !isTopP(p)) throw invalid('topP', 'must be a number in (0, 1]', p);
+  for (const id of suppressIds ?? []) {
+    if (!Number.isInteger(id) || id < 0) throw invalid('suppressIds', 'must hold integers >= 0', id);
+  }
+}
+
+/** Never emit `ids`; ids beyond the vocabulary are ignored since they cannot be emitted anyway. */
+export function suppressTokens(ids: readonly number[]): LogitsProcessor {
+  return (logits) => {
+    for (const id of ids) if (id < logits.length) logits[id] = -Infinity;
+  };
+}
+
+/** Divides logits by `t` (> 0): below 1 sharpens the distribution, above 1 flattens it. */
+export function temperature(t: number): LogitsProcessor {
+  if (!isTemperature(t) || t === 0) throw invalid('temperature', 'must be a finite number > 0', t);
+  return (logits) => {
+    const max = maxLogit(logits);
+    // Softmax ignores a shift, and shifting the max to 0 first means dividing by a tiny t can
+    // only push losers towards -Infinity (probability 0 anyway), never overflow to +Infinity.
+    const shift = Number.isFinite(max) ? max : 0;
+    for (let i = 0; i < logits.length; i++) logits[i] = (logits[i]! - shift) / t;
+  };
+}
+
+/** Keeps the `k` (integer >= 1) highest logits, lower ids first among equals; k >= V is a no-op. */
+export function topK(k: number): LogitsProcessor {
+  if (!isTopK(k) || k === 0) throw invalid('topK', 'must be an integer >= 1', k);
+  return (logits) => {
+    if (k >= logits.length) return;
+    const values = candidates(logits);
+    if (values.length <= k) return;
+    keepHighest(logits, kthLargest(values, k), k);
+  };
+}
+
+/**
+ * Nucleus filter on the softmax of the current logits: ranks tokens by probability (lower id
+ * first among equals) and keeps the shortest prefix whose mass reaches `p`, including the token
+ * that crosses it, so at least one token always survives. p = 1 is a no-op.
+ */
+export function topP(p: number): LogitsProcessor {
+  if (!isTopP(p)) throw invalid('topP', 'must be a number in (0, 1]', p);
+  return (logits) => {
+    if (p === 1) return;
+    const max = maxLogit(logits);
+    let total = 0;
+    for (const v of logits) total += weight(v, max);
+    if (total === 0) return;
+    // Each token below this floor has probability under (1 - p) / 2V, so together they hold
+    // under (1 - p) / 2 and the nucleus is reached above it: only the few tokens above need
+    // sorting. Sorting logits rather than probabilities keeps the exact order where exp would
+    // round nearly equal logits to the same float64.
+    const sorted = candidates(logits, max + Math.log((1 - p) / (2 * logits.length))).sort();
+    let mass = 0;
+    let first = sorted.length - 1;
+    for (; first > 0; first--) {
+      mass += weight(sorted[first]!, max) / total;
+      if (mass >= p) break;
+    }
+    keepHighest(logits, sorted[first]!, sorted.length - first);
+  };
+}
+
+/** A copy of the logits that can still be emitted (not -Infinity or NaN) and are >= `floor`. */
+function candidates(logits: Float32Array, floor = -Infinity): Float32Array {
+  // A hand loop: TypedArray.prototype.filter is many times slower on large vocabularies.
+  const out = new Float32Array(logits.length);
+  let n = 0;
+  for (const v of logits) if (v > -Infinity && v >= floor) out[n++] = v;
+  return out.subarray(0, n);
+}
+
+/**
+ * The k-th largest of `values` (k from 1), reordering them in place: Hoare's quickselect,
+ * linear on average, so top-k with a small k need not sort the whole vocabulary.
+ */
+function kthLargest(values: Float32Array, k: number): number {
+  const target = values.length - k;
+  let lo = 0;
+  let hi = values.length - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[i]! < pivot) i++;
+      while (values[j]! > pivot) j--;
+      if (i <= j) {
+        const tmp = values[i]!;
+        values[i++] = values[j]!;
+        values[j--] = tmp;
+      }
+    }
+    // Now values[lo..j] <= pivot <= values[i..hi], and anything between equals the pivot.
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return values[target]!;
+}
+
+/**
+ * Keeps the `n` highest logits, given that the n-th highest is `threshold`, and sets the rest to
+ * -Infinity. Logits equal to the threshold fill the remaining places lower ids first.
+ */
+function keepHighest(logits: Float32Array, threshold: number, n: number): void {
+  let ties = n;
+  for (const v of logits) if (v > threshold) ties--;
+  for (let id = 0; id < logits.length; id++) {
+    const v = logits[id]!;
+    if (v > threshold) continue;
+    if (v === threshold && ties > 0) {
+      ties--;
+      continue;
+    }
+    logits[id] = -Infinity;
+  }
+}
+
+/**
+ * The processors for `options`, validated, in the order suppress, temperature, topK, topP.
+ * Off settings contribute nothing. With temperature 0 (greedy) only suppression is returned: the
+ * argmax always survives top-k and top-p, so they would be wasted work.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` as {@link validateSamplingOptions}.
+ */
+export function buildProcessors(options: SamplingOptions): LogitsProcessor[] {
+  validateSamplingOptions(options);
+  const processors: LogitsProcessor[] = [];
+  if (options.suppressIds !== undefined && options.suppressIds.length > 0) {
+    processors.push(suppressTokens(options.suppressIds));
+  }
+  const t = options.temperature ?? 1;
+  if (t === 0) return processors;
+  if (t !== 1) processors.push(temperature(t));
+  if (options.topK !== undefined && options.topK > 0) processors.push(topK(options.topK));
+  if (options.topP !== undefined && options.topP < 1) processors.push(topP(options.topP));
+  return processors;
+}
+
+/**
+ * Chooses the next token id: the argmax (lowest id on ties) when temperature is 0, otherwise a
+ * draw with `rng` from the softmax of the processed logits. Works on a copy; `logits` is left as is.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, or when no token is left
+ * (every logit -Infinity or NaN, e.g. all suppressed).
+ */
+export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: Rng): number {
+  const work = logits.slice();
+  for (const processor of buildProcessors(options)) processor(work);
+  return options.temperature === 0 ? argmax(work) : draw(work, rng);
+}
+
+function argmax(logits: Float32Array): number {
+  let best = -1;
+  let bestValue = -Infinity;
+  for (let id = 0; id < logits.length; id++) {
+    if (logits[id]! > bestValue) {
+      best = id;
+      bestValue = logits[id]!;
+    }
+  }
+  if (best < 0) throw noCandidates();
+  return best;
+}
+
+function draw(logits: Float32Array, rng: Rng): number {
+  const { weights, total } = softmaxWeights(logits);
+  if (total === 0) throw noCandidates();
+  let u = rng.float() * total;
+  let last = -1;
+  for (let id = 0; id < weights.length; id++) {
+    const w = weights[id]!;
+    if (w === 0) continue;
+    last = id;
+    u -= w;
+    if (u < 0) return id;
+  }
+  // Rounding in the running subtraction can leave u a hair above 0 after the final token.
+  return last;
+}
+
+/** The largest logit; NaN never compares greater, so it is skipped like -Infinity. */
+function maxLogit(logits: Float32Array): number {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  return max;
+}
+
+/** Unnormalised softmax weights (see {@link weight}) in float64, with their sum. */
+function softmaxWeights(logits: Float32Array): { weights: Float64Array; total: number } {
+  const max = maxLogit(logits);
+  const weights = new Float64Array(logits.length);
+  let total = 0;
+  for (let id = 0; id < logits.length; id++) {
+    const w = weight(logits[id]!, max);
+    weights[id] = w;
+    total += w;
+  }
+  return { weights, total };
+}
+
+/**
+ * exp(v - max), softmax's unnormalised weight. -Infinity and NaN get 0; if `max` is +Infinity
+ * the +Infinity logits share all the mass, which is softmax's limit.
+ */
+function weight(v: number, max: number): number {
+  if (max === Infinity) return v === Infinity ? 1 : 0;
+  return v > -Infinity ? Math.exp(v - max) : 0;
+}
+
+/**
+ * Log-softmax of `logits` in float64, for scoring and per-token details. Computed as
+ * (v - max) - log(sum exp(v - max)), which stays finite and exact for huge logits (1e30) where
+ * a naive exp would overflow. -Infinity and NaN entries map to -Infinity.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` when every logit is -Infinity or NaN (no distribution).
+ */
+export function logSoftmax(logits: Float32Array): Float64Array {
+  const max = maxLogit(logits);
+  let total = 0;
+  for (const v of logits) total += weight(v, max);
+  if (total === 0) throw noCandidates();
+  const logTotal = Math.log(total);
+  return Float64Array.from(logits, (v) => {
+    // Under +Infinity logits the weights are exact 0/1 shares, so their logs are the answer.
+    if (max === Infinity) return Math.log(weight(v, max)) - logTotal;
+    return v > -Infinity ? v - max - logTotal : -Infinity;
+  });
+}

@@ -1,0 +1,269 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Recurrent cell kinds: LSTM, GRU (cuDNN/PyTorch variant) and the plain tanh RNN. */
+export type CellType = 'lstm' | 'gru' | 'rnn';
+
+/** Gate blocks per cell: the fused kernels are [in, gates*hidden]. */
+export const GATES: Record<CellType, number> = { lstm: 4, gru: 3, rnn: 1 };
+
+export interface LayerParams {
+  /** [input, gates*hidden]; LSTM gate order i, f, o, g; GRU r, u, n. */
+  kernel: tf.Tensor2D;
+  /** [hidden, gates*hidden]. */
+  recurrent: tf.Tensor2D;
+  /** [gates*hidden], added on the input side. */
+  bias: tf.Tensor1D;
+  /** GRU only: [hidden] bias of the recurrent part of the candidate, applied inside r ⊙ (·). */
+  recurrentBias?: tf.Tensor1D | undefined;
+}
+
+/** Hidden state of one layer: h, plus the cell state c for LSTM. */
+export interface LayerState {
+  h: tf.Tensor2D;
+  c?: tf.Tensor2D | undefined;
+}
+
+/** What one step keeps for the hand-written backward pass. */
+type Saved = tf.Tensor[];
+
+interface StepResult {
+  h: tf.Tensor2D;
+  c?: tf.Tensor2D | undefined;
+  saved: Saved;
+}
+
+/**
+ * One timestep given the input projection `xw` ([B, gates*H], bias included). The same
+ * function serves inference and training, so both paths compute identical numbers; only
+ * training asks for the intermediates (`keep`).
+ */
+function step(
+  cell: CellType,
+  xw: tf.Tensor2D,
+  state: LayerState,
+  p: LayerParams,
+  hidden: number,
+  keep: boolean,
+): StepResult {
+  const batch = xw.shape[0];
+  const h = state.h;
+  const hw = tf.matMul(h, p.recurrent);
+  switch (cell) {
+    case 'lstm': {
+      const c = state.c as tf.Tensor2D;
+      const z = tf.add(xw, hw);
+      const sig = tf.sigmoid(tf.slice(z, [0, 0], [batch, 3 * hidden]));
+      const g = tf.tanh(tf.slice(z, [0, 3 * hidden], [batch, hidden]));
+      const i = tf.slice(sig, [0, 0], [batch, hidden]);
+      const f = tf.slice(sig, [0, hidden], [batch, hidden]);
+      const o = tf.slice(sig, [0, 2 * hidden], [batch, hidden]);
+      const cNew = tf.add(tf.mul(f, c), tf.mul(i, g));
+      const tc = tf.tanh(cNew);
+      const hNew = tf.mul(o, tc);
+      return { h: hNew as tf.Tensor2D, c: cNew as tf.Tensor2D, saved: keep ? [i, f, o, g, tc, c, h] : [] };
+    }
+    case 'gru': {
+      const ru = tf.sigmoid(
+        tf.add(tf.slice(xw, [0, 0], [batch, 2 * hidden]), tf.slice(hw, [0, 0], [batch, 2 * hidden])),
+      );
+      const r = tf.slice(ru, [0, 0], [batch, hidden]);
+      const u = tf.slice(ru, [0, hidden], [batch, hidden]);
+      const hn = tf.add(tf.slice(hw, [0, 2 * hidden], [batch, hidden]), p.recurrentBias as tf.Tensor1D);
+      const n = tf.tanh(tf.add(tf.slice(xw, [0, 2 * hidden], [batch, hidden]), tf.mul(r, hn)));
+      const hNew = tf.add(n, tf.mul(u, tf.sub(h, n)));
+      return { h: hNew as tf.Tensor2D, saved: keep ? [r, u, n, hn, h] : [] };
+    }
+    case 'rnn': {
+      const hNew = tf.tanh(tf.add(xw, hw));
+      return { h: hNew as tf.Tensor2D, saved: keep ? [hNew, h] : [] };
+    }
+  }
+}
+
+export interface LayerRun {
+  /** Outputs of every step, time-major [T*B, H]. */
+  outputs: tf.Tensor2D;
+  final: LayerState;
+}
+
+/**
+ * Runs a layer over a time-major sequence x [T*B, I] without recording gradients: for
+ * evaluation, scoring and generation. Call inside `tf.tidy`.
+ */
+export function runLayer(
+  cell: CellType,
+  x: tf.Tensor2D,
+  state: LayerState,
+  p: LayerParams,
+  steps: number,
+): LayerRun {
+  const hidden = p.recurrent.shape[0];
+  const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
+  const xs = steps === 1 ? [xw] : tf.split<tf.Tensor2D>(xw, steps, 0);
+  let current: LayerState = state;
+  const outs: tf.Tensor2D[] = [];
+  for (const xt of xs) {
+    const r = step(cell, xt, current, p, hidden, false);
+    current = { h: r.h, c: r.c };
+    outs.push(r.h);
+  }
+  return { outputs: outs.length === 1 ? (outs[0] as tf.Tensor2D) : tf.concat(outs, 0), final: current };
+}
+
+/**
+ * The differentiable layer used for training: the forward pass is `runLayer`'s, the
+ * backward pass is written out (BPTT) so that all weight gradients over the whole segment
+ * come from single matMuls and every matMul has untransposed operands.
+ *
+ * `backwardScale[t]` multiplies the gradient flowing through the state from step t to t-1
+ * (randomized truncation's compensation factors; 0 cuts the flow).
+ *
+ * Returns the outputs [T*B, H] with, for LSTM, the final cell state appended as B more rows;
+ * the initial state is a constant (states carried across minibatches are detached).
+ */
+export function trainableLayer(
+  cell: CellType,
+  x: tf.Tensor2D,
+  state: LayerState,
+  p: LayerParams,
+  steps: number,
+  backwardScale?: Float32Array,
+): tf.Tensor2D {
+  const hidden = p.recurrent.shape[0];
+  const batch = x.shape[0] / steps;
+  const inputs: tf.Tensor[] = [x, p.kernel, p.recurrent, p.bias];
+  if (cell === 'gru') inputs.push(p.recurrentBias as tf.Tensor1D);
+  const op = tf.customGrad((...args) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xi, kernel, recurrent, bias, rb] = args as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor1D,
+      tf.Tensor1D?,
+    ];
+    const params: LayerParams = { kernel, recurrent, bias, recurrentBias: rb };
+    const xw = tf.add<tf.Tensor2D>(tf.matMul(xi, kernel), bias);
+    const xs = steps === 1 ? [xw] : tf.split<tf.Tensor2D>(xw, steps, 0);
+    let current: LayerState = state;
+    const outs: tf.Tensor2D[] = [];
+    const saved: tf.Tensor[] = [];
+    for (const xt of xs) {
+      const r = step(cell, xt, current, params, hidden, true);
+      current = { h: r.h, c: r.c };
+      outs.push(r.h);
+      saved.push(...r.saved);
+    }
+    if (cell === 'lstm') outs.push(current.c as tf.Tensor2D);
+    save([xi, ...saved]);
+    return {
+      value: tf.concat(outs, 0),
+      gradFunc: (dy, savedTensors) =>
+        backward(cell, dy as tf.Tensor2D, savedTensors, params, steps, batch, hidden, backwardScale),
+    };
+  });
+  return op(...inputs) as tf.Tensor2D;
+}
+
+function backward(
+  cell: CellType,
+  dy: tf.Tensor2D,
+  saved: tf.Tensor[],
+  p: LayerParams,
+  steps: number,
+  batch: number,
+  hidden: number,
+  backwardScale: Float32Array | undefined,
+): tf.Tensor[] {
+  const x = saved[0] as tf.Tensor2D;
+  const perStep = (saved.length - 1) / steps;
+  const at = (t: number, k: number): tf.Tensor2D => saved[1 + t * perStep + k] as tf.Tensor2D;
+  const recurrentT = tf.transpose(p.recurrent);
+  const dOut = tf.split(tf.slice(dy, [0, 0], [steps * batch, hidden]), steps, 0);
+  let dh: tf.Tensor = tf.zeros([batch, hidden]);
+  let dc: tf.Tensor | undefined =
+    cell === 'lstm' ? tf.slice(dy, [steps * batch, 0], [batch, hidden]) : undefined;
+  const dzx = new Array<tf.Tensor>(steps);
+  const dzh = new Array<tf.Tensor>(steps);
+  const hPrev = new Array<tf.Tensor>(steps);
+  const one = tf.scalar(1);
+  for (let t = steps - 1; t >= 0; t--) {
+    const dht = tf.add(dOut[t] as tf.Tensor2D, dh);
+    let dzX: tf.Tensor;
+    let dzH: tf.Tensor;
+    switch (cell) {
+      case 'lstm': {
+        const [i, f, o, g, tc, cPrev, hp] = [0, 1, 2, 3, 4, 5, 6].map((k) => at(t, k)) as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+        ];
+        hPrev[t] = hp;
+        const dct = tf.add(dc as tf.Tensor, tf.mul(tf.mul(dht, o), tf.sub(one, tf.square(tc))));
+        const sigGrad = (a: tf.Tensor, d: tf.Tensor) => tf.mul(d, tf.mul(a, tf.sub(one, a)));
+        dzX = tf.concat(
+          [
+            sigGrad(i, tf.mul(dct, g)),
+            sigGrad(f, tf.mul(dct, cPrev)),
+            sigGrad(o, tf.mul(dht, tc)),
+            tf.mul(tf.mul(dct, i), tf.sub(one, tf.square(g))),
+          ],
+          1,
+        );
+        dzH = dzX;
+        dc = tf.mul(dct, f);
+        dh = tf.matMul(dzH, recurrentT);
+        break;
+      }
+      case 'gru': {
+        const [r, u, n, hn, hp] = [0, 1, 2, 3, 4].map((k) => at(t, k)) as [
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+          tf.Tensor2D,
+        ];
+        hPrev[t] = hp;
+        const dan = tf.mul(tf.mul(dht, tf.sub(one, u)), tf.sub(one, tf.square(n)));
+        const dar = tf.mul(tf.mul(dan, hn), tf.mul(r, tf.sub(one, r)));
+        const dau = tf.mul(tf.mul(dht, tf.sub(hp, n)), tf.mul(u, tf.sub(one, u)));
+        dzX = tf.concat([dar, dau, dan], 1);
+        dzH = tf.concat([dar, dau, tf.mul(dan, r)], 1);
+        dh = tf.add(tf.mul(dht, u), tf.matMul(dzH, recurrentT));
+        break;
+      }
+      case 'rnn': {
+        const [hNew, hp] = [at(t, 0), at(t, 1)];
+        hPrev[t] = hp;
+        dzX = tf.mul(dht, tf.sub(one, tf.square(hNew)));
+        dzH = dzX;
+        dh = tf.matMul(dzH, recurrentT);
+        break;
+      }
+    }
+    dzx[t] = dzX;
+    dzh[t] = dzH;
+    if (backwardScale !== undefined) {
+      const s = backwardScale[t] ?? 1;
+      if (s !== 1) {
+        dh = tf.mul(dh, s);
+        if (dc !== undefined) dc = tf.mul(dc, s);
+      }
+    }
+  }
+  const dZx = tf.concat(dzx, 0);
+  const dZh = cell === 'gru' ? tf.concat(dzh, 0) : dZx;
+  const hAll = tf.concat(hPrev, 0);
+  const grads: tf.Tensor[] = [
+    tf.matMul(dZx, tf.transpose(p.kernel)),
+    tf.matMul(tf.transpose(x), dZx),
+    tf.matMul(tf.transpose(hAll), dZh),
+    tf.sum(dZx, 0),
+  ];
+  if (cell === 'gru') grads.push(tf.sum(tf.slice(dZh, [0, 2 * hidden], [steps * batch, hidden]), 0));
+  return grads;
+}

@@ -1,0 +1,258 @@
+import { RnnlmError } from '../errors.js';
+import {
+  modelSpecSchema,
+  runConfigSchema,
+  type ModelConfig,
+  type RunConfig,
+  type RunConfigInput,
+} from './config.js';
+import { countCodePoints, splitText } from './data/split.js';
+import { minTokensForOneBatch } from './data/partition.js';
+import { assertUntruncatedFits } from './data/truncation.js';
+import { RnnLm, type NamedArray } from './model/lm.js';
+import { tokenizerFromJSON, trainTokenizer, type Tokenizer, type TokenizerJSON } from './tokenizers/index.js';
+import { train, type TrainOptions, type TrainResult, type TrainerCheckpoint } from './train/trainer.js';
+
+/** The version recorded in artifacts; bumped with package.json. */
+export const RNNLM_VERSION = '0.1.0';
+
+export interface PreparedData {
+  tokenizer: Tokenizer;
+  train: Int32Array;
+  validation: { tokens: Int32Array; characters: number; scoredFrom: number } | undefined;
+}
+
+export interface DataSource {
+  corpus: string;
+  /** A separate validation text; takes precedence over the fraction. */
+  validationText?: string | undefined;
+  /** Share of the corpus held out for validation when there is no validation text (0 = none). */
+  validationFraction?: number | undefined;
+}
+
+/**
+ * Splits the corpus, trains the tokenizer on the training part only (or restores the one a
+ * checkpoint was made with) and encodes both parts. The validation stream starts with the
+ * tokenizer's line-break token so that its first token is predicted too.
+ */
+export function prepareData(
+  source: DataSource,
+  config: RunConfig,
+  tokenizerJson?: TokenizerJSON,
+): PreparedData {
+  if (source.corpus.trim().length === 0) {
+    throw new RnnlmError('RNNLM_CORPUS_EMPTY', 'the corpus is empty or only whitespace');
+  }
+  let trainText = source.corpus;
+  let validationText = source.validationText;
+  const fraction = source.validationFraction ?? 0.1;
+  if (validationText === undefined && fraction > 0) {
+    ({ train: trainText, validation: validationText } = splitText(source.corpus, fraction));
+  }
+  const tokenizer =
+    tokenizerJson !== undefined
+      ? tokenizerFromJSON(tokenizerJson)
+      : trainTokenizer(trainText, config.tokenizer);
+  const trainTokens = Int32Array.from(tokenizer.encode(trainText));
+  const t = config.training;
+  const needed = minTokensForOneBatch({
+    batchSize: t.batchSize,
+    seqLength: t.seqLength,
+    partition: t.partition,
+    truncation: t.truncation,
+  });
+  if (trainTokens.length < needed) {
+    throw new RnnlmError(
+      'RNNLM_CORPUS_TOO_SMALL',
+      `the training text has ${trainTokens.length} tokens; batch size ${t.batchSize} and sequence length ${t.seqLength} need at least ${needed}`,
+      { tokens: trainTokens.length, needed },
+    );
+  }
+  if (t.truncation.mode === 'none') {
+    assertUntruncatedFits(Math.floor((trainTokens.length - 1) / t.batchSize), t.truncation);
+  }
+  let validation: PreparedData['validation'];
+  if (validationText !== undefined && validationText.length > 0) {
+    const boundary = tokenizer.boundaryIds;
+    validation = {
+      tokens: Int32Array.from([...boundary, ...tokenizer.encode(validationText)]),
+      characters: countCodePoints(validationText),
+      scoredFrom: boundary.length,
+    };
+  }
+  return { tokenizer, train: trainTokens, validation };
+}
+
+/** What a finished run hands to the model store (the storage layer's ModelArtifacts shape). */
+export interface TrainedArtifacts {
+  modelConfig: ModelConfig;
+  weights: NamedArray[];
+  tokenizer: TokenizerJSON;
+  meta: ModelMeta;
+}
+
+export interface MetricSet {
+  trainLoss: number | null;
+  valLoss: number | null;
+  valPerplexity: number | null;
+  valBitsPerChar: number | null;
+}
+
+export interface ModelMeta {
+  rnnlmVersion: string;
+  createdAt: string;
+  backend: { name: string; package: string; gpu: boolean; tfjsVersion: string };
+  config: RunConfig;
+  modelConfig: ModelConfig;
+  tokenizer: { type: string; vocabSize: number };
+  parameters: number;
+  training: {
+    steps: number;
+    epochs: number;
+    stopReason: string;
+    elapsedMs: number;
+    tokensPerSecond: number;
+    trainTokens: number;
+    validationTokens: number;
+    seed: number;
+  };
+  metrics: { final: MetricSet; best: MetricSet };
+  history: { step: number; epoch: number; loss: number; perplexity: number; bitsPerChar: number }[];
+}
+
+export interface TrainFromTextOptions
+  extends DataSource, Omit<TrainOptions, 'config' | 'tokenizer' | 'vocabSize' | 'train' | 'validation'> {
+  config: RunConfigInput | RunConfig;
+}
+
+export interface TrainFromTextResult {
+  result: TrainResult;
+  tokenizer: Tokenizer;
+  artifacts: TrainedArtifacts;
+}
+
+const nullable = (x: number | undefined): number | null =>
+  x === undefined || !Number.isFinite(x) ? null : x;
+
+/** Trains a model on raw text: the whole engine in one call, for the CLI and the workers. */
+export async function trainFromText(options: TrainFromTextOptions): Promise<TrainFromTextResult> {
+  const parsed = runConfigSchema.safeParse(options.config);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new RnnlmError(
+      'RNNLM_INVALID_CONFIG',
+      `${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}`,
+      {
+        field: issue?.path.join('.'),
+      },
+    );
+  }
+  const config =
+    options.resume !== undefined ? resumedConfig(options.resume.state.config, options.config) : parsed.data;
+  const seed =
+    config.training.seed ??
+    options.resume?.state.seed ??
+    options.defaultSeed ??
+    Math.floor(Math.random() * 2 ** 31);
+  const data = prepareData(options, config, options.resume?.state.tokenizer);
+  const tokenizerJson = data.tokenizer.toJSON();
+  const result = await train({
+    ...options,
+    config,
+    defaultSeed: seed,
+    tokenizer: tokenizerJson,
+    vocabSize: data.tokenizer.vocabSize,
+    train: data.train,
+    validation: data.validation,
+  });
+  const best = result.validation;
+  const last = result.history.at(-1);
+  const metricSet = (val: typeof best): MetricSet => ({
+    trainLoss: nullable(result.trainLoss),
+    valLoss: nullable(val?.loss),
+    valPerplexity: nullable(val?.perplexity),
+    valBitsPerChar: nullable(val?.bitsPerChar),
+  });
+  const modelConfig = result.model.config;
+  const meta: ModelMeta = {
+    rnnlmVersion: RNNLM_VERSION,
+    createdAt: new Date().toISOString(),
+    backend: { ...options.backend },
+    config,
+    modelConfig,
+    tokenizer: { type: data.tokenizer.type, vocabSize: data.tokenizer.vocabSize },
+    parameters: RnnLm.parameterCount(modelConfig),
+    training: {
+      steps: result.steps,
+      epochs: result.epochs,
+      stopReason: result.stopReason,
+      elapsedMs: result.elapsedMs,
+      tokensPerSecond: result.tokensPerSecond,
+      trainTokens: data.train.length,
+      validationTokens: data.validation?.tokens.length ?? 0,
+      seed,
+    },
+    metrics: { final: metricSet(last), best: metricSet(best) },
+    history: result.history.map((h) => ({
+      step: h.step,
+      epoch: h.epoch,
+      loss: h.loss,
+      perplexity: h.perplexity,
+      bitsPerChar: h.bitsPerChar,
+    })),
+  };
+  return {
+    result,
+    tokenizer: data.tokenizer,
+    artifacts: { modelConfig, weights: result.model.getWeights(), tokenizer: tokenizerJson, meta },
+  };
+}
+
+/**
+ * A resumed run keeps the checkpoint's configuration; only the limits on how long it runs
+ * (and how often it evaluates and checkpoints) may be given anew.
+ */
+function resumedConfig(saved: RunConfig, given: RunConfigInput | RunConfig): RunConfig {
+  const t = given.training ?? {};
+  const pick = <K extends 'maxSteps' | 'maxMinutes' | 'epochs' | 'evalEvery' | 'checkpointEvery'>(key: K) =>
+    t[key] === undefined ? {} : { [key]: t[key] };
+  return {
+    ...saved,
+    training: {
+      ...saved.training,
+      ...pick('maxSteps'),
+      ...pick('maxMinutes'),
+      ...pick('epochs'),
+      ...pick('evalEvery'),
+      ...pick('checkpointEvery'),
+    },
+  };
+}
+
+/** Rebuilds a model and its tokenizer from stored artifacts. */
+export function modelFromArtifacts(artifacts: {
+  modelConfig: unknown;
+  weights: NamedArray[];
+  tokenizer: unknown;
+}): {
+  model: RnnLm;
+  tokenizer: Tokenizer;
+} {
+  const raw = (artifacts.modelConfig ?? {}) as Record<string, unknown>;
+  const { vocabSize, ...spec } = raw;
+  const parsed = modelSpecSchema.safeParse(spec);
+  if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) {
+    throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', 'model.json does not hold a valid model configuration');
+  }
+  const config: ModelConfig = { ...parsed.data, vocabSize };
+  const tokenizer = tokenizerFromJSON(artifacts.tokenizer);
+  if (config.vocabSize !== tokenizer.vocabSize) {
+    throw new RnnlmError(
+      'RNNLM_ARTIFACT_CORRUPT',
+      `the model expects ${config.vocabSize} tokens but the tokenizer has ${tokenizer.vocabSize}`,
+    );
+  }
+  return { model: RnnLm.fromWeights(config, artifacts.weights), tokenizer };
+}
+
+export type { TrainerCheckpoint };

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+
+import { RnnlmError } from '../../errors.js';
+import { BPE_MAX_VOCAB_SIZE, BpeTokenizer } from './bpe.js';
+import { CHAR_UNK, CharTokenizer } from './char.js';
+import type { Tokenizer, TokenizerJSON, TokenizerOptions } from './types.js';
+import { WORD_EOS, WORD_UNK, WordTokenizer } from './word.js';
+
+export type {
+  BpeTokenizerJSON,
+  CharTokenizerJSON,
+  Tokenizer,
+  TokenizerJSON,
+  TokenizerOptions,
+  TokenizerType,
+  WordTokenizerJSON,
+} from './types.js';
+export { BpeTokenizer, CharTokenizer, WordTokenizer };
+
+/** Trains the tokenizer `options.type` names on `text`; options that kind has no use for are ignored. */
+export function trainTokenizer(text: string, options: TokenizerOptions): Tokenizer {
+  switch (options.type) {
+    case 'char':
+      return CharTokenizer.train(text);
+    case 'word':
+      return WordTokenizer.train(text, options);
+    case 'bpe':
+      return BpeTokenizer.train(text, options);
+    default:
+      throw new RnnlmError('RNNLM_INVALID_CONFIG', `unknown tokenizer type ${String(options.type)}`, {
+        field: 'type',
+      });
+  }
+}
+
+const distinct = (entries: readonly string[]): boolean => new Set(entries).size === entries.length;
+
+const charSchema = z.object({
+  type: z.literal('char'),
+  vocab: z
+    .array(z.string())
+    .min(1)
+    .refine((vocab) => vocab[0] === CHAR_UNK, `entry 0 must be ${CHAR_UNK}`)
+    .refine((vocab) => vocab.slice(1).every((ch) => [...ch].length === 1), 'entries must be one code point')
+    .refine(distinct, 'entries must be distinct'),
+});
+
+const wordSchema = z.object({
+  type: z.literal('word'),
+  vocab: z
+    .array(z.string().min(1))
+    .min(2)
+    .refine((vocab) => vocab[0] === WORD_UNK && vocab[1] === WORD_EOS, `must start ${WORD_UNK}, ${WORD_EOS}`)
+    .refine(distinct, 'entries must be distinct'),
+  lowercase: z.boolean(),
+});
+
+const tokenId = z.number().int().min(0);
+const bpeSchema = z.object({
+  type: z.literal('bpe'),
+  merges: z
+    .array(z.tuple([tokenId, tokenId]))
+    .max(BPE_MAX_VOCAB_SIZE - 256)
+    // A merge may only join ids that exist before it: bytes and earlier merges.
+    .refine((merges) => merges.every(([l, r], i) => l < 256 + i && r < 256 + i), 'merge uses a later id')
+    .refine((merges) => distinct(merges.map(([l, r]) => `${l},${r}`)), 'merges must be distinct'),
+});
+
+const tokenizerSchema = z.discriminatedUnion('type', [charSchema, wordSchema, bpeSchema]);
+
+/**
+ * Restores a tokenizer from its `toJSON()` form, validating it first because it is read back
+ * from disk or the network; a malformed one is an RNNLM_INVALID_CONFIG error.
+ */
+export function tokenizerFromJSON(json: unknown): Tokenizer {
+  const parsed = tokenizerSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new RnnlmError('RNNLM_INVALID_CONFIG', `invalid tokenizer JSON: ${z.prettifyError(parsed.error)}`);
+  }
+  const data: TokenizerJSON = parsed.data;
+  switch (data.type) {
+    case 'char':
+      return new CharTokenizer(data.vocab);
+    case 'word':
+      return new WordTokenizer(data.vocab, data.lowercase);
+    case 'bpe':
+      return new BpeTokenizer(data.merges);
+  }
+}
+
+/** Turns generated ids into text as they arrive, for streaming generation. */
+export interface StreamingDecoder {
+  /** The text that token `id` completes; may be '' while a character is still partial. */
+  push(id: number): string;
+  /** Whatever is still held back, at the end of the stream. */
+  flush(): string;
+}
+
+/**
+ * A decoder whose `push` outputs, followed by `flush()`, concatenate to `tokenizer.decode` of
+ * all the ids. Word tokens are spaced as `decode` spaces them; bpe tokens can end inside a
+ * UTF-8 sequence (an emoji is often several tokens), so those bytes wait for the rest.
+ */
+export function createStreamingDecoder(tokenizer: Tokenizer): StreamingDecoder {
+  switch (tokenizer.type) {
+    case 'char':
+      return { push: (id) => tokenizer.decode([id]), flush: () => '' };
+    case 'word': {
+      let lineStart = true;
+      return {
+        push: (id) => {
+          const piece = tokenizer.decode([id]);
+          const out = lineStart || id === tokenizer.eosId ? piece : ` ${piece}`;
+          lineStart = id === tokenizer.eosId;
+          return out;
+        },
+        flush: () => '',
+      };
+    }
+    case 'bpe': {
+      if (!(tokenizer instanceof BpeTokenizer)) throw new TypeError('bpe streaming needs a BpeTokenizer');
+      const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+      return {
+        push: (id) => decoder.decode(tokenizer.tokenBytes(id), { stream: true }),
+        flush: () => decoder.decode(),
+      };
+    }
+  }
+}

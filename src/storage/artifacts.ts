@@ -1,0 +1,187 @@
+/**
+ * The on-disk store for finished models. A model directory holds model.json (tfjs
+ * LayersModel-style JSON: topology plus weights manifest), weights.bin (the float32 arrays
+ * concatenated little-endian in manifest order), tokenizer.json and meta.json, which records
+ * the sha256 of the other three so a damaged model is refused instead of served. tfjs'
+ * `model.save('file://')` needs tfjs-node, so the files are written here from plain arrays.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { RnnlmError } from '../errors.js';
+import type { TokenizerJSON } from '../ml/tokenizers/types.js';
+import {
+  corrupt,
+  isNotFound,
+  isRecord,
+  packArrays,
+  packedByteLength,
+  parseArraySpecs,
+  parseHashes,
+  parseJsonObject,
+  readRequired,
+  sha256Hex,
+  unpackArrays,
+  verifyHash,
+  writeDirAtomic,
+} from './fs-atomic.js';
+import type { ArraySpec, FileContent, NamedArray } from './fs-atomic.js';
+
+export type { NamedArray } from './fs-atomic.js';
+
+/** Everything a model directory holds. */
+export interface ModelArtifacts {
+  /** Model hyperparameters (cell, layers, hiddenSize, embeddingSize, dropout, tieWeights, vocabSize); opaque here. */
+  modelConfig: Record<string, unknown>;
+  weights: NamedArray[];
+  tokenizer: TokenizerJSON;
+  /** meta.json content without the `files` hashes, which the store adds; opaque here. */
+  meta: Record<string, unknown>;
+}
+
+/** The `format` of model.json, so a directory of some other tfjs model is not mistaken for ours. */
+const MODEL_FORMAT = 'rnnlm-rnn';
+
+const MODEL_JSON = 'model.json';
+const WEIGHTS_BIN = 'weights.bin';
+const TOKENIZER_JSON = 'tokenizer.json';
+const META_JSON = 'meta.json';
+const HASHED_FILES = [MODEL_JSON, WEIGHTS_BIN, TOKENIZER_JSON] as const;
+const TOKENIZER_TYPES: readonly unknown[] = ['char', 'word', 'bpe'] satisfies TokenizerJSON['type'][];
+
+async function packageVersion(): Promise<string> {
+  // src/storage and dist/storage are both two levels below the package root.
+  const pkg: unknown = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+  if (!isRecord(pkg) || typeof pkg.version !== 'string') throw new Error('package.json has no version');
+  return pkg.version;
+}
+
+/**
+ * Writes the model directory atomically: readers see either no directory (or the previous
+ * one) or a complete model. An existing `dir` is refused with RNNLM_INVALID_CONFIG unless
+ * `options.overwrite`. Arrays whose data does not match their shape throw before anything
+ * is written. Returns the meta.json content written, i.e. `artifacts.meta` plus
+ * `files: { 'model.json', 'weights.bin', 'tokenizer.json' }` sha256 hex digests.
+ */
+export async function writeModelDir(
+  dir: string,
+  artifacts: ModelArtifacts,
+  options: { overwrite?: boolean } = {},
+): Promise<Record<string, unknown>> {
+  const { specs, chunks } = packArrays(artifacts.weights, 'weights');
+  const modelJson = JSON.stringify({
+    format: MODEL_FORMAT,
+    generatedBy: `rnnlm ${await packageVersion()}`,
+    convertedBy: null,
+    modelTopology: artifacts.modelConfig,
+    weightsManifest: [
+      { paths: [WEIGHTS_BIN], weights: specs.map((spec) => ({ ...spec, dtype: 'float32' })) },
+    ],
+  });
+  const tokenizerJson = JSON.stringify(artifacts.tokenizer);
+  const meta = {
+    ...artifacts.meta,
+    files: {
+      [MODEL_JSON]: sha256Hex(modelJson),
+      [WEIGHTS_BIN]: sha256Hex(chunks),
+      [TOKENIZER_JSON]: sha256Hex(tokenizerJson),
+    },
+  };
+  const files = new Map<string, FileContent>([
+    [MODEL_JSON, modelJson],
+    [WEIGHTS_BIN, chunks],
+    [TOKENIZER_JSON, tokenizerJson],
+    [META_JSON, JSON.stringify(meta, null, 2)],
+  ]);
+  await writeDirAtomic(dir, files, { overwrite: options.overwrite ?? false });
+  return meta;
+}
+
+/**
+ * Reads only meta.json, for cheap listings: it must be a JSON object, but the other files
+ * and their hashes are not checked. A missing directory or meta.json is
+ * RNNLM_MODEL_NOT_FOUND; malformed JSON is RNNLM_ARTIFACT_CORRUPT.
+ */
+export async function readModelMeta(dir: string): Promise<Record<string, unknown>> {
+  const root = resolve(dir);
+  let raw: Buffer;
+  try {
+    raw = await readFile(join(root, META_JSON));
+  } catch (err) {
+    if (isNotFound(err)) {
+      throw new RnnlmError('RNNLM_MODEL_NOT_FOUND', `no model at ${root}`, { path: root });
+    }
+    throw err;
+  }
+  return parseJsonObject(raw, root, META_JSON);
+}
+
+function parseModelJson(
+  root: string,
+  raw: Buffer,
+): { modelConfig: Record<string, unknown>; specs: ArraySpec[] } {
+  const model = parseJsonObject(raw, root, MODEL_JSON);
+  if (model.format !== MODEL_FORMAT) {
+    throw corrupt(root, MODEL_JSON, `format is ${JSON.stringify(model.format)}, expected "${MODEL_FORMAT}"`);
+  }
+  if (!isRecord(model.modelTopology)) throw corrupt(root, MODEL_JSON, 'modelTopology must be an object');
+  const manifest = model.weightsManifest;
+  const group: unknown = Array.isArray(manifest) && manifest.length === 1 ? manifest[0] : undefined;
+  const paths: unknown = isRecord(group) ? group.paths : undefined;
+  const specs = isRecord(group) ? parseArraySpecs(group.weights) : undefined;
+  if (!Array.isArray(paths) || paths.length !== 1 || paths[0] !== WEIGHTS_BIN || specs === undefined) {
+    throw corrupt(
+      root,
+      MODEL_JSON,
+      `weightsManifest must be one group of named, shaped arrays in ${WEIGHTS_BIN}`,
+    );
+  }
+  return { modelConfig: model.modelTopology, specs };
+}
+
+/**
+ * Reads a model directory and verifies every file against the hashes in meta.json. A
+ * missing directory or meta.json is RNNLM_MODEL_NOT_FOUND; a missing file, a hash mismatch,
+ * a weights.bin whose length does not match the manifest, or malformed JSON is
+ * RNNLM_ARTIFACT_CORRUPT naming the file and the problem. The tokenizer is only checked to
+ * be an object of a known type; restoring it validates the rest.
+ */
+export async function readModelDir(dir: string): Promise<ModelArtifacts> {
+  const root = resolve(dir);
+  const meta = await readModelMeta(root);
+  const hashes = parseHashes(meta.files, HASHED_FILES);
+  if (hashes === undefined) {
+    throw corrupt(root, META_JSON, `files must map ${HASHED_FILES.join(', ')} to sha256 hex digests`);
+  }
+  const [modelRaw, weightsRaw, tokenizerRaw] = await Promise.all([
+    readRequired(root, MODEL_JSON),
+    readRequired(root, WEIGHTS_BIN),
+    readRequired(root, TOKENIZER_JSON),
+  ]);
+
+  verifyHash(modelRaw, hashes, root, MODEL_JSON, META_JSON);
+  const { modelConfig, specs } = parseModelJson(root, modelRaw);
+  // Compared before the hash so a truncated file is reported as such, not as a bare mismatch.
+  const expectedBytes = packedByteLength(specs);
+  if (weightsRaw.byteLength !== expectedBytes) {
+    throw corrupt(
+      root,
+      WEIGHTS_BIN,
+      `${weightsRaw.byteLength} bytes but the manifest in ${MODEL_JSON} needs ${expectedBytes}`,
+    );
+  }
+  verifyHash(weightsRaw, hashes, root, WEIGHTS_BIN, META_JSON);
+
+  verifyHash(tokenizerRaw, hashes, root, TOKENIZER_JSON, META_JSON);
+  const tokenizer = parseJsonObject(tokenizerRaw, root, TOKENIZER_JSON);
+  if (!TOKENIZER_TYPES.includes(tokenizer.type)) {
+    throw corrupt(root, TOKENIZER_JSON, `unknown tokenizer type ${JSON.stringify(tokenizer.type)}`);
+  }
+
+  return {
+    modelConfig,
+    weights: unpackArrays(weightsRaw, specs),
+    tokenizer: tokenizer as unknown as TokenizerJSON,
+    meta,
+  };
+}
