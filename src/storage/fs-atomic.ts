@@ -11,12 +11,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 
 import { RnnlmError } from '../errors.js';
 
-/** One named float32 tensor as plain data; `data.length` equals the product of `shape`. */
-export interface NamedArray {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
+import type { NamedArray } from '../ml/model/lm.js';
+
+export type { NamedArray };
 
 /** What a manifest records for each array: enough to cut it back out of the blob by order. */
 export interface ArraySpec {

@@ -43,7 +43,10 @@ export interface EvaluateOptions {
   batchSize: number;
   /** Timesteps per forward chunk; the state is carried between chunks. */
   seqLength: number;
-  /** Index of the first token that is predicted and counted (earlier ones only prime the state). */
+  /**
+   * Index of the first token that is predicted and counted; the token before it is the first
+   * input (streams start from a zero state, so earlier tokens play no part).
+   */
   scoredFrom?: number | undefined;
 }
 

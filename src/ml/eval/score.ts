@@ -61,6 +61,20 @@ export async function score(
   const logprobs = new Float64Array(scored);
   let state = model.zeroState(1);
   try {
+    // Everything before the token that predicts the first scored one only conditions the state.
+    for (let j = 0; j < first - 1; j += chunk) {
+      const steps = Math.min(chunk, first - 1 - j);
+      const out = chunkNll(
+        model,
+        stream.subarray(j, j + steps),
+        stream.subarray(j + 1, j + 1 + steps),
+        steps,
+        state,
+      );
+      disposeState(state);
+      out.nll.dispose();
+      state = out.state;
+    }
     for (let j = first; j < stream.length; j += chunk) {
       const steps = Math.min(chunk, stream.length - j);
       const x = stream.subarray(j - 1, j - 1 + steps);

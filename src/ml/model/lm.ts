@@ -6,7 +6,7 @@ import { Rng } from '../rng.js';
 import { GATES, runLayer, trainableLayer, type LayerParams, type LayerState } from './cells.js';
 import { embed, linear, sparseSoftmaxCrossEntropy } from './ops.js';
 
-/** A weight tensor as plain data: what checkpoints and model directories store. */
+/** A float32 tensor as plain data (`data.length` = product of `shape`): what checkpoints and model directories store. */
 export interface NamedArray {
   name: string;
   shape: number[];

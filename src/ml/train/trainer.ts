@@ -116,6 +116,14 @@ export interface TrainOptions {
 const RATE_WINDOW = 20;
 
 /**
+ * A loss this far above a uniform guess (ln V nats) only comes from exploded weights: with
+ * saturated units float32 can stay finite for a long time while the run is already lost.
+ */
+function divergenceLimit(vocabSize: number): number {
+  return 10 * Math.log(vocabSize) + 10;
+}
+
+/**
  * Truncated-BPTT training of an RnnLm. Deterministic for a given seed and backend: all
  * randomness (initialisation, epoch plans, dropout masks) comes from seeded generators whose
  * state goes into checkpoints, so a resumed run continues the same trajectory.
@@ -161,6 +169,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let plan = planEpoch(partition, new Rng(epochSeed));
     const stepsPerEpoch = plan.length;
     const totalSteps = Math.min(t.maxSteps ?? Infinity, t.epochs * stepsPerEpoch);
+    const divergedAbove = divergenceLimit(opts.vocabSize);
     const started = performance.now();
     const priorMs = s?.elapsedMs ?? 0;
     const elapsed = () => priorMs + performance.now() - started;
@@ -267,10 +276,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         });
         disposeState(carried);
         carried = state;
-        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+        if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || loss > divergedAbove) {
           throw new RnnlmError(
             'RNNLM_NONFINITE_LOSS',
-            `training diverged at step ${step + 1}: loss ${loss}, gradient norm ${gradNorm} (learning rate ${learningRate}); lower the learning rate or the clip norm`,
+            `training diverged at step ${step + 1}: loss ${loss} (a uniform guess scores ${Math.log(opts.vocabSize).toFixed(2)}), gradient norm ${gradNorm}, learning rate ${learningRate}; lower the learning rate or the clip norm`,
             { step: step + 1, loss, gradNorm, learningRate },
           );
         }

@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+
+import type { BackendInfo } from '../../src/ml/backend.js';
+import { initBackend } from '../../src/ml/backend.js';
+import type { RunConfigInput } from '../../src/ml/config.js';
+
+/** 30 kB of tinyshakespeare, copied into the repository so unit tests are self-contained. */
+export const SHAKESPEARE = readFileSync(new URL('../fixtures/shakespeare-30k.txt', import.meta.url), 'utf8');
+
+/** The backend the unit tests run on: wasm, as the service does here. */
+export function testBackend(): Promise<BackendInfo> {
+  return initBackend('wasm');
+}
+
+/** A model small enough that a training step takes milliseconds. */
+export function tinyConfig(
+  training: NonNullable<RunConfigInput['training']> = {},
+  model: RunConfigInput['model'] = {},
+): RunConfigInput {
+  return {
+    model: { layers: 2, hiddenSize: 16, embeddingSize: 8, ...model },
+    training: { batchSize: 4, seqLength: 8, seed: 7, ...training },
+  };
+}
