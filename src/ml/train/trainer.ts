@@ -178,6 +178,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let latest: EvalResult | undefined = history.at(-1);
     let lastEvalStep = history.at(-1)?.step ?? -1;
     let stopReason: StopReason = 'completed';
+    let lastCheckpointStep = s?.step ?? -1;
 
     const checkpoint = (): TrainerCheckpoint => ({
       weights: model.getWeights(),
@@ -247,7 +248,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           break training;
         }
         if (signal?.aborted === true) {
-          if (opts.onCheckpoint !== undefined) await opts.onCheckpoint(checkpoint());
+          if (opts.onCheckpoint !== undefined && lastCheckpointStep !== step)
+            await opts.onCheckpoint(checkpoint());
           throw new RnnlmError(
             'RNNLM_ABORTED',
             `training stopped at step ${step}: ${String(signal.reason ?? 'aborted')}`,
@@ -315,6 +317,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           opts.onCheckpoint !== undefined
         ) {
           await opts.onCheckpoint(checkpoint());
+          lastCheckpointStep = step;
         }
         // Lets timers, signals and I/O run between steps (progress bars, lock renewals).
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -433,7 +436,15 @@ function checkResumable(state: TrainerState, opts: TrainOptions): void {
       'RNNLM_CHECKPOINT_MISMATCH',
       `cannot resume: the checkpoint was made with a different ${what}`,
     );
-  if (state.version !== 1) throw mismatch('checkpoint format');
+  if (
+    typeof state !== 'object' ||
+    state.version !== 1 ||
+    typeof state.data !== 'object' ||
+    typeof state.config !== 'object' ||
+    !Number.isInteger(state.step)
+  ) {
+    throw mismatch('checkpoint format');
+  }
   if (state.data.trainTokens !== opts.train.length)
     throw mismatch(`training text (${state.data.trainTokens} tokens, now ${opts.train.length})`);
   if (state.data.validationTokens !== (opts.validation?.tokens.length ?? 0))
