@@ -17,6 +17,17 @@ export const ERRORS = {
   RNNLM_CHECKPOINT_MISMATCH: { status: 400, retryable: false },
   RNNLM_BACKEND_UNAVAILABLE: { status: 503, retryable: true },
   RNNLM_FILE_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_INVALID_TEXT: { status: 400, retryable: false },
+  // Service and HTTP codes.
+  RNNLM_INVALID_REQUEST: { status: 400, retryable: false },
+  RNNLM_JOB_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_ROUTE_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_MODEL_NOT_READY: { status: 409, retryable: false },
+  RNNLM_CORPUS_TOO_LARGE: { status: 413, retryable: false },
+  RNNLM_PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
+  RNNLM_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
+  RNNLM_INTERNAL: { status: 500, retryable: true },
+  RNNLM_REDIS_UNAVAILABLE: { status: 503, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;
