@@ -23,6 +23,8 @@ export interface LayerState {
   c?: tf.Tensor2D | undefined;
 }
 
+type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [T, ...R]>;
+
 /** What one step keeps for the hand-written backward pass. */
 type Saved = tf.Tensor[];
 
@@ -177,7 +179,9 @@ function backward(
 ): tf.Tensor[] {
   const x = saved[0] as tf.Tensor2D;
   const perStep = (saved.length - 1) / steps;
-  const at = (t: number, k: number): tf.Tensor2D => saved[1 + t * perStep + k] as tf.Tensor2D;
+  // Destructuring needs fixed-length tuples; every step saved exactly `perStep` tensors.
+  const stepSaved = <N extends number>(t: number, n: N) =>
+    saved.slice(1 + t * perStep, 1 + t * perStep + n) as Tuple<tf.Tensor, N>;
   const recurrentT = tf.transpose(p.recurrent);
   const dOut = tf.split(tf.slice(dy, [0, 0], [steps * batch, hidden]), steps, 0);
   let dh: tf.Tensor = tf.zeros([batch, hidden]);
@@ -193,15 +197,7 @@ function backward(
     let dzH: tf.Tensor;
     switch (cell) {
       case 'lstm': {
-        const [i, f, o, g, tc, cPrev, hp] = [0, 1, 2, 3, 4, 5, 6].map((k) => at(t, k)) as [
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-        ];
+        const [i, f, o, g, tc, cPrev, hp] = stepSaved(t, 7);
         hPrev[t] = hp;
         const dct = tf.add(dc as tf.Tensor, tf.mul(tf.mul(dht, o), tf.sub(one, tf.square(tc))));
         const sigGrad = (a: tf.Tensor, d: tf.Tensor) => tf.mul(d, tf.mul(a, tf.sub(one, a)));
@@ -220,13 +216,7 @@ function backward(
         break;
       }
       case 'gru': {
-        const [r, u, n, hn, hp] = [0, 1, 2, 3, 4].map((k) => at(t, k)) as [
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-          tf.Tensor2D,
-        ];
+        const [r, u, n, hn, hp] = stepSaved(t, 5);
         hPrev[t] = hp;
         const dan = tf.mul(tf.mul(dht, tf.sub(one, u)), tf.sub(one, tf.square(n)));
         const dar = tf.mul(tf.mul(dan, hn), tf.mul(r, tf.sub(one, r)));
@@ -237,7 +227,7 @@ function backward(
         break;
       }
       case 'rnn': {
-        const [hNew, hp] = [at(t, 0), at(t, 1)];
+        const [hNew, hp] = stepSaved(t, 2);
         hPrev[t] = hp;
         dzX = tf.mul(dht, tf.sub(one, tf.square(hNew)));
         dzH = dzX;
