@@ -1,12 +1,50 @@
+import { resolve } from 'node:path';
+
 import { z } from 'zod';
+
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /**
  * Environment configuration: the only place that reads process.env. Every setting has a
  * default, so `npm start` works on a machine with a local Redis and nothing else.
  */
 export const envSchema = z.object({
+  /** tfjs backend: `auto` takes the fastest one that loads. */
   RNNLM_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Redis shared by the API and the workers. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key the service writes (BullMQ's and its own). */
+  RNNLM_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+    .default('rnnlm'),
+  /** `api` serves HTTP, `worker` trains, `all` does both in one process. */
+  RNNLM_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  /** Models live under `models/`, corpora under `corpora/`, checkpoints under `checkpoints/`. */
+  RNNLM_DATA_DIR: z.string().min(1).default('./data'),
+  RNNLM_MAX_CORPUS_BYTES: count(52_428_800),
+  RNNLM_MAX_VOCAB: count(50_000),
+  RNNLM_MAX_LAYERS: count(8),
+  RNNLM_MAX_HIDDEN: count(2048),
+  RNNLM_MAX_EMBEDDING: count(2048),
+  RNNLM_MAX_SEQ_LENGTH: count(1024),
+  RNNLM_MAX_BATCH: count(1024),
+  RNNLM_MAX_STEPS: count(1_000_000),
+  RNNLM_MAX_GENERATE_TOKENS: count(2000),
+  /** Loaded models kept in memory by the API for generation and scoring. */
+  RNNLM_MODEL_CACHE_SIZE: count(4),
+  /** Jobs one worker process trains at once (each in its own child process). */
+  RNNLM_WORKER_CONCURRENCY: count(1),
+  /** Steps between checkpoints of a job that does not set `training.checkpointEvery`. */
+  RNNLM_CHECKPOINT_EVERY: count(200),
+  /** Attempts per job, the first included; transient failures are retried with backoff. */
+  RNNLM_JOB_ATTEMPTS: count(3),
 });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;
@@ -19,4 +57,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid environment: ${problems}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** Where the service keeps its files, as absolute paths. */
+export interface DataDirs {
+  root: string;
+  models: string;
+  corpora: string;
+  checkpoints: string;
+}
+
+export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
+  const root = resolve(config.RNNLM_DATA_DIR);
+  return {
+    root,
+    models: resolve(root, 'models'),
+    corpora: resolve(root, 'corpora'),
+    checkpoints: resolve(root, 'checkpoints'),
+  };
+}
+
+/**
+ * The environment of a child process (a sandboxed training processor) that must see the
+ * same configuration as this process even where it was given in code rather than the
+ * environment (tests use their own queue prefix and data directory).
+ */
+export function childEnv(config: Config): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(config)) env[key] = String(value);
+  return env;
 }

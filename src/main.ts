@@ -1,0 +1,163 @@
+/**
+ * The service's entry point: `RNNLM_ROLE=api` serves HTTP, `worker` trains, `all` (the
+ * default) does both in one process. Checks Redis before anything else, says where
+ * everything is, and shuts down in order on SIGTERM/SIGINT within a deadline.
+ */
+import { mkdir } from 'node:fs/promises';
+
+import { dataDirs, loadConfig, type Config } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { initBackend } from './ml/backend.js';
+import { RNNLM_VERSION } from './ml/pipeline.js';
+import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
+import { RedisJobService } from './queue/job-service.js';
+import { ModelStore } from './storage/model-store.js';
+import { TrainingWorker } from './worker/training-worker.js';
+
+/** Time allowed for an orderly shutdown before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 2;
+
+interface Closable {
+  name: string;
+  close: () => Promise<void>;
+}
+
+async function redisReachable(config: Config): Promise<boolean> {
+  const probe = createProducerConnection(config, 'rnnlm-startup-check');
+  probe.on('error', () => undefined);
+  try {
+    await waitUntilReady(probe, config.REDIS_URL, 3000);
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await closeConnection(probe);
+  }
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function start(config: Config, logger: Logger): Promise<Closable[]> {
+  const role = config.RNNLM_ROLE;
+  const dirs = dataDirs(config);
+  await mkdir(dirs.models, { recursive: true });
+  // The API generates and scores in-process; the worker reports the backend its children use.
+  const backend = await initBackend(config.RNNLM_BACKEND);
+  const closables: Closable[] = [];
+  let listening: string | undefined;
+
+  if (role === 'api' || role === 'all') {
+    const jobs = new RedisJobService({ config, logger });
+    const models = new ModelStore({ dir: dirs.models, config, logger });
+    // Closed last (they are pushed first and closed in reverse order).
+    closables.push({ name: 'models', close: () => Promise.resolve(models.close()) });
+    closables.push({ name: 'jobs', close: () => jobs.close() });
+    await jobs.ready();
+    const { buildApp } = await import('./api/app.js');
+    const { closeServer, listen } = await import('./api/server.js');
+    const app = await buildApp({ config, jobs, models, logger });
+    closables.push({
+      name: 'http',
+      close: async () => {
+        if (!(await closeServer(app, 10_000))) logger.warn('open requests did not finish; closed anyway');
+      },
+    });
+    listening = await listen(app, config);
+  }
+  if (role === 'worker' || role === 'all') {
+    const worker = new TrainingWorker({ config, logger });
+    closables.push({ name: 'worker', close: () => worker.close(SHUTDOWN_DEADLINE_MS - 5000) });
+    await worker.waitUntilReady();
+  }
+
+  say(`rnnlm ${RNNLM_VERSION} started (role: ${role})`);
+  if (listening !== undefined) say(`  listening  ${listening} (API docs at ${listening}/docs)`);
+  if (role !== 'api') {
+    say(
+      `  worker     ${config.RNNLM_WORKER_CONCURRENCY} job(s) at a time, ${config.RNNLM_JOB_ATTEMPTS} attempts each`,
+    );
+  }
+  say(`  backend    ${backend.name} (${backend.package}${backend.gpu ? ', GPU' : ''})`);
+  say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
+  say(`  models     ${dirs.models}`);
+  return closables;
+}
+
+function installShutdown(closables: Closable[], logger: Logger): void {
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(EXIT_FAILURE);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(EXIT_FAILURE);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    void (async () => {
+      let failed = false;
+      // HTTP stops first (no new jobs or requests), then the worker hands back its jobs,
+      // then the connections and loaded models go.
+      for (const c of [...closables].reverse()) {
+        try {
+          await c.close();
+        } catch (err) {
+          failed = true;
+          logger.error({ err, component: c.name }, 'error while closing');
+        }
+      }
+      clearTimeout(deadline);
+      logger.info('stopped');
+      process.exit(failed ? EXIT_FAILURE : 0);
+    })();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+async function main(): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`rnnlm: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_CONFIG;
+  }
+  const logger = createLogger(config, { base: { role: config.RNNLM_ROLE } });
+
+  if (!(await redisReachable(config))) {
+    process.stderr.write(
+      [
+        `rnnlm: cannot reach Redis at ${redactUrl(config.REDIS_URL)}.`,
+        'Start one, then try again:',
+        '  redis-server --daemonize yes        (a local install)',
+        '  docker compose up -d redis          (from this repository)',
+        'or point REDIS_URL at a running server.',
+        '',
+      ].join('\n'),
+    );
+    return EXIT_FAILURE;
+  }
+
+  let closables: Closable[];
+  try {
+    closables = await start(config, logger);
+  } catch (err) {
+    logger.fatal({ err }, 'failed to start');
+    process.stderr.write(`rnnlm: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  installShutdown(closables, logger);
+  return 0;
+}
+
+const code = await main();
+if (code !== 0) process.exit(code);

@@ -1,0 +1,127 @@
+/**
+ * Redis connections, configured per BullMQ's going-to-production guide: a producer (the API
+ * adding jobs, reading job state) fails fast when Redis is down so a request gets a 503
+ * instead of hanging; a worker connection retries forever (`maxRetriesPerRequest: null`) so
+ * a Redis restart pauses training bookkeeping instead of crashing it.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+import type { Config } from '../config.js';
+import { RnnlmError } from '../errors.js';
+
+/** How long a producer waits for Redis to connect or answer before giving up. */
+export const PRODUCER_TIMEOUT_MS = 2000;
+
+function reconnectDelay(times: number): number {
+  return Math.min(200 * times, 2000);
+}
+
+/** A connection for the API side: no offline queue, one retry, short connect timeout. */
+export function createProducerConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-producer'): Redis {
+  const options: RedisOptions = {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: PRODUCER_TIMEOUT_MS,
+    commandTimeout: 5000,
+    retryStrategy: reconnectDelay,
+  };
+  return new Redis(config.REDIS_URL, options);
+}
+
+/** A connection for a BullMQ Worker (or anything that must survive a Redis restart). */
+export function createWorkerConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-worker'): Redis {
+  return new Redis(config.REDIS_URL, {
+    connectionName: name,
+    maxRetriesPerRequest: null,
+    retryStrategy: reconnectDelay,
+  });
+}
+
+/**
+ * A connection for one blocking read (XREAD BLOCK): it may queue commands while it
+ * connects, but gives up after one retry; callers bound the wait themselves.
+ */
+export function createBlockingConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-blocking'): Redis {
+  return new Redis(config.REDIS_URL, {
+    connectionName: name,
+    maxRetriesPerRequest: 1,
+    connectTimeout: PRODUCER_TIMEOUT_MS,
+    retryStrategy: reconnectDelay,
+  });
+}
+
+/** The error every "Redis did not answer" path throws (the API answers 503). */
+export function redisUnavailable(url: string, cause?: unknown): RnnlmError {
+  const reason = cause instanceof Error ? `: ${cause.message}` : '';
+  return new RnnlmError(
+    'RNNLM_REDIS_UNAVAILABLE',
+    `Redis at ${redactUrl(url)} is unavailable${reason}`,
+    undefined,
+    { cause },
+  );
+}
+
+/** The URL without its password, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Resolves once the connection is ready, or rejects with RNNLM_REDIS_UNAVAILABLE after
+ * `timeoutMs` (the connection keeps trying in the background; close it if you give up).
+ */
+export async function waitUntilReady(
+  redis: Redis,
+  url: string,
+  timeoutMs = PRODUCER_TIMEOUT_MS,
+): Promise<void> {
+  if (redis.status === 'ready') return;
+  let lastError: unknown;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: unknown) => {
+      lastError = err;
+    };
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      redis.off('error', onError);
+      redis.off('end', onEnd);
+    };
+    const onReady = () => {
+      done();
+      resolve();
+    };
+    const onEnd = () => {
+      done();
+      reject(redisUnavailable(url, lastError ?? new Error('connection closed')));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(redisUnavailable(url, lastError ?? new Error(`no answer within ${timeoutMs} ms`)));
+    }, timeoutMs);
+    redis.on('ready', onReady);
+    redis.on('error', onError);
+    redis.on('end', onEnd);
+  });
+}
+
+/** Closes a connection, politely when it is up, at once when it is not. */
+export async function closeConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'end') return;
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // Fall through: the socket is going away anyway.
+    }
+  }
+  redis.disconnect();
+}

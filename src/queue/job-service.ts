@@ -1,0 +1,605 @@
+/**
+ * The job side of the service behind the API: submitting (limits, corpus to disk, one BullMQ
+ * job per idempotency key), job views built from BullMQ's state plus the service's own
+ * record, cursor-paginated listings, cancellation through Redis, and each job's event stream.
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+
+import type { Job as BullJob, JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { dataDirs, type Config } from '../config.js';
+import { RnnlmError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { runConfigSchema, type RunConfig } from '../ml/config.js';
+import { removeCheckpoint } from '../storage/checkpoints.js';
+import { CorpusStore, decodeUtf8 } from '../storage/corpus-store.js';
+import {
+  createBlockingConnection,
+  createProducerConnection,
+  closeConnection,
+  redisUnavailable,
+  waitUntilReady,
+} from './connection.js';
+import {
+  jobEventTypeSchema,
+  trainingJobDataSchema,
+  type CorpusRef,
+  type Job,
+  type JobEvent,
+  type JobStatus,
+  type TrainingJobData,
+} from './contracts.js';
+import {
+  appendEvent,
+  createTrainingQueue,
+  decodeError,
+  expireJob,
+  isJobId,
+  JOB_RETENTION_SECONDS,
+  newJobId,
+  serviceKeys,
+  type ServiceKeys,
+  type TrainingProgress,
+  type TrainingQueue,
+  type TrainingResult,
+} from './training-queue.js';
+import type { JobService, SubmitInput } from './types.js';
+
+/** Options of {@link RedisJobService}. */
+export interface JobServiceOptions {
+  config: Config;
+  logger?: Logger | undefined;
+  /**
+   * How long a request with a known idempotency key waits for the first request to finish
+   * creating the job.
+   * @defaultValue 5000
+   */
+  idempotencyWaitMs?: number | undefined;
+}
+
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+const EVENTS_PAGE = 1000;
+
+/** The service's own facts about a job, kept in a Redis hash beside BullMQ's job. */
+export interface JobRecord {
+  data: TrainingJobData;
+  cancelRequested: boolean;
+  /** Set when the job ended without BullMQ finishing it (a queued job that was cancelled). */
+  status: JobStatus | undefined;
+  finishedAt: string | undefined;
+  error: { code: string; message: string } | undefined;
+}
+
+export function parseRecord(hash: Record<string, string>): JobRecord | undefined {
+  if (hash.data === undefined) return undefined;
+  const data = trainingJobDataSchema.safeParse(JSON.parse(hash.data));
+  if (!data.success) return undefined;
+  let error: JobRecord['error'];
+  if (hash.error !== undefined) error = JSON.parse(hash.error) as JobRecord['error'];
+  return {
+    data: data.data,
+    cancelRequested: hash.cancelRequested === '1',
+    status: hash.status === 'cancelled' ? 'cancelled' : undefined,
+    finishedAt: hash.finishedAt,
+    error,
+  };
+}
+
+function statusOf(state: JobState | 'unknown', record: JobRecord): JobStatus {
+  if (record.status !== undefined) return record.status;
+  switch (state) {
+    case 'waiting':
+    case 'delayed':
+    case 'prioritized':
+    case 'waiting-children':
+    case 'unknown':
+      return 'queued';
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return record.cancelRequested ? 'cancelled' : 'failed';
+  }
+}
+
+const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+const int = (x: unknown): number => (typeof x === 'number' && Number.isInteger(x) ? x : 0);
+const iso = (ms: number | undefined): string | undefined =>
+  ms === undefined || ms === 0 ? undefined : new Date(ms).toISOString();
+
+/** The API's view of a job from its record and (when it still exists) its BullMQ job. */
+export function jobView(
+  id: string,
+  record: JobRecord,
+  job: BullJob<TrainingJobData, TrainingResult> | undefined,
+  state: JobState | 'unknown',
+): Job {
+  const status = statusOf(state, record);
+  const progress: Partial<TrainingProgress> =
+    job !== undefined && typeof job.progress === 'object' && job.progress !== null ? job.progress : {};
+  const result = state === 'completed' ? job?.returnvalue : undefined;
+  const view: Job = {
+    id,
+    name: record.data.name,
+    status,
+    progress: {
+      epoch: int(progress.epoch),
+      step: int(progress.step),
+      totalSteps: int(progress.totalSteps),
+      fraction: status === 'succeeded' ? 1 : Math.min(1, Math.max(0, num(progress.fraction) ?? 0)),
+    },
+    metrics: {
+      trainLoss: result?.metrics.trainLoss ?? num(progress.trainLoss),
+      valLoss: result?.metrics.valLoss ?? num(progress.valLoss),
+      valPerplexity: result?.metrics.valPerplexity ?? num(progress.valPerplexity),
+      valBitsPerChar: result?.metrics.valBitsPerChar ?? num(progress.valBitsPerChar),
+      tokensPerSecond: result?.metrics.tokensPerSecond ?? num(progress.tokensPerSecond),
+    },
+    config: record.data.config,
+    createdAt: record.data.createdAt,
+  };
+  if (result?.modelId !== undefined) view.modelId = result.modelId;
+  const backend = result?.backend ?? (typeof progress.backend === 'string' ? progress.backend : undefined);
+  if (backend !== undefined) view.backend = backend;
+  if (status === 'failed' || status === 'cancelled') {
+    if (record.error !== undefined) view.error = record.error;
+    else if (job?.failedReason) view.error = decodeError(job.failedReason);
+  }
+  const startedAt = iso(job?.processedOn);
+  if (startedAt !== undefined) view.startedAt = startedAt;
+  const finishedAt =
+    record.finishedAt ?? (state === 'completed' || state === 'failed' ? iso(job?.finishedOn) : undefined);
+  if (finishedAt !== undefined) view.finishedAt = finishedAt;
+  return view;
+}
+
+interface Cursor {
+  score: number;
+  id: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.score}:${c.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): Cursor {
+  const raw = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^(\d{1,16}):(job_[a-z0-9]{26})$/.exec(raw);
+  if (m === null) {
+    throw new RnnlmError('RNNLM_INVALID_REQUEST', 'cursor is not one this service returned', {
+      field: 'cursor',
+    });
+  }
+  return { score: Number(m[1]), id: m[2] as string };
+}
+
+function invalid(field: string, message: string): RnnlmError {
+  return new RnnlmError('RNNLM_INVALID_CONFIG', `${field}: ${message}`, { field });
+}
+
+/**
+ * Checks a run configuration against the deployment's limits; the error names the field.
+ * Fills in the limits where the request leaves a size open (a word vocabulary's cap, the
+ * step budget) so a job can never grow past them while it runs.
+ */
+export function applyLimits(config: Config, run: RunConfig): RunConfig {
+  const { tokenizer, model, training } = run;
+  const over = (field: string, value: number | undefined, max: number) => {
+    if (value !== undefined && value > max) throw invalid(field, `${value} is over the limit of ${max}`);
+  };
+  over('tokenizer.vocabSize', tokenizer.vocabSize, config.RNNLM_MAX_VOCAB);
+  over('model.layers', model.layers, config.RNNLM_MAX_LAYERS);
+  over('model.hiddenSize', model.hiddenSize, config.RNNLM_MAX_HIDDEN);
+  over('model.embeddingSize', model.embeddingSize, config.RNNLM_MAX_EMBEDDING);
+  over('training.seqLength', training.seqLength, config.RNNLM_MAX_SEQ_LENGTH);
+  over('training.truncation.maxLength', training.truncation.maxLength, config.RNNLM_MAX_SEQ_LENGTH);
+  over('training.batchSize', training.batchSize, config.RNNLM_MAX_BATCH);
+  over('training.evalBatchSize', training.evalBatchSize, config.RNNLM_MAX_BATCH);
+  over('training.maxSteps', training.maxSteps, config.RNNLM_MAX_STEPS);
+  return {
+    tokenizer:
+      tokenizer.type === 'word' && tokenizer.vocabSize === undefined
+        ? { ...tokenizer, vocabSize: config.RNNLM_MAX_VOCAB }
+        : tokenizer,
+    model,
+    training: {
+      ...training,
+      maxSteps: training.maxSteps ?? config.RNNLM_MAX_STEPS,
+      // Without checkpoints a crashed worker's job would start over; with them it resumes.
+      checkpointEvery: training.checkpointEvery ?? config.RNNLM_CHECKPOINT_EVERY,
+    },
+  };
+}
+
+function parseRunConfig(input: SubmitInput): RunConfig {
+  const parsed = runConfigSchema.safeParse({
+    tokenizer: input.tokenizer,
+    model: input.model,
+    training: input.training,
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? 'config';
+    throw invalid(field, issue?.message ?? 'invalid');
+  }
+  return parsed.data;
+}
+
+function corpusBytes(
+  source: { text: string } | { bytes: Uint8Array },
+  what: string,
+  limit: number,
+): Uint8Array {
+  const bytes = 'text' in source ? Buffer.from(source.text, 'utf8') : source.bytes;
+  if (bytes.byteLength > limit) {
+    throw new RnnlmError(
+      'RNNLM_CORPUS_TOO_LARGE',
+      `${what} is ${bytes.byteLength} bytes; the limit is ${limit}`,
+      {
+        field: what,
+        bytes: bytes.byteLength,
+        limit,
+      },
+    );
+  }
+  const text = 'text' in source ? source.text : decodeUtf8(bytes, what);
+  if (text.trim().length === 0) {
+    throw new RnnlmError('RNNLM_CORPUS_EMPTY', `${what} is empty or only whitespace`, { field: what });
+  }
+  return bytes;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class RedisJobService implements JobService {
+  readonly queue: TrainingQueue;
+  readonly keys: ServiceKeys;
+  readonly corpora: CorpusStore;
+  private readonly redis: Redis;
+  private readonly config: Config;
+  private readonly logger: Logger | undefined;
+  private readonly idempotencyWaitMs: number;
+  /** Idle connections for XREAD BLOCK (one blocking read per connection at a time). */
+  private readonly blockingPool: Redis[] = [];
+  private readonly blockingBusy = new Set<Redis>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: JobServiceOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.idempotencyWaitMs = options.idempotencyWaitMs ?? 5000;
+    this.redis = createProducerConnection(this.config, 'rnnlm-api');
+    this.redis.on('error', (err) => this.logger?.debug({ err }, 'redis connection error'));
+    this.queue = createTrainingQueue(this.config, this.redis);
+    this.queue.on('error', (err) => this.logger?.debug({ err }, 'queue error'));
+    this.keys = serviceKeys(this.config.RNNLM_QUEUE_PREFIX);
+    this.corpora = new CorpusStore(dataDirs(this.config).corpora);
+  }
+
+  /** Resolves when Redis is connected; RNNLM_REDIS_UNAVAILABLE after `timeoutMs`. */
+  async ready(timeoutMs?: number): Promise<void> {
+    await waitUntilReady(this.redis, this.config.REDIS_URL, timeoutMs);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.withTimeout(this.redis.ping(), 1000);
+    } catch (err) {
+      throw redisUnavailable(this.config.REDIS_URL, err);
+    }
+  }
+
+  async submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+    // Everything that can be refused is checked before anything is stored or queued.
+    const config = applyLimits(this.config, parseRunConfig(input));
+    const limit = this.config.RNNLM_MAX_CORPUS_BYTES;
+    const corpus = corpusBytes(input.corpus, 'corpus', limit);
+    const v = input.validation;
+    const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
+    const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
+
+    const id = newJobId();
+    let idemKey: string | undefined;
+    if (idempotencyKey !== undefined) {
+      idemKey = this.keys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'));
+      const existing = await this.claimIdempotencyKey(idemKey, id);
+      if (existing !== undefined) return { job: existing, created: false };
+    }
+    try {
+      const ref = await this.corpora.put(corpus);
+      const validationRef: CorpusRef | undefined =
+        validation === undefined ? undefined : await this.corpora.put(validation);
+      const createdAt = new Date();
+      const data: TrainingJobData = {
+        name: input.name ?? id,
+        corpus: ref,
+        validation: validationRef === undefined ? { fraction } : { corpus: validationRef },
+        config,
+        createdAt: createdAt.toISOString(),
+      };
+      // The record and the first event go in before the job: a worker may start it at once.
+      await this.redis
+        .multi()
+        .hset(this.keys.record(id), 'data', JSON.stringify(data))
+        .zadd(this.keys.index, createdAt.getTime(), id)
+        .xadd(this.keys.events(id), '*', 'type', 'status', 'data', JSON.stringify({ status: 'queued' }))
+        .exec();
+      await this.queue.add('train', data, { jobId: id });
+      this.logger?.info({ jobId: id, corpusBytes: ref.bytes }, 'job submitted');
+      const job = await this.get(id);
+      if (job === undefined) throw new Error(`job ${id} vanished right after it was queued`);
+      return { job, created: true };
+    } catch (err) {
+      // Undo the claim so a retry of the same request can create the job.
+      const cleanup = this.redis
+        .multi()
+        .del(this.keys.record(id), this.keys.events(id))
+        .zrem(this.keys.index, id);
+      if (idemKey !== undefined) cleanup.del(idemKey);
+      await cleanup.exec().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * SET NX of key → id: undefined when this request owns the key, else the job the first
+   * request created (waiting briefly while that request is still creating it).
+   */
+  private async claimIdempotencyKey(key: string, id: string): Promise<Job | undefined> {
+    const deadline = Date.now() + this.idempotencyWaitMs;
+    for (;;) {
+      const claimed = await this.redis.set(key, id, 'EX', JOB_RETENTION_SECONDS, 'NX');
+      if (claimed === 'OK') return undefined;
+      const owner = await this.redis.get(key);
+      if (owner !== null) {
+        const job = isJobId(owner) ? await this.get(owner) : undefined;
+        if (job !== undefined) return job;
+      }
+      if (Date.now() > deadline) {
+        throw new RnnlmError(
+          'RNNLM_INTERNAL',
+          'a request with this Idempotency-Key is still being processed',
+        );
+      }
+      await sleep(25);
+    }
+  }
+
+  private async record(id: string): Promise<JobRecord | undefined> {
+    return parseRecord(await this.redis.hgetall(this.keys.record(id)));
+  }
+
+  private async bullJob(id: string): Promise<{
+    job: BullJob<TrainingJobData, TrainingResult> | undefined;
+    state: JobState | 'unknown';
+  }> {
+    const job = await this.queue.getJob(id);
+    if (job === undefined) return { job, state: 'unknown' };
+    return { job, state: await job.getState() };
+  }
+
+  async get(id: string): Promise<Job | undefined> {
+    if (!isJobId(id)) return undefined;
+    const record = await this.record(id);
+    if (record === undefined) return undefined;
+    const { job, state } = await this.bullJob(id);
+    return jobView(id, record, job, state);
+  }
+
+  async list(query: {
+    status?: JobStatus | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ items: Job[]; nextCursor: string | null }> {
+    const limit = Math.max(1, Math.min(query.limit, 1000));
+    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const items: Job[] = [];
+    const batch = Math.max(limit * 2, 50);
+    for (;;) {
+      const page = await this.indexPage(after, batch);
+      for (const entry of page) {
+        after = entry;
+        const job = await this.get(entry.id);
+        if (job === undefined) {
+          // The job's record expired: drop it from the index too.
+          await this.redis.zrem(this.keys.index, entry.id);
+          continue;
+        }
+        if (query.status !== undefined && job.status !== query.status) continue;
+        items.push(job);
+        if (items.length === limit) {
+          const more = (await this.indexPage(entry, 1)).length > 0;
+          return { items, nextCursor: more ? encodeCursor(entry) : null };
+        }
+      }
+      if (page.length < batch) return { items, nextCursor: null };
+    }
+  }
+
+  /** Up to `count` index entries after `after`, newest first (ties by id, descending). */
+  private async indexPage(after: Cursor | undefined, count: number): Promise<Cursor[]> {
+    const max = after === undefined ? '+inf' : String(after.score);
+    const out: Cursor[] = [];
+    let offset = 0;
+    // Entries with the cursor's own score but an id at or above it come first; skip them.
+    for (;;) {
+      const raw = await this.redis.zrevrangebyscore(
+        this.keys.index,
+        max,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        offset,
+        count,
+      );
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const id = raw[i] as string;
+        const score = Number(raw[i + 1]);
+        if (after !== undefined && score === after.score && id >= after.id) continue;
+        out.push({ id, score });
+        if (out.length === count) return out;
+      }
+      if (raw.length < count * 2) return out;
+      offset += count;
+    }
+  }
+
+  async cancel(id: string): Promise<Job | undefined> {
+    if (!isJobId(id)) return undefined;
+    const record = await this.record(id);
+    if (record === undefined) return undefined;
+    const { job, state } = await this.bullJob(id);
+    const current = jobView(id, record, job, state);
+    if (current.status !== 'queued' && current.status !== 'running') return current;
+
+    // The flag first: a worker that picks the job up from now on refuses to start it.
+    await this.redis.hset(this.keys.record(id), 'cancelRequested', '1');
+    await this.redis.publish(this.keys.cancelChannel, id);
+    if (current.status === 'queued') {
+      let removed = false;
+      try {
+        if (job !== undefined) await job.remove();
+        removed = true;
+      } catch (err) {
+        // Locked: a worker took it in the meantime and will see the flag.
+        this.logger?.debug({ jobId: id, err }, 'queued job could not be removed');
+      }
+      if (removed) {
+        const finishedAt = new Date().toISOString();
+        const error = { code: 'RNNLM_ABORTED', message: 'cancelled before it started' };
+        await this.redis.hset(this.keys.record(id), {
+          status: 'cancelled',
+          finishedAt,
+          error: JSON.stringify(error),
+        });
+        await appendEvent(this.redis, this.keys, id, 'status', { status: 'cancelled', error });
+        await expireJob(this.redis, this.keys, id);
+        // A job handed back by a worker that shut down may have left a checkpoint.
+        await removeCheckpoint(join(dataDirs(this.config).checkpoints, id));
+        this.logger?.info({ jobId: id }, 'queued job cancelled');
+      }
+    } else {
+      await appendEvent(this.redis, this.keys, id, 'log', { message: 'cancellation requested' });
+      this.logger?.info({ jobId: id }, 'running job told to stop');
+    }
+    return this.get(id);
+  }
+
+  async events(id: string, after?: string, limit = EVENTS_PAGE): Promise<JobEvent[]> {
+    if (!isJobId(id)) return [];
+    const start = after === undefined ? '-' : `(${checkStreamId(after)}`;
+    const raw = await this.redis.xrange(this.keys.events(id), start, '+', 'COUNT', limit);
+    return raw.flatMap(([eventId, fields]) => parseEvent(eventId, fields));
+  }
+
+  async waitForEvents(
+    id: string,
+    after: string | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<JobEvent[]> {
+    if (!isJobId(id)) return [];
+    const ready = await this.events(id, after);
+    if (ready.length > 0 || timeoutMs <= 0 || signal?.aborted === true) return ready;
+    const from = after === undefined ? '0-0' : checkStreamId(after);
+    const conn = this.takeBlocking();
+    let broken = false;
+    const abort = () => {
+      broken = true;
+      conn.disconnect();
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    // Redis ends the block itself; this only guards against a server that stopped answering.
+    const guard = setTimeout(abort, timeoutMs + 5000);
+    try {
+      const reply = await conn.xread(
+        'COUNT',
+        EVENTS_PAGE,
+        'BLOCK',
+        Math.max(1, Math.round(timeoutMs)),
+        'STREAMS',
+        this.keys.events(id),
+        from,
+      );
+      const entries = reply?.[0]?.[1] ?? [];
+      return entries.flatMap(([eventId, fields]) => parseEvent(eventId, fields));
+    } catch (err) {
+      if (broken) return [];
+      throw err;
+    } finally {
+      clearTimeout(guard);
+      signal?.removeEventListener('abort', abort);
+      this.returnBlocking(conn, broken);
+    }
+  }
+
+  private takeBlocking(): Redis {
+    let conn = this.blockingPool.pop();
+    if (conn === undefined) {
+      conn = createBlockingConnection(this.config, 'rnnlm-events');
+      conn.on('error', (err) => this.logger?.debug({ err }, 'redis blocking connection error'));
+    }
+    this.blockingBusy.add(conn);
+    return conn;
+  }
+
+  private returnBlocking(conn: Redis, broken: boolean): void {
+    this.blockingBusy.delete(conn);
+    if (broken || this.closing !== undefined || this.blockingPool.length >= 16) {
+      conn.disconnect();
+    } else {
+      this.blockingPool.push(conn);
+    }
+  }
+
+  /** Closes the queue and every connection; safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const conn of [...this.blockingBusy, ...this.blockingPool.splice(0)]) conn.disconnect();
+      await this.queue.close().catch(() => undefined);
+      await closeConnection(this.redis);
+    })();
+    return this.closing;
+  }
+
+  private async withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        promise,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function checkStreamId(id: string): string {
+  if (!STREAM_ID.test(id)) {
+    throw new RnnlmError('RNNLM_INVALID_REQUEST', `not an event id: ${JSON.stringify(id)}`, {
+      field: 'Last-Event-ID',
+    });
+  }
+  return id;
+}
+
+function parseEvent(id: string, fields: string[]): JobEvent[] {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] as string, fields[i + 1] as string);
+  const type = jobEventTypeSchema.safeParse(map.get('type'));
+  if (!type.success) return [];
+  let data: unknown;
+  try {
+    data = JSON.parse(map.get('data') ?? '{}');
+  } catch {
+    return [];
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return [];
+  return [{ id, type: type.data, data: data as Record<string, unknown> }];
+}

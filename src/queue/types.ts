@@ -1,0 +1,54 @@
+import type { ModelMeta } from '../ml/pipeline.js';
+import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
+import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { Job, JobEvent, JobRequest, JobStatus } from './contracts.js';
+
+/**
+ * The seams between the API and the rest of the service. The API depends only on these
+ * interfaces; src/queue and src/storage implement them against Redis and the filesystem.
+ */
+
+/** A training request whose corpus may arrive as raw bytes (multipart upload). */
+export type SubmitInput = Omit<JobRequest, 'corpus' | 'validation'> & {
+  corpus: { text: string } | { bytes: Uint8Array };
+  validation?: { text: string } | { bytes: Uint8Array } | { fraction: number } | undefined;
+};
+
+export interface JobService {
+  /** Validates limits, stores the corpus on disk, enqueues; the same idempotency key returns the first job with created=false. */
+  submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }>;
+  get(id: string): Promise<Job | undefined>;
+  list(query: { status?: JobStatus | undefined; limit: number; cursor?: string | undefined }): Promise<{ items: Job[]; nextCursor: string | null }>;
+  /** Queued → removed and cancelled; running → its worker is told to stop; finished → unchanged. undefined when unknown. */
+  cancel(id: string): Promise<Job | undefined>;
+  /** Events after `after` (exclusive; a stream id as sent in SSE `id:`), oldest first. */
+  events(id: string, after?: string, limit?: number): Promise<JobEvent[]>;
+  /** Like events(), but waits up to `timeoutMs` for new ones (XREAD BLOCK on its own connection). */
+  waitForEvents(id: string, after: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<JobEvent[]>;
+  /** Throws when Redis does not answer quickly. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A published model as the API lists it. */
+export interface ModelInfo {
+  id: string;
+  jobId: string | null;
+  name: string;
+  createdAt: string;
+  backend: string;
+  config: ModelMeta['config'];
+  tokenizer: { type: string; vocabSize: number };
+  parameters: number;
+  metrics: ModelMeta['metrics'];
+}
+
+export interface ModelService {
+  list(): Promise<ModelInfo[]>;
+  /** undefined when no such model; throws RNNLM_ARTIFACT_CORRUPT / a 409 code when it exists but is not complete. */
+  get(id: string): Promise<ModelInfo | undefined>;
+  delete(id: string): Promise<boolean>;
+  /** Loads (LRU cache bounded by count) and generates. */
+  generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult>;
+  score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult>;
+}

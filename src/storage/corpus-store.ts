@@ -1,0 +1,112 @@
+/**
+ * Training text on disk, addressed by the sha256 of its bytes: the queue carries only the
+ * reference, the same text submitted twice is stored once, and a worker on another machine
+ * (sharing the volume) reads exactly the bytes the API received.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { RnnlmError } from '../errors.js';
+import type { CorpusRef } from '../queue/contracts.js';
+import { isNotFound } from './fs-atomic.js';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Decodes UTF-8, refusing invalid bytes rather than replacing them with U+FFFD. */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw new RnnlmError(
+      'RNNLM_INVALID_CONFIG',
+      `${what} is not valid UTF-8 text`,
+      { field: what },
+      { cause: err },
+    );
+  }
+}
+
+export class CorpusStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+  }
+
+  private pathOf(sha256: string): string {
+    if (!SHA256_HEX.test(sha256)) {
+      throw new RnnlmError('RNNLM_FILE_NOT_FOUND', `not a corpus reference: ${JSON.stringify(sha256)}`);
+    }
+    return join(this.dir, `${sha256}.txt`);
+  }
+
+  /** Stores the bytes (once per content) and returns their reference. */
+  async put(bytes: Uint8Array): Promise<CorpusRef> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const path = this.pathOf(sha256);
+    try {
+      const existing = await stat(path);
+      if (existing.size === bytes.byteLength) return { sha256, bytes: bytes.byteLength };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    await mkdir(this.dir, { recursive: true });
+    // Written under a unique name and renamed: concurrent writers of the same content
+    // each rename a complete file over the other's, and a reader never sees half of one.
+    const tmp = join(this.dir, `.${sha256}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      const handle = await open(tmp, 'wx');
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return { sha256, bytes: bytes.byteLength };
+  }
+
+  /** Stores text as UTF-8. */
+  async putText(text: string): Promise<CorpusRef> {
+    return this.put(Buffer.from(text, 'utf8'));
+  }
+
+  /**
+   * Reads and verifies a stored corpus. A missing file is RNNLM_FILE_NOT_FOUND, bytes that
+   * no longer hash to the reference are RNNLM_ARTIFACT_CORRUPT.
+   */
+  async read(ref: CorpusRef): Promise<string> {
+    const path = this.pathOf(ref.sha256);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new RnnlmError('RNNLM_FILE_NOT_FOUND', `corpus ${ref.sha256} is not in ${this.dir}`, { path });
+      }
+      throw err;
+    }
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== ref.sha256) {
+      throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `corpus ${path} does not hash to its name (${actual})`, {
+        path,
+      });
+    }
+    return decodeUtf8(bytes, 'corpus');
+  }
+
+  async has(ref: CorpusRef): Promise<boolean> {
+    try {
+      await stat(this.pathOf(ref.sha256));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The BullMQ side of training: a Worker whose processor is a file (train.processor), so each
+ * job trains in a child process while this process renews locks, relays cancellations from
+ * Redis pub/sub, and records how each job ended in its event stream.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { Worker, type Job as BullJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { childEnv, dataDirs, type Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { closeConnection, createWorkerConnection } from '../queue/connection.js';
+import { removeCheckpoint } from '../storage/checkpoints.js';
+import type { TrainingJobData } from '../queue/contracts.js';
+import { jobView, parseRecord } from '../queue/job-service.js';
+import {
+  appendEvent,
+  expireJob,
+  isJobId,
+  serviceKeys,
+  STOP_CANCELLED,
+  STOP_SHUTDOWN,
+  TRAINING_QUEUE,
+  type ServiceKeys,
+  type TrainingResult,
+} from '../queue/training-queue.js';
+
+/** Options of {@link TrainingWorker}. */
+export interface TrainingWorkerOptions {
+  config: Config;
+  logger: Logger;
+  /**
+   * How long a job's lock lasts without renewal; a job whose worker died is picked up again
+   * this long after its last renewal.
+   * @defaultValue 30000
+   */
+  lockDuration?: number | undefined;
+  /**
+   * How often this worker looks for jobs whose worker died.
+   * @defaultValue 30000
+   */
+  stalledInterval?: number | undefined;
+}
+
+/**
+ * Where the processor is and how a child runs it: the compiled `.js` next to this file, or,
+ * when running from source, the `.ts` file with tsx registered in the child.
+ */
+function processorSpec(): { file: string; execArgv: string[] | undefined } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(new URL(`./train.processor.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+  if (!existsSync(file)) throw new Error(`training processor not found at ${file}`);
+  if (!fromSource) return { file, execArgv: undefined };
+  const tsx = import.meta.resolve('tsx');
+  const registered = process.execArgv.some((a) => a.includes('tsx'));
+  return { file, execArgv: registered ? undefined : [...process.execArgv, '--import', tsx] };
+}
+
+export class TrainingWorker {
+  readonly worker: Worker<TrainingJobData, TrainingResult>;
+  private readonly connection: Redis;
+  private readonly subscriber: Redis;
+  private readonly events: Redis;
+  private readonly keys: ServiceKeys;
+  private readonly logger: Logger;
+  private readonly checkpointsDir: string;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: TrainingWorkerOptions) {
+    const { config, logger } = options;
+    this.logger = logger;
+    this.checkpointsDir = dataDirs(config).checkpoints;
+    this.keys = serviceKeys(config.RNNLM_QUEUE_PREFIX);
+    this.connection = createWorkerConnection(config, 'rnnlm-worker');
+    this.events = createWorkerConnection(config, 'rnnlm-worker-events');
+    this.subscriber = createWorkerConnection(config, 'rnnlm-worker-cancel');
+    for (const conn of [this.connection, this.events, this.subscriber]) {
+      conn.on('error', (err) => logger.debug({ err }, 'redis connection error'));
+    }
+
+    const processor = processorSpec();
+    this.worker = new Worker<TrainingJobData, TrainingResult>(TRAINING_QUEUE, processor.file, {
+      connection: this.connection,
+      prefix: config.RNNLM_QUEUE_PREFIX,
+      concurrency: config.RNNLM_WORKER_CONCURRENCY,
+      lockDuration: options.lockDuration ?? 30_000,
+      stalledInterval: options.stalledInterval ?? 30_000,
+      maxStalledCount: 2,
+      workerForkOptions: {
+        env: childEnv(config),
+        ...(processor.execArgv === undefined ? {} : { execArgv: processor.execArgv }),
+      },
+      autorun: true,
+    });
+    this.worker.on('error', (err) => logger.error({ err }, 'worker error'));
+    this.worker.on('active', (job) => logger.info({ jobId: job.id }, 'job started'));
+    this.worker.on('completed', (job) => void this.finished(job));
+    this.worker.on('failed', (job) => {
+      if (job !== undefined) void this.finished(job);
+    });
+    this.worker.on('stalled', (jobId) =>
+      logger.warn({ jobId }, 'job stalled; it will resume from its checkpoint'),
+    );
+
+    // Cancellations are announced on a channel; the worker holding the job aborts it (the
+    // processor also polls the flag, so a message lost in a reconnect only costs latency).
+    void this.subscriber.subscribe(this.keys.cancelChannel).catch((err: unknown) => {
+      logger.error({ err }, 'cannot subscribe to cancellations');
+    });
+    this.subscriber.on('message', (_channel: string, jobId: string) => {
+      if (isJobId(jobId) && this.worker.cancelJob(jobId, STOP_CANCELLED)) {
+        logger.info({ jobId }, 'cancelling running job');
+      }
+    });
+  }
+
+  /** Resolves once the worker is connected and taking jobs. */
+  async waitUntilReady(): Promise<void> {
+    await this.worker.waitUntilReady();
+  }
+
+  /** Records the job's final (or retry) status in its event stream. */
+  private async finished(job: BullJob<TrainingJobData, TrainingResult>): Promise<void> {
+    const id = job.id;
+    if (id === undefined || !isJobId(id)) return;
+    try {
+      const record = parseRecord(await this.events.hgetall(this.keys.record(id)));
+      if (record === undefined) return;
+      const state = await job.getState();
+      const view = jobView(id, record, job, state);
+      const log = this.logger.child({ jobId: id });
+      if (view.status === 'queued') {
+        // Failed an attempt and will be retried.
+        await appendEvent(this.events, this.keys, id, 'log', {
+          message: `attempt ${job.attemptsMade} failed: ${job.failedReason}; retrying`,
+        });
+        await appendEvent(this.events, this.keys, id, 'status', { status: 'queued' });
+        log.warn({ reason: job.failedReason }, 'job attempt failed; retrying');
+        return;
+      }
+      const payload: Record<string, unknown> = { status: view.status };
+      if (view.modelId !== undefined) payload.modelId = view.modelId;
+      if (view.error !== undefined) payload.error = view.error;
+      await appendEvent(this.events, this.keys, id, 'status', payload);
+      await expireJob(this.events, this.keys, id);
+      // A job that ended for good never resumes; the processor removes the checkpoint on
+      // its own paths, this catches the rest (retries used up, a crash on the last try).
+      await removeCheckpoint(join(this.checkpointsDir, id));
+      log.info({ status: view.status, modelId: view.modelId, error: view.error }, 'job finished');
+    } catch (err) {
+      this.logger.error({ err, jobId: id }, 'could not record the end of a job');
+    }
+  }
+
+  /**
+   * Stops taking jobs, tells running ones to checkpoint and hand themselves back, waits for
+   * them up to `timeoutMs`, then closes the connections. Jobs still running then are left
+   * to their locks: once those expire another worker resumes them from their last
+   * checkpoint (the children exit when this process does). Idempotent.
+   */
+  close(timeoutMs = 30_000): Promise<void> {
+    this.closing ??= (async () => {
+      this.worker.cancelAllJobs(STOP_SHUTDOWN);
+      const graceful = this.worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.logger.warn('jobs did not stop in time; leaving them to be resumed elsewhere');
+        for (const conn of [this.subscriber, this.events, this.connection]) conn.disconnect();
+        return;
+      }
+      await Promise.all([this.subscriber, this.events, this.connection].map(closeConnection));
+    })();
+    return this.closing;
+  }
+}
