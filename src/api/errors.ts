@@ -1,0 +1,169 @@
+import { STATUS_CODES } from 'node:http';
+
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+
+import { ERRORS, RnnlmError, isRnnlmError, type ErrorCode } from '../errors.js';
+
+/**
+ * The one mapping from whatever a request handler throws to the HTTP error body
+ * `{ statusCode, code, error, message }`. Codes come from the registry in src/errors.ts, so a
+ * client can match on `code`; the message is shown for statuses below 500 only.
+ */
+export interface ErrorBody {
+  statusCode: number;
+  code: string;
+  error: string;
+  message: string;
+}
+
+/** Where a request value came from, as it prefixes a field path in a 400 message. */
+export type RequestPart = 'body' | 'querystring' | 'params' | 'headers' | (string & {});
+
+/** One bad field: `body.model.hiddenSize: Too big: expected number to be <=2048`. */
+function describeIssue(part: string, path: readonly PropertyKey[], message: string, keys?: unknown): string {
+  const at = [part, ...path.map(String)].join('.');
+  // An unknown key is reported on its parent object by zod: name the key itself instead.
+  if (Array.isArray(keys) && keys.length > 0) {
+    return keys.map((k) => `${at}.${String(k)}: Unrecognized key`).join('; ');
+  }
+  return `${at}: ${message}`;
+}
+
+/** `body.training.hiddenSize: Too big: expected number to be <=4096; body.name: ...` */
+export function describeIssues(part: RequestPart, issues: readonly z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) =>
+      describeIssue(
+        part,
+        issue.path,
+        issue.message,
+        issue.code === 'unrecognized_keys' ? issue.keys : undefined,
+      ),
+    )
+    .join('; ');
+}
+
+/** A 400 naming every bad field of one request part. */
+export function invalidRequest(part: RequestPart, error: z.ZodError): RnnlmError {
+  const first = error.issues[0];
+  return new RnnlmError('RNNLM_INVALID_REQUEST', describeIssues(part, error.issues), {
+    field: first === undefined ? part : [part, ...first.path.map(String)].join('.'),
+  });
+}
+
+/** Parses `value` with `schema` or throws the 400 that names the bad fields. */
+export function parseRequest<S extends z.ZodType>(schema: S, value: unknown, part: RequestPart): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalidRequest(part, result.error);
+  return result.data;
+}
+
+/** Fastify's own error codes, mapped to ours. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'RNNLM_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'RNNLM_INVALID_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'RNNLM_INVALID_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'RNNLM_INVALID_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'RNNLM_PAYLOAD_TOO_LARGE',
+  FST_ERR_VALIDATION: 'RNNLM_INVALID_REQUEST',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'RNNLM_UNSUPPORTED_MEDIA_TYPE',
+  FST_PARTS_LIMIT: 'RNNLM_INVALID_REQUEST',
+  FST_FILES_LIMIT: 'RNNLM_INVALID_REQUEST',
+  FST_FIELDS_LIMIT: 'RNNLM_INVALID_REQUEST',
+  FST_PROTO_VIOLATION: 'RNNLM_INVALID_REQUEST',
+  FST_REQ_FILE_TOO_LARGE: 'RNNLM_CORPUS_TOO_LARGE',
+};
+
+const REDIS_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/**
+ * ioredis' signs of an unreachable server, for errors a service let through unwrapped: the
+ * socket errors, the offline-queue refusal and the retry limit.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && REDIS_DOWN_CODES.has(code)) return true;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  return /Stream isn't writeable|Connection is closed|enableOfflineQueue/.test(err.message);
+}
+
+function statusText(status: number): string {
+  return STATUS_CODES[status] ?? 'Error';
+}
+
+/** What a 5xx may say: fixed texts that tell the client what to do and leak nothing. */
+const SERVER_MESSAGES: Partial<Record<string, string>> = {
+  RNNLM_REDIS_UNAVAILABLE: 'The job store (Redis) is unavailable; try again later',
+  RNNLM_BACKEND_UNAVAILABLE: 'The compute backend is unavailable; try again later',
+};
+
+function body(status: number, code: string, message: string): ErrorBody {
+  return {
+    statusCode: status,
+    code,
+    error: statusText(status),
+    message: status < 500 ? message : (SERVER_MESSAGES[code] ?? statusText(status)),
+  };
+}
+
+/** What the error handler knows of the request, for messages that depend on it. */
+export interface ErrorContext {
+  url?: string | undefined;
+  contentType?: string | undefined;
+}
+
+/** Builds the response body for `err`; `context.url` tells a corpus upload from other bodies. */
+export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody {
+  if (isRnnlmError(err)) {
+    // A 400 names the bad field even where the service's message does not.
+    const field = err.details?.field;
+    const message =
+      err.statusCode === 400 && typeof field === 'string' && !err.message.includes(field)
+        ? `${field}: ${err.message}`
+        : err.message;
+    return body(err.statusCode, err.code, message);
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const part = err.validationContext ?? 'request';
+    const message = err.validation
+      .map((v) => {
+        const path = v.instancePath.split('/').filter((p) => p.length > 0);
+        const keys = v.keyword === 'unrecognized_keys' ? v.params.keys : undefined;
+        return describeIssue(part, path, v.message ?? 'invalid', keys);
+      })
+      .join('; ');
+    return body(400, 'RNNLM_INVALID_REQUEST', message);
+  }
+  if (isRedisUnavailable(err)) {
+    return body(503, 'RNNLM_REDIS_UNAVAILABLE', '');
+  }
+  if (err instanceof Error) {
+    const fastifyCode = (err as { code?: unknown }).code;
+    let code = typeof fastifyCode === 'string' ? FASTIFY_CODES[fastifyCode] : undefined;
+    if (code === 'RNNLM_PAYLOAD_TOO_LARGE' && context.url !== undefined && isJobsUrl(context.url)) {
+      code = 'RNNLM_CORPUS_TOO_LARGE';
+    }
+    if (code === 'RNNLM_UNSUPPORTED_MEDIA_TYPE') {
+      const accepted =
+        context.url !== undefined && isJobsUrl(context.url)
+          ? 'application/json or multipart/form-data'
+          : 'application/json';
+      const given =
+        context.contentType === undefined ? 'no Content-Type' : `Content-Type ${context.contentType}`;
+      return body(415, code, `${given} is not accepted here; send ${accepted}`);
+    }
+    if (code !== undefined) return body(ERRORS[code].status, code, err.message);
+    const status = (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      // An error some plugin raised for the client (a 4xx) without a code of ours.
+      return body(status, 'RNNLM_INVALID_REQUEST', err.message);
+    }
+  }
+  return body(500, 'RNNLM_INTERNAL', 'Internal Server Error');
+}
+
+function isJobsUrl(url: string): boolean {
+  return url === '/jobs' || url.startsWith('/jobs?');
+}

@@ -1,0 +1,63 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+import { isRnnlmError, RnnlmError } from '../../errors.js';
+import { initBackend } from '../../ml/backend.js';
+import type { JobService } from '../../queue/types.js';
+import type { ApiSettings } from '../app.js';
+import { errorSchema } from '../schemas/common.js';
+
+export interface HealthRoutesOptions {
+  jobs: JobService;
+  settings: ApiSettings;
+}
+
+/** How long a probe waits for the tfjs backend to start the first time. */
+const BACKEND_TIMEOUT_MS = 10_000;
+
+const statusSchema = z.object({ status: z.enum(['ok', 'ready']) });
+
+/** Rejects when `promise` has not settled within `ms`: readiness must answer fast, not hang. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Liveness and readiness probes. */
+export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
+  app,
+  { jobs, settings },
+  done,
+) => {
+  app.get('/healthz', { schema: { response: { 200: statusSchema } } }, () => ({ status: 'ok' as const }));
+
+  app.get('/readyz', { schema: { response: { 200: statusSchema, 503: errorSchema } } }, async (request) => {
+    const redis = within(jobs.ping(), settings.readyTimeoutMs, 'Redis').catch((err: unknown) => {
+      request.log.warn({ err }, 'not ready: Redis does not answer');
+      throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')
+        ? err
+        : new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'Redis does not answer', undefined, { cause: err });
+    });
+    // Selected once per process; only the first probe waits for it to load.
+    const backend = within(initBackend(settings.backend), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch(
+      (err: unknown) => {
+        request.log.warn({ err }, 'not ready: the tfjs backend did not start');
+        throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
+          ? err
+          : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
+              cause: err,
+            });
+      },
+    );
+    await Promise.all([redis, backend]);
+    return { status: 'ready' as const };
+  });
+  done();
+};

@@ -1,0 +1,145 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+
+import type { GenerateOptions } from '../../ml/generate/generate.js';
+import type { ModelService } from '../../queue/types.js';
+import type { ApiSettings } from '../app.js';
+import { toErrorBody } from '../errors.js';
+import { errorSchema } from '../schemas/common.js';
+import {
+  generateBodySchema,
+  generateQuerySchema,
+  generateResultSchema,
+  scoreBodySchema,
+  scoreResultSchema,
+  type GenerateRequest,
+} from '../schemas/inference.js';
+import { acceptsEventStream, SseStream } from '../sse.js';
+import { modelNotFound } from './models.js';
+
+export interface InferenceRoutesOptions {
+  models: ModelService;
+  settings: ApiSettings;
+}
+
+/**
+ * Aborts when the client leaves before the answer is sent. A server that starts closing lets
+ * generations in flight finish: they are bounded by maxTokens, and the shutdown by its deadline.
+ */
+function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+const generateResponses = {
+  200: generateResultSchema,
+  400: errorSchema,
+  404: errorSchema,
+  409: errorSchema,
+  503: errorSchema,
+};
+
+/** `/generate` and `/score`: inference on a published model, in this process. */
+export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> = (
+  app,
+  { models, settings },
+  done,
+) => {
+  async function generate(request: FastifyRequest, reply: FastifyReply, req: GenerateRequest) {
+    // Unknown or unfinished models answer 404 / 409 before any stream starts.
+    if ((await models.get(req.model)) === undefined) throw modelNotFound(req.model);
+    const options: GenerateOptions = {
+      prompt: req.prompt,
+      maxTokens: req.maxTokens,
+      temperature: req.temperature,
+      topK: req.topK,
+      topP: req.topP,
+      seed: req.seed,
+      stop: req.stop,
+    };
+    const log = request.log.child({ modelId: req.model });
+    // An explicit `stream` wins over the Accept header.
+    if (!(req.stream ?? acceptsEventStream(request))) {
+      const result = await models.generate(req.model, {
+        ...options,
+        signal: clientGone(reply),
+      });
+      log.debug({ tokens: result.tokens, finishReason: result.finishReason }, 'generated');
+      return { model: req.model, prompt: req.prompt, ...result };
+    }
+
+    const stream = new SseStream(reply, settings.closing, { endOnClose: false });
+    let index = 0;
+    try {
+      const result = await models.generate(req.model, { ...options, signal: stream.signal }, async (text) => {
+        index++;
+        await stream.send({ id: String(index), event: 'token', data: { text } });
+      });
+      await stream.send({
+        id: String(index + 1),
+        event: 'done',
+        data: { model: req.model, prompt: req.prompt, ...result },
+      });
+    } catch (err) {
+      if (!stream.closed) {
+        const body = toErrorBody(err);
+        if (body.statusCode >= 500) log.error({ err }, 'streamed generation failed');
+        await stream.send({ event: 'error', data: body });
+      }
+    } finally {
+      stream.end();
+    }
+    return reply;
+  }
+
+  app.get(
+    '/generate',
+    {
+      // A HEAD would run a whole generation to send no body.
+      exposeHeadRoute: false,
+      schema: {
+        querystring: generateQuerySchema(settings.maxGenerateTokens),
+        response: generateResponses,
+      },
+    },
+    async (request, reply) => generate(request, reply, request.query),
+  );
+
+  app.post(
+    '/generate',
+    {
+      schema: {
+        body: generateBodySchema(settings.maxGenerateTokens),
+        response: { ...generateResponses, 415: errorSchema },
+      },
+    },
+    async (request, reply) => generate(request, reply, request.body),
+  );
+
+  app.post(
+    '/score',
+    {
+      schema: {
+        body: scoreBodySchema,
+        response: {
+          200: scoreResultSchema,
+          400: errorSchema,
+          404: errorSchema,
+          409: errorSchema,
+          415: errorSchema,
+          503: errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { model, text, context, details } = request.body;
+      if ((await models.get(model)) === undefined) throw modelNotFound(model);
+      const result = await models.score(model, text, { context, details });
+      return { model, ...result };
+    },
+  );
+  done();
+};

@@ -1,0 +1,261 @@
+import multipart from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+
+import { RnnlmError } from '../../errors.js';
+import { jobSchema, type JobEvent } from '../../queue/contracts.js';
+import type { JobService, SubmitInput } from '../../queue/types.js';
+import type { ApiSettings } from '../app.js';
+import { parseRequest, toErrorBody } from '../errors.js';
+import { errorSchema } from '../schemas/common.js';
+import {
+  eventsHeadersSchema,
+  eventsQuerySchema,
+  jobEventListSchema,
+  jobLimitsSchema,
+  jobListSchema,
+  jobParamsSchema,
+  listJobsQuerySchema,
+  multipartConfigSchema,
+  submitBodySchema,
+  submitHeadersSchema,
+} from '../schemas/jobs.js';
+import { SseStream } from '../sse.js';
+
+export interface JobsRoutesOptions {
+  jobs: JobService;
+  settings: ApiSettings;
+}
+
+const FINAL_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** Events read per round trip while catching up. */
+const EVENT_PAGE = 500;
+
+function jobNotFound(id: string): RnnlmError {
+  return new RnnlmError('RNNLM_JOB_NOT_FOUND', `job ${id} not found`, { jobId: id });
+}
+
+function corpusTooLarge(bytes: number, limit: number): RnnlmError {
+  return new RnnlmError(
+    'RNNLM_CORPUS_TOO_LARGE',
+    `the corpus is ${bytes} bytes; the limit is ${limit} bytes`,
+    { bytes, limit },
+  );
+}
+
+function byteLength(
+  source: { text: string } | { bytes: Uint8Array } | { fraction: number } | undefined,
+): number {
+  if (source === undefined || 'fraction' in source) return 0;
+  return 'text' in source ? Buffer.byteLength(source.text, 'utf8') : source.bytes.byteLength;
+}
+
+/**
+ * Reads a multipart submission: the file field `corpus` (required), an optional file field
+ * `validation`, and the JSON field `config` with everything else of the JSON body.
+ */
+async function readMultipart(request: FastifyRequest, settings: ApiSettings): Promise<SubmitInput> {
+  let corpus: Uint8Array | undefined;
+  let validation: Uint8Array | undefined;
+  let rawConfig: string | undefined;
+  for await (const part of request.parts({
+    limits: { fileSize: settings.maxCorpusBytes, files: 2, fields: 1, fieldSize: 1024 * 1024, parts: 3 },
+  })) {
+    if (part.type === 'file') {
+      if (part.fieldname !== 'corpus' && part.fieldname !== 'validation') {
+        part.file.resume();
+        throw new RnnlmError(
+          'RNNLM_INVALID_REQUEST',
+          `body.${part.fieldname}: unknown file field; send the corpus as \`corpus\``,
+          { field: `body.${part.fieldname}` },
+        );
+      }
+      const bytes = await part.toBuffer();
+      if (part.fieldname === 'corpus') corpus = bytes;
+      else validation = bytes;
+    } else if (part.fieldname === 'config') {
+      if (typeof part.value !== 'string') {
+        throw new RnnlmError('RNNLM_INVALID_REQUEST', 'body.config: must be a JSON text field', {
+          field: 'body.config',
+        });
+      }
+      rawConfig = part.value;
+    } else {
+      throw new RnnlmError(
+        'RNNLM_INVALID_REQUEST',
+        `body.${part.fieldname}: unknown field; send the settings as the JSON field \`config\``,
+        { field: `body.${part.fieldname}` },
+      );
+    }
+  }
+  if (corpus === undefined) {
+    throw new RnnlmError('RNNLM_INVALID_REQUEST', 'body.corpus: a file field `corpus` is required', {
+      field: 'body.corpus',
+    });
+  }
+  let configValue: unknown = {};
+  if (rawConfig !== undefined && rawConfig.trim().length > 0) {
+    try {
+      configValue = JSON.parse(rawConfig);
+    } catch (err) {
+      throw new RnnlmError(
+        'RNNLM_INVALID_REQUEST',
+        `body.config: not valid JSON (${(err as Error).message})`,
+        {
+          field: 'body.config',
+        },
+      );
+    }
+  }
+  const config = parseRequest(multipartConfigSchema, configValue, 'body.config');
+  parseRequest(jobLimitsSchema(settings.limits), config, 'body.config');
+  if (validation !== undefined && config.validation !== undefined) {
+    throw new RnnlmError(
+      'RNNLM_INVALID_REQUEST',
+      'body.validation: give the validation text either as a file or in config, not both',
+      { field: 'body.validation' },
+    );
+  }
+  return {
+    ...config,
+    corpus: { bytes: corpus },
+    ...(validation !== undefined ? { validation: { bytes: validation } } : {}),
+  };
+}
+
+/** `/jobs`: submit, read, list, cancel and follow training jobs. */
+export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, { jobs, settings }) => {
+  // Multipart is parsed here only: anywhere else a form is an unsupported media type.
+  await app.register(multipart, { throwFileSizeLimit: true });
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        headers: submitHeadersSchema,
+        response: { 200: jobSchema, 202: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      let input: SubmitInput;
+      if (request.isMultipart()) {
+        input = await readMultipart(request, settings);
+      } else {
+        const body = parseRequest(submitBodySchema, request.body, 'body');
+        parseRequest(jobLimitsSchema(settings.limits), body, 'body');
+        input = body;
+      }
+      const bytes = byteLength(input.corpus) + byteLength(input.validation);
+      if (bytes > settings.maxCorpusBytes) throw corpusTooLarge(bytes, settings.maxCorpusBytes);
+      const { job, created } = await jobs.submit(input, request.headers['idempotency-key']);
+      request.log.info(
+        { jobId: job.id, created },
+        created ? 'job submitted' : 'job found by idempotency key',
+      );
+      return reply
+        .code(created ? 202 : 200)
+        .header('location', `/jobs/${job.id}`)
+        .send(job);
+    },
+  );
+
+  app.get(
+    '/jobs',
+    { schema: { querystring: listJobsQuerySchema, response: { 200: jobListSchema, 400: errorSchema } } },
+    async (request) => jobs.list(request.query),
+  );
+
+  app.get(
+    '/jobs/:id',
+    { schema: { params: jobParamsSchema, response: { 200: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    async (request) => {
+      const job = await jobs.get(request.params.id);
+      if (job === undefined) throw jobNotFound(request.params.id);
+      return job;
+    },
+  );
+
+  app.post(
+    '/jobs/:id/cancel',
+    { schema: { params: jobParamsSchema, response: { 202: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    async (request, reply) => {
+      const job = await jobs.cancel(request.params.id);
+      if (job === undefined) throw jobNotFound(request.params.id);
+      request.log.info({ jobId: job.id, status: job.status }, 'job cancel requested');
+      return reply.code(202).send(job);
+    },
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      // A HEAD would open a stream that never sends its body.
+      exposeHeadRoute: false,
+      schema: {
+        params: jobParamsSchema,
+        querystring: eventsQuerySchema,
+        headers: eventsHeadersSchema,
+        response: { 200: jobEventListSchema, 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const job = await jobs.get(id);
+      if (job === undefined) throw jobNotFound(id);
+      const after = request.headers['last-event-id'];
+      if (request.query.format === 'json') {
+        const items: JobEvent[] = [];
+        let cursor = after;
+        for (;;) {
+          const page = await jobs.events(id, cursor, EVENT_PAGE);
+          items.push(...page);
+          const last = page.at(-1);
+          if (page.length < EVENT_PAGE || last === undefined) break;
+          cursor = last.id;
+        }
+        return { items };
+      }
+
+      const stream = new SseStream(reply, settings.closing);
+      const log = request.log.child({ jobId: id });
+      let cursor = after;
+      const forward = async (events: JobEvent[]): Promise<boolean> => {
+        for (const event of events) {
+          await stream.send({ id: event.id, event: event.type, data: event.data });
+          cursor = event.id;
+          if (event.type === 'status' && FINAL_STATUSES.has(event.data.status)) return true;
+        }
+        return false;
+      };
+      try {
+        let finished = await forward(await jobs.events(id, cursor));
+        // A job that had already ended has nothing more to come: the backlog was everything.
+        if (FINAL_STATUSES.has(job.status)) finished = true;
+        while (!finished && !stream.closed) {
+          const events = await jobs.waitForEvents(id, cursor, settings.heartbeatMs, stream.signal);
+          if (stream.closed) break;
+          if (events.length > 0) {
+            finished = await forward(events);
+            continue;
+          }
+          // Nothing new: a finished job whose final event the client has already seen ends here.
+          const current = await jobs.get(id);
+          if (current === undefined || FINAL_STATUSES.has(current.status)) {
+            finished = await forward(await jobs.events(id, cursor));
+            break;
+          }
+          await stream.heartbeat();
+        }
+      } catch (err) {
+        if (!stream.closed) {
+          log.warn({ err }, 'event stream failed');
+          await stream.send({ event: 'error', data: toErrorBody(err) });
+        }
+      } finally {
+        stream.end();
+      }
+      return reply;
+    },
+  );
+};

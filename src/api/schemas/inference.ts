@@ -1,0 +1,87 @@
+import { z } from 'zod';
+
+import { modelIdSchema, queryBooleanSchema } from './common.js';
+
+/** Sampling fields shared by the query of `GET /generate` and the body of `POST /generate`. */
+function samplingFields(maxTokens: number, num: (schema: z.ZodNumber) => z.ZodType<number, unknown>) {
+  return {
+    model: modelIdSchema,
+    prompt: z.string().max(100_000).default(''),
+    maxTokens: num(z.number().int().min(0).max(maxTokens)).default(Math.min(200, maxTokens)),
+    temperature: num(z.number().min(0).max(100)).default(1),
+    topK: num(z.number().int().min(0)).optional(),
+    topP: num(z.number().gt(0).max(1)).optional(),
+    seed: num(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 31 - 1),
+    ).optional(),
+  };
+}
+
+const stopListSchema = z.array(z.string().min(1).max(200)).max(16);
+
+/**
+ * `GET /generate`: numbers arrive as strings, `stop` may repeat, `stream` is a query boolean.
+ * `maxTokens` is bounded by the service's limit, so a request over it is a 400.
+ */
+export function generateQuerySchema(maxTokens: number) {
+  return z
+    .object({
+      ...samplingFields(maxTokens, (n) => z.coerce.number().pipe(n)),
+      stop: z
+        .union([z.string().min(1).max(200), stopListSchema])
+        .transform((s) => (typeof s === 'string' ? [s] : s))
+        .optional(),
+      stream: queryBooleanSchema.optional(),
+    })
+    .strict();
+}
+
+/** `POST /generate`: the same fields as JSON. */
+export function generateBodySchema(maxTokens: number) {
+  return z
+    .object({
+      ...samplingFields(maxTokens, (n) => n),
+      stop: z
+        .union([z.string().min(1).max(200), stopListSchema])
+        .transform((s) => (typeof s === 'string' ? [s] : s))
+        .optional(),
+      stream: z.boolean().optional(),
+    })
+    .strict();
+}
+
+export type GenerateRequest = z.output<ReturnType<typeof generateBodySchema>>;
+
+export const generateResultSchema = z.object({
+  model: z.string(),
+  prompt: z.string(),
+  text: z.string(),
+  tokens: z.number().int(),
+  finishReason: z.enum(['length', 'stop', 'eos']),
+});
+
+export const scoreBodySchema = z
+  .object({
+    model: modelIdSchema,
+    text: z.string().min(1),
+    context: z.string().optional(),
+    details: z.boolean().default(false),
+  })
+  .strict();
+
+export const scoreResultSchema = z.object({
+  model: z.string(),
+  tokens: z.number().int(),
+  characters: z.number().int(),
+  nll: z.number(),
+  meanNll: z.number(),
+  perplexity: z.number(),
+  bitsPerChar: z.number(),
+  tokenLogprobs: z
+    .array(z.object({ token: z.string(), id: z.number().int(), logprob: z.number() }))
+    .optional(),
+});

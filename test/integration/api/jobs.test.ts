@@ -1,0 +1,408 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+
+import type { Job, JobEvent } from '../../../src/queue/contracts.js';
+import { SHAKESPEARE } from '../../helpers/ml.js';
+import { assertMatchesOpenApi, build, multipart, parseSse } from '../../helpers/app.js';
+
+const CORPUS = SHAKESPEARE.slice(0, 5000);
+const TINY = {
+  model: { layers: 1, hiddenSize: 16, embeddingSize: 8 },
+  training: { batchSize: 4, seqLength: 8, maxSteps: 5, seed: 1 },
+};
+
+test('POST /jobs (JSON) queues a job: 202, Location, the job; GET /jobs/:id returns it', async (t) => {
+  const { app } = await build(t);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/jobs',
+    payload: { name: 'tiny', corpus: { text: CORPUS }, validation: { fraction: 0.2 }, ...TINY },
+  });
+  assert.equal(res.statusCode, 202, res.body);
+  assertMatchesOpenApi(res, 'POST /jobs');
+  const job = res.json<Job>();
+  assert.equal(res.headers.location, `/jobs/${job.id}`);
+  assert.equal(job.name, 'tiny');
+  assert.equal(job.status, 'queued');
+  // Defaults are filled in for everything but the corpus.
+  assert.equal(job.config.model.cell, 'lstm');
+  assert.equal(job.config.model.hiddenSize, 16);
+  assert.equal(job.config.training.optimizer, 'adam');
+
+  const got = await app.inject({ method: 'GET', url: `/jobs/${job.id}` });
+  assert.equal(got.statusCode, 200);
+  assertMatchesOpenApi(got, 'GET /jobs/{id}');
+  assert.equal(got.json<Job>().id, job.id);
+});
+
+test('POST /jobs (multipart): the corpus file and the JSON config field', async (t) => {
+  const { app } = await build(t);
+  const form = multipart([
+    { name: 'config', value: JSON.stringify({ name: 'from a file', ...TINY }) },
+    { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt', contentType: 'text/plain' },
+  ]);
+  const res = await app.inject({ method: 'POST', url: '/jobs', ...form });
+  assert.equal(res.statusCode, 202, res.body);
+  assertMatchesOpenApi(res, 'POST /jobs');
+  const job = res.json<Job>();
+  assert.equal(job.name, 'from a file');
+  assert.equal(job.config.training.batchSize, 4);
+
+  const withValidation = multipart([
+    { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+    { name: 'validation', value: Buffer.from(SHAKESPEARE.slice(-2000)), filename: 'valid.txt' },
+  ]);
+  const validated = await app.inject({ method: 'POST', url: '/jobs', ...withValidation });
+  assert.equal(validated.statusCode, 202, validated.body);
+
+  const twice = multipart([
+    { name: 'config', value: JSON.stringify({ validation: { fraction: 0.1 } }) },
+    { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+    { name: 'validation', value: Buffer.from('more text'), filename: 'valid.txt' },
+  ]);
+  const conflict = await app.inject({ method: 'POST', url: '/jobs', ...twice });
+  assert.equal(conflict.statusCode, 400);
+  assert.match(conflict.json<{ message: string }>().message, /^body\.validation: /);
+
+  const stray = multipart([
+    { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+    { name: 'colour', value: 'red' },
+  ]);
+  const strayRes = await app.inject({ method: 'POST', url: '/jobs', ...stray });
+  assert.equal(strayRes.statusCode, 400);
+  assert.match(strayRes.json<{ message: string }>().message, /^body\.colour: /);
+
+  const noCorpus = multipart([{ name: 'config', value: '{}' }]);
+  const bad = await app.inject({ method: 'POST', url: '/jobs', ...noCorpus });
+  assert.equal(bad.statusCode, 400);
+  assertMatchesOpenApi(bad, 'POST /jobs');
+  assert.match(bad.json<{ message: string }>().message, /^body\.corpus: /);
+
+  const badConfig = multipart([
+    { name: 'config', value: JSON.stringify({ model: { hiddenSize: 'big' } }) },
+    { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+  ]);
+  const invalid = await app.inject({ method: 'POST', url: '/jobs', ...badConfig });
+  assert.equal(invalid.statusCode, 400);
+  assert.match(invalid.json<{ message: string }>().message, /^body\.config\.model\.hiddenSize: /);
+});
+
+test('an Idempotency-Key maps to one job: the repeat answers 200 with the same job', async (t) => {
+  const { app } = await build(t);
+  const request = {
+    method: 'POST' as const,
+    url: '/jobs',
+    headers: { 'idempotency-key': 'key-1' },
+    payload: { corpus: { text: CORPUS }, ...TINY },
+  };
+  const first = await app.inject(request);
+  assert.equal(first.statusCode, 202, first.body);
+  const second = await app.inject(request);
+  assert.equal(second.statusCode, 200, second.body);
+  assertMatchesOpenApi(second, 'POST /jobs');
+  assert.equal(second.json<Job>().id, first.json<Job>().id);
+  assert.equal(second.headers.location, first.headers.location);
+
+  const other = await app.inject({ ...request, headers: { 'idempotency-key': 'key-2' } });
+  assert.equal(other.statusCode, 202);
+  assert.notEqual(other.json<Job>().id, first.json<Job>().id);
+});
+
+test('GET /jobs pages through the jobs, newest first, and filters by status', async (t) => {
+  const { app } = await build(t);
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/jobs',
+      payload: { name: `job ${i}`, corpus: { text: CORPUS }, ...TINY },
+    });
+    assert.equal(res.statusCode, 202);
+    ids.push(res.json<Job>().id);
+    await sleep(5); // distinct creation times
+  }
+  const page1 = await app.inject({ method: 'GET', url: '/jobs?limit=2' });
+  assert.equal(page1.statusCode, 200);
+  assertMatchesOpenApi(page1, 'GET /jobs');
+  const body1 = page1.json<{ items: Job[]; nextCursor: string | null }>();
+  assert.deepEqual(
+    body1.items.map((j) => j.id),
+    [ids[2], ids[1]],
+  );
+  assert.ok(body1.nextCursor !== null);
+
+  const page2 = await app.inject({
+    method: 'GET',
+    url: '/jobs',
+    query: { limit: '2', cursor: body1.nextCursor },
+  });
+  assert.equal(page2.statusCode, 200);
+  const body2 = page2.json<{ items: Job[]; nextCursor: string | null }>();
+  assert.deepEqual(
+    body2.items.map((j) => j.id),
+    [ids[0]],
+  );
+  assert.equal(body2.nextCursor, null);
+
+  const cancelled = await app.inject({ method: 'POST', url: `/jobs/${ids[1]}/cancel` });
+  assert.equal(cancelled.statusCode, 202);
+  const onlyCancelled = await app.inject({ method: 'GET', url: '/jobs?status=cancelled' });
+  assert.deepEqual(
+    onlyCancelled.json<{ items: Job[] }>().items.map((j) => j.id),
+    [ids[1]],
+  );
+
+  const badCursor = await app.inject({ method: 'GET', url: '/jobs?cursor=bogus' });
+  assert.equal(badCursor.statusCode, 400);
+  assert.match(badCursor.json<{ message: string }>().message, /cursor/);
+
+  const bad = await app.inject({ method: 'GET', url: '/jobs?limit=0&status=done' });
+  assert.equal(bad.statusCode, 400);
+  assertMatchesOpenApi(bad, 'GET /jobs');
+  const message = bad.json<{ message: string }>().message;
+  assert.match(message, /querystring\.limit: /);
+  assert.match(message, /querystring\.status: /);
+});
+
+test('POST /jobs/:id/cancel on a queued job: 202 and the job ends cancelled', async (t) => {
+  const { app } = await build(t);
+  const submitted = await app.inject({
+    method: 'POST',
+    url: '/jobs',
+    payload: { corpus: { text: CORPUS }, ...TINY },
+  });
+  const { id } = submitted.json<Job>();
+  const res = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
+  assert.equal(res.statusCode, 202, res.body);
+  assertMatchesOpenApi(res, 'POST /jobs/{id}/cancel');
+  const job = res.json<Job>();
+  assert.equal(job.status, 'cancelled');
+  assert.ok(job.finishedAt !== undefined);
+  // Cancelling a finished job changes nothing.
+  const again = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
+  assert.equal(again.statusCode, 202);
+  assert.equal(again.json<Job>().status, 'cancelled');
+});
+
+test('GET /jobs/:id/events streams the log, ends after the final status, resumes with Last-Event-ID', async (t) => {
+  const { app } = await build(t);
+  const { id } = (
+    await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, ...TINY } })
+  ).json<Job>();
+  await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
+
+  const res = await app.inject({ method: 'GET', url: `/jobs/${id}/events` });
+  assert.equal(res.statusCode, 200);
+  assertMatchesOpenApi(res, 'GET /jobs/{id}/events');
+  assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+  const { events } = parseSse(res.body);
+  assert.deepEqual(
+    events.map((e) => [e.event, (e.data as { status?: string }).status]),
+    [
+      ['status', 'queued'],
+      ['status', 'cancelled'],
+    ],
+  );
+  for (const e of events) assert.match(e.id ?? '', /^\d+-\d+$/);
+
+  const resumed = await app.inject({
+    method: 'GET',
+    url: `/jobs/${id}/events`,
+    headers: { 'last-event-id': events[0]?.id ?? '' },
+  });
+  assert.deepEqual(
+    parseSse(resumed.body).events.map((e) => e.id),
+    [events[1]?.id],
+  );
+  // Resuming after the final event ends at once with nothing to send.
+  const started = performance.now();
+  const done = await app.inject({
+    method: 'GET',
+    url: `/jobs/${id}/events`,
+    headers: { 'last-event-id': events[1]?.id ?? '' },
+  });
+  assert.deepEqual(parseSse(done.body).events, []);
+  assert.ok(performance.now() - started < 1000, 'the stream of a finished job waited for more');
+
+  const json = await app.inject({ method: 'GET', url: `/jobs/${id}/events?format=json` });
+  assert.equal(json.statusCode, 200);
+  assertMatchesOpenApi(json, 'GET /jobs/{id}/events');
+  const items = json.json<{ items: JobEvent[] }>().items;
+  assert.deepEqual(
+    items.map((e) => e.id),
+    events.map((e) => e.id),
+  );
+  assert.deepEqual(items[1]?.data, events[1]?.data);
+
+  const badId = await app.inject({
+    method: 'GET',
+    url: `/jobs/${id}/events`,
+    headers: { 'last-event-id': 'yesterday' },
+  });
+  assert.equal(badId.statusCode, 400);
+  assert.match(badId.json<{ message: string }>().message, /^headers\.last-event-id: /);
+});
+
+test('a live event stream sends heartbeats, then the events as they happen, and ends', async (t) => {
+  const { app } = await build(t, { heartbeatSeconds: 0.1 });
+  const { id } = (
+    await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, ...TINY } })
+  ).json<Job>();
+  const streaming = app.inject({ method: 'GET', url: `/jobs/${id}/events` });
+  await sleep(400);
+  const cancelled = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
+  assert.equal(cancelled.statusCode, 202);
+  const res = await streaming;
+  const { events, comments } = parseSse(res.body);
+  assert.ok(comments.includes('heartbeat'), res.body);
+  assert.deepEqual(
+    events.map((e) => (e.data as { status?: string }).status),
+    ['queued', 'cancelled'],
+  );
+  // The heartbeats came before the cancellation, while the job was waiting.
+  assert.ok(res.body.indexOf(': heartbeat') < res.body.indexOf('cancelled'));
+});
+
+test('closing the app ends open event streams instead of waiting for them', async (t) => {
+  const { app } = await build(t);
+  const { id } = (
+    await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, ...TINY } })
+  ).json<Job>();
+  const streaming = app.inject({ method: 'GET', url: `/jobs/${id}/events` });
+  await sleep(200);
+  const started = performance.now();
+  await app.close();
+  const res = await streaming;
+  assert.ok(performance.now() - started < 2000);
+  assert.deepEqual(
+    parseSse(res.body).events.map((e) => (e.data as { status?: string }).status),
+    ['queued'],
+  );
+});
+
+test('400: unknown fields, bad values and limits name the field', async (t) => {
+  const { app } = await build(t, { env: { RNNLM_MAX_HIDDEN: '64' } });
+  const cases: [unknown, RegExp][] = [
+    [{ corpus: { text: CORPUS }, colour: 'red' }, /^body\.colour: Unrecognized key/],
+    [{ corpus: { text: CORPUS }, model: { hiddenSize: 100 } }, /^body\.model\.hiddenSize: Too big: .*64/],
+    [{ corpus: { text: CORPUS }, training: { learningRate: -1 } }, /^body\.training\.learningRate: /],
+    [{ corpus: {} }, /^body\.corpus\.text: /],
+    [{ corpus: { text: CORPUS }, model: { cell: 'transformer' } }, /^body\.model\.cell: /],
+  ];
+  for (const [payload, message] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/jobs', payload: payload as object });
+    assert.equal(res.statusCode, 400, res.body);
+    assertMatchesOpenApi(res, 'POST /jobs');
+    const body = res.json<{ code: string; message: string; error: string }>();
+    assert.equal(body.code, 'RNNLM_INVALID_REQUEST');
+    assert.equal(body.error, 'Bad Request');
+    assert.match(body.message, message);
+  }
+  const badJson = await app.inject({
+    method: 'POST',
+    url: '/jobs',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"corpus":',
+  });
+  assert.equal(badJson.statusCode, 400);
+  assert.equal(badJson.json<{ code: string }>().code, 'RNNLM_INVALID_REQUEST');
+
+  const badId = await app.inject({ method: 'GET', url: '/jobs/12345' });
+  assert.equal(badId.statusCode, 400);
+  assertMatchesOpenApi(badId, 'GET /jobs/{id}');
+  assert.match(badId.json<{ message: string }>().message, /^params\.id: /);
+});
+
+test('404: unknown jobs and routes', async (t) => {
+  const { app } = await build(t);
+  const id = `job_${'a'.repeat(26)}`;
+  for (const [method, url, operation] of [
+    ['GET', `/jobs/${id}`, 'GET /jobs/{id}'],
+    ['POST', `/jobs/${id}/cancel`, 'POST /jobs/{id}/cancel'],
+    ['GET', `/jobs/${id}/events`, 'GET /jobs/{id}/events'],
+    ['GET', `/jobs/${id}/events?format=json`, 'GET /jobs/{id}/events'],
+  ] as const) {
+    const res = await app.inject({ method, url });
+    assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
+    assertMatchesOpenApi(res, operation);
+    assert.deepEqual(res.json(), {
+      statusCode: 404,
+      code: 'RNNLM_JOB_NOT_FOUND',
+      error: 'Not Found',
+      message: `job ${id} not found`,
+    });
+  }
+  const route = await app.inject({ method: 'GET', url: '/nowhere' });
+  assert.equal(route.statusCode, 404);
+  assert.equal(route.json<{ code: string }>().code, 'RNNLM_ROUTE_NOT_FOUND');
+});
+
+test('413: a corpus over the limit, as JSON, as a file, or as a body over the body limit', async (t) => {
+  const { app, jobs } = await build(t, { env: { RNNLM_MAX_CORPUS_BYTES: '1000' } });
+  const big = 'x'.repeat(1001);
+  const json = await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: big } } });
+  assert.equal(json.statusCode, 413, json.body);
+  assertMatchesOpenApi(json, 'POST /jobs');
+  assert.equal(json.json<{ code: string }>().code, 'RNNLM_CORPUS_TOO_LARGE');
+  // Multi-byte characters count as bytes.
+  const wide = await app.inject({
+    method: 'POST',
+    url: '/jobs',
+    payload: { corpus: { text: 'é'.repeat(501) } },
+  });
+  assert.equal(wide.statusCode, 413);
+
+  const form = multipart([{ name: 'corpus', value: Buffer.from(big), filename: 'big.txt' }]);
+  const file = await app.inject({ method: 'POST', url: '/jobs', ...form });
+  assert.equal(file.statusCode, 413, file.body);
+  assertMatchesOpenApi(file, 'POST /jobs');
+  assert.equal(file.json<{ code: string }>().code, 'RNNLM_CORPUS_TOO_LARGE');
+
+  const huge = await app.inject({
+    method: 'POST',
+    url: '/jobs',
+    payload: { corpus: { text: 'x'.repeat(2 * 1024 * 1024) } },
+  });
+  assert.equal(huge.statusCode, 413);
+  assert.equal(huge.json<{ code: string }>().code, 'RNNLM_CORPUS_TOO_LARGE');
+
+  // Nothing was queued.
+  assert.deepEqual((await jobs.list({ limit: 10 })).items, []);
+});
+
+test('415: a body that is neither JSON nor (on POST /jobs) multipart', async (t) => {
+  const { app } = await build(t);
+  for (const [url, operation] of [
+    ['/jobs', 'POST /jobs'],
+    ['/score', 'POST /score'],
+    ['/generate', 'POST /generate'],
+  ] as const) {
+    const res = await app.inject({
+      method: 'POST',
+      url,
+      headers: { 'content-type': 'text/plain' },
+      payload: 'hello',
+    });
+    assert.equal(res.statusCode, 415, `${url}: ${res.body}`);
+    assertMatchesOpenApi(res, operation);
+    const body = res.json<{ code: string; message: string }>();
+    assert.equal(body.code, 'RNNLM_UNSUPPORTED_MEDIA_TYPE');
+    assert.match(body.message, /text\/plain/);
+  }
+  // Forms are for corpus uploads only.
+  const form = multipart([{ name: 'text', value: 'hello' }]);
+  const res = await app.inject({ method: 'POST', url: '/score', ...form });
+  assert.equal(res.statusCode, 415);
+});
+
+test('GET /healthz and GET /readyz answer 200 with Redis up', async (t) => {
+  const { app } = await build(t);
+  const health = await app.inject({ method: 'GET', url: '/healthz' });
+  assert.equal(health.statusCode, 200);
+  assertMatchesOpenApi(health, 'GET /healthz');
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  assert.equal(ready.statusCode, 200);
+  assertMatchesOpenApi(ready, 'GET /readyz');
+  assert.deepEqual(ready.json(), { status: 'ready' });
+});
