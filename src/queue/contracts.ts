@@ -29,14 +29,20 @@ export const jobRequestSchema = z
   .strict();
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
-export const corpusRefSchema = z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().min(0) });
+export const corpusRefSchema = z.object({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().min(0),
+});
 export type CorpusRef = z.infer<typeof corpusRefSchema>;
 
 /** What BullMQ stores as job data. */
 export const trainingJobDataSchema = z.object({
   name: z.string(),
   corpus: corpusRefSchema,
-  validation: z.union([z.object({ corpus: corpusRefSchema }), z.object({ fraction: z.number().min(0).max(0.5) })]),
+  validation: z.union([
+    z.object({ corpus: corpusRefSchema }),
+    z.object({ fraction: z.number().min(0).max(0.5) }),
+  ]),
   config: runConfigSchema,
   createdAt: z.string(),
 });

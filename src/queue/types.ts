@@ -18,13 +18,22 @@ export interface JobService {
   /** Validates limits, stores the corpus on disk, enqueues; the same idempotency key returns the first job with created=false. */
   submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }>;
   get(id: string): Promise<Job | undefined>;
-  list(query: { status?: JobStatus | undefined; limit: number; cursor?: string | undefined }): Promise<{ items: Job[]; nextCursor: string | null }>;
+  list(query: {
+    status?: JobStatus | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ items: Job[]; nextCursor: string | null }>;
   /** Queued → removed and cancelled; running → its worker is told to stop; finished → unchanged. undefined when unknown. */
   cancel(id: string): Promise<Job | undefined>;
   /** Events after `after` (exclusive; a stream id as sent in SSE `id:`), oldest first. */
   events(id: string, after?: string, limit?: number): Promise<JobEvent[]>;
   /** Like events(), but waits up to `timeoutMs` for new ones (XREAD BLOCK on its own connection). */
-  waitForEvents(id: string, after: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<JobEvent[]>;
+  waitForEvents(
+    id: string,
+    after: string | undefined,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<JobEvent[]>;
   /** Throws when Redis does not answer quickly. */
   ping(): Promise<void>;
   close(): Promise<void>;
