@@ -56,7 +56,7 @@ async function advance(
 /**
  * Samples text from the model: the state is primed on a line break and the prompt, then
  * tokens are drawn one at a time with the state carried. Every step's tensors are freed
- * before the next; awaiting each step's logits lets other work on the event loop run.
+ * before the next, and the event loop gets a turn between tokens.
  */
 export async function generate(
   model: RnnLm,
@@ -121,6 +121,9 @@ export async function generate(
       }
       await emit(matcher.safeText());
       if (tokens === options.maxTokens) break;
+      // Reading a tensor resolves as a microtask on the cpu/wasm backends; a macrotask turn
+      // lets a server answer other requests between the tokens of a long generation.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       step = await advance(model, Int32Array.of(id), state);
       disposeState(state);
       state = step.state;

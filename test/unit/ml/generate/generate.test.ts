@@ -75,3 +75,16 @@ test('repeated generations do not grow the number of live tensors', async () => 
     await generate(model, tokenizer, { prompt: 'ROMEO:', maxTokens: 20, seed: i, topP: 0.9 });
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('a long generation lets other work on the event loop run between tokens', async () => {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    turns++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const r = await generate(model, tokenizer, { prompt: 'A', maxTokens: 40, seed: 6 });
+  running = false;
+  assert.ok(turns >= r.tokens - 1, `${turns} event-loop turns during ${r.tokens} tokens`);
+});
