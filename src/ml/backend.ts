@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { RnnlmError } from '../errors.js';
+import { installWasmKernels } from './wasm-kernels.js';
 
 /** Which tfjs backend to run on; `auto` takes the fastest one that loads. */
 export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -54,6 +55,7 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
     try {
       if (await tf.setBackend('wasm')) {
         await tf.ready();
+        installWasmKernels();
         return info('wasm', '@tensorflow/tfjs-backend-wasm');
       }
     } catch (err) {

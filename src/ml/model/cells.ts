@@ -82,6 +82,16 @@ function step(
   }
 }
 
+/**
+ * Cuts a time-major [T*B, N] tensor (optionally with extra rows after T*B) into T [B, N]
+ * slices. Slice, not split: split's wasm kernel copies the whole input once per piece.
+ */
+function timesteps(x: tf.Tensor2D, steps: number, batch = x.shape[0] / steps): tf.Tensor2D[] {
+  if (steps === 1 && x.shape[0] === batch) return [x];
+  const width = x.shape[1];
+  return Array.from({ length: steps }, (_, t) => tf.slice(x, [t * batch, 0], [batch, width]));
+}
+
 export interface LayerRun {
   /** Outputs of every step, time-major [T*B, H]. */
   outputs: tf.Tensor2D;
@@ -101,7 +111,7 @@ export function runLayer(
 ): LayerRun {
   const hidden = p.recurrent.shape[0];
   const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
-  const xs = steps === 1 ? [xw] : tf.split<tf.Tensor2D>(xw, steps, 0);
+  const xs = timesteps(xw, steps);
   let current: LayerState = state;
   const outs: tf.Tensor2D[] = [];
   for (const xt of xs) {
@@ -146,7 +156,7 @@ export function trainableLayer(
     ];
     const params: LayerParams = { kernel, recurrent, bias, recurrentBias: rb };
     const xw = tf.add<tf.Tensor2D>(tf.matMul(xi, kernel), bias);
-    const xs = steps === 1 ? [xw] : tf.split<tf.Tensor2D>(xw, steps, 0);
+    const xs = timesteps(xw, steps);
     let current: LayerState = state;
     const outs: tf.Tensor2D[] = [];
     const saved: tf.Tensor[] = [];
@@ -183,7 +193,7 @@ function backward(
   const stepSaved = <N extends number>(t: number, n: N) =>
     saved.slice(1 + t * perStep, 1 + t * perStep + n) as Tuple<tf.Tensor, N>;
   const recurrentT = tf.transpose(p.recurrent);
-  const dOut = tf.split(tf.slice(dy, [0, 0], [steps * batch, hidden]), steps, 0);
+  const dOut = timesteps(dy, steps, batch);
   let dh: tf.Tensor = tf.zeros([batch, hidden]);
   let dc: tf.Tensor | undefined =
     cell === 'lstm' ? tf.slice(dy, [steps * batch, 0], [batch, hidden]) : undefined;
