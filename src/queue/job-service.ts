@@ -207,6 +207,11 @@ export function applyLimits(config: Config, run: RunConfig): RunConfig {
     model,
     training: {
       ...training,
+      // Untruncated BPTT unrolls whole streams: hold them to the sequence-length limit too.
+      truncation:
+        training.truncation.mode === 'none' && training.truncation.maxLength === undefined
+          ? { ...training.truncation, maxLength: config.RNNLM_MAX_SEQ_LENGTH }
+          : training.truncation,
       maxSteps: training.maxSteps ?? config.RNNLM_MAX_STEPS,
       // Without checkpoints a crashed worker's job would start over; with them it resumes.
       checkpointEvery: training.checkpointEvery ?? config.RNNLM_CHECKPOINT_EVERY,

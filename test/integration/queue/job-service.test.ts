@@ -119,6 +119,15 @@ test('a word tokenizer without a cap gets the vocabulary limit, an open step bud
   assert.equal(job.config.training.maxSteps, 1000);
 });
 
+test('open-ended settings get the service defaults: checkpoints, and the unroll cap of untruncated BPTT', async (t) => {
+  const { jobs } = await service(t, { RNNLM_CHECKPOINT_EVERY: '50', RNNLM_MAX_SEQ_LENGTH: '300' });
+  const { job } = await jobs.submit(tinyRequest({ truncation: { mode: 'none' } }));
+  assert.equal(job.config.training.checkpointEvery, 50);
+  assert.equal(job.config.training.truncation.maxLength, 300);
+  const explicit = await jobs.submit(tinyRequest({ checkpointEvery: 7 }));
+  assert.equal(explicit.job.config.training.checkpointEvery, 7);
+});
+
 test('50 concurrent submits with one Idempotency-Key create one job', async (t) => {
   const { jobs } = await service(t);
   const results = await Promise.all(
