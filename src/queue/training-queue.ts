@@ -9,7 +9,14 @@ import { Queue, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { Config } from '../config.js';
-import type { JobEventType, TrainingJobData } from './contracts.js';
+import {
+  JOB_ID_PATTERN,
+  MODEL_ID_PATTERN,
+  type JobEventType,
+  type JobMetrics,
+  type JobProgress,
+  type TrainingJobData,
+} from './contracts.js';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -26,41 +33,21 @@ export const STOP_SHUTDOWN = 'shutdown';
 /** What a finished job returns (BullMQ `returnvalue`). */
 export interface TrainingResult {
   modelId: string;
-  metrics: {
-    trainLoss: number | null;
-    valLoss: number | null;
-    valPerplexity: number | null;
-    valBitsPerChar: number | null;
-    tokensPerSecond: number | null;
-  };
+  metrics: JobMetrics;
   backend: string;
   steps: number;
 }
 
 /** The progress object a running job reports through `updateProgress`. */
-export interface TrainingProgress {
-  epoch: number;
-  step: number;
-  totalSteps: number;
-  fraction: number;
-  trainLoss: number | null;
-  valLoss: number | null;
-  valPerplexity: number | null;
-  valBitsPerChar: number | null;
-  tokensPerSecond: number | null;
-  backend: string;
-}
-
-const JOB_ID = /^job_[a-z0-9]{26}$/;
-const MODEL_ID = /^mdl_[a-z0-9]{26}$/;
+export type TrainingProgress = JobProgress & JobMetrics & { backend: string };
 
 /** Whether `id` is one this service could have generated (checked before any use). */
 export function isJobId(id: string): boolean {
-  return JOB_ID.test(id);
+  return JOB_ID_PATTERN.test(id);
 }
 
 export function isModelId(id: string): boolean {
-  return MODEL_ID.test(id);
+  return MODEL_ID_PATTERN.test(id);
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../queue/contracts.js';
+
 /** The error body every non-2xx JSON answer has (see src/api/errors.ts). */
 export const errorSchema = z.object({
   statusCode: z.number().int(),
@@ -7,11 +9,6 @@ export const errorSchema = z.object({
   error: z.string(),
   message: z.string(),
 });
-
-/** Job ids as the job service makes them; checked before any service is asked. */
-export const JOB_ID_PATTERN = /^job_[a-z0-9]{26}$/;
-/** Model ids as the model store makes them. */
-export const MODEL_ID_PATTERN = /^mdl_[a-z0-9]{26}$/;
 
 export const jobIdSchema = z
   .string()
