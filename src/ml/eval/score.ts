@@ -85,6 +85,8 @@ export async function score(
       const nll = await out.nll.data();
       out.nll.dispose();
       for (let t = 0; t < steps; t++) logprobs[j - first + t] = -(nll[t] as number);
+      // A long text is many chunks: let a server answer other requests between them.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   } finally {
     disposeState(state);

@@ -94,3 +94,19 @@ test('repeated scoring does not grow the number of live tensors', async () => {
     await score(model, tokenizer, text, { details: i % 2 === 0, context: i % 3 === 0 ? 'KING:' : undefined });
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('scoring a long text lets other work on the event loop run between chunks', async () => {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    turns++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  await score(model, tokenizer, text.repeat(8), { chunkLength: 16 });
+  running = false;
+  assert.ok(
+    turns >= 10,
+    `${turns} event-loop turns while scoring ${text.length * 8} characters in chunks of 16`,
+  );
+});
