@@ -19,8 +19,10 @@ const SHUTDOWN_DEADLINE_MS = 30_000;
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 
+const CLOSE_ORDER = ['http', 'worker', 'jobs', 'models'] as const;
+
 interface Closable {
-  name: string;
+  name: (typeof CLOSE_ORDER)[number];
   close: () => Promise<void>;
 }
 
@@ -54,7 +56,6 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
   if (role === 'api' || role === 'all') {
     const jobs = new RedisJobService({ config, logger });
     const models = new ModelStore({ dir: dirs.models, config, logger });
-    // Closed last (they are pushed first and closed in reverse order).
     closables.push({ name: 'models', close: () => Promise.resolve(models.close()) });
     closables.push({ name: 'jobs', close: () => jobs.close() });
     await jobs.ready();
@@ -106,7 +107,8 @@ function installShutdown(closables: Closable[], logger: Logger): void {
       let failed = false;
       // HTTP stops first (no new jobs or requests), then the worker hands back its jobs,
       // then the connections and loaded models go.
-      for (const c of [...closables].reverse()) {
+      const order = (c: Closable) => CLOSE_ORDER.indexOf(c.name);
+      for (const c of [...closables].sort((a, b) => order(a) - order(b))) {
         try {
           await c.close();
         } catch (err) {
