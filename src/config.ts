@@ -45,6 +45,30 @@ export const envSchema = z.object({
   RNNLM_CHECKPOINT_EVERY: count(200),
   /** Attempts per job, the first included; transient failures are retried with backoff. */
   RNNLM_JOB_ATTEMPTS: count(3),
+  /**
+   * Comma-separated API keys; empty or unset turns authentication off. With keys, every route
+   * but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`.
+   */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    ),
+  /** Requests to `/generate` and `/score` one client (API key, else IP) may make per window. */
+  RNNLM_RATE_LIMIT_MAX: count(60),
+  RNNLM_RATE_LIMIT_WINDOW_MS: count(60_000),
+  /** Time a client has to send a whole request (headers and body); a slow-drip body is cut off. */
+  RNNLM_REQUEST_TIMEOUT_MS: count(120_000),
+  /** Generations the API runs at once; one more is a 503 `RNNLM_OVERLOADED`. */
+  RNNLM_MAX_INFLIGHT_GENERATIONS: count(4),
+  /** Mean event-loop delay (ms) over which the API answers 503 `RNNLM_OVERLOADED`; 0 turns the check off. */
+  RNNLM_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  /** Used V8 heap (bytes) over which the API answers 503; 0 means 90% of the heap limit. */
+  RNNLM_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
 });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;

@@ -28,6 +28,10 @@ export const ERRORS = {
   RNNLM_UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
   RNNLM_INTERNAL: { status: 500, retryable: true },
   RNNLM_REDIS_UNAVAILABLE: { status: 503, retryable: true },
+  // Protections of the HTTP API.
+  RNNLM_UNAUTHORIZED: { status: 401, retryable: false },
+  RNNLM_RATE_LIMITED: { status: 429, retryable: true },
+  RNNLM_OVERLOADED: { status: 503, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,12 +4,16 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 
 import type { Config } from '../config.js';
 import type { JobService, ModelService } from '../queue/types.js';
+import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
+import { apiKeyAuth } from './plugins/auth.js';
+import { InflightLimiter } from './plugins/inflight.js';
+import { protections } from './plugins/protections.js';
 import type { JobLimits } from './schemas/jobs.js';
 
 /** What the API is built from: the services behind it, its configuration and a pino logger. */
@@ -43,6 +47,24 @@ export interface ApiSettings {
   readyTimeoutMs: number;
   /** Aborts when the app closes, so open event streams end instead of holding it open. */
   closing: AbortSignal;
+  /** Accepted API keys; empty: authentication off. */
+  apiKeys: readonly string[];
+  /** Requests to `/generate` and `/score` per client and window, counted in Redis. */
+  rateLimit: { max: number; windowMs: number };
+  /** Generations running at once in this process; one more is a 503. */
+  maxInflightGenerations: number;
+  /** The overload guard's limits (0: event-loop check off / heap limit from V8). */
+  overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
+  /** Time a client has to send a whole request. */
+  requestTimeoutMs: number;
+}
+
+/**
+ * How often Node looks for requests over their time: a fraction of the request timeout, so a
+ * slow-drip body is cut off soon after its time is up (Node's default is every 30 s).
+ */
+function connectionsCheckingInterval(requestTimeoutMs: number): number {
+  return Math.min(1000, Math.max(50, Math.floor(requestTimeoutMs / 4)));
 }
 
 /** Room for JSON escaping and the other fields around a corpus of the largest allowed size. */
@@ -56,12 +78,19 @@ function bodyLimit(maxCorpusBytes: number): number {
  */
 export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiSettings }>(
   async (app, { jobs, models, settings }) => {
+    // First, so every answer (a 401, 429 or 503 included) carries the security headers.
+    await app.register(protections, settings.overload);
+    await app.register(apiKeyAuth, { keys: settings.apiKeys });
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
     app.removeContentTypeParser('text/plain');
     app.setErrorHandler((err, request, reply) => {
       const body = toErrorBody(err, { url: request.url, contentType: request.headers['content-type'] });
-      if (body.statusCode >= 500) request.log.error({ err }, 'request failed');
+      if (body.statusCode >= 500 && body.code !== 'RNNLM_OVERLOADED')
+        request.log.error({ err }, 'request failed');
       else request.log.info({ code: body.code, message: body.message }, 'request refused');
+      // A refusal that will pass later (429, 503 overloaded) says when to come back.
+      const retryAfter = isRnnlmError(err) ? err.details?.retryAfterSeconds : undefined;
+      if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
       return reply.code(body.statusCode).send(body);
     });
     app.setNotFoundHandler((request, reply) =>
@@ -76,7 +105,12 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     await app.register(healthRoutes, { jobs, settings });
     await app.register(jobsRoutes, { jobs, settings });
     await app.register(modelsRoutes, { models });
-    await app.register(inferenceRoutes, { models, settings });
+    await app.register(inferenceRoutes, {
+      models,
+      settings,
+      generations: new InflightLimiter(settings.maxInflightGenerations),
+      hitRateLimit: jobs.hitRateLimit?.bind(jobs),
+    });
     await app.register(docsRoutes);
   },
   { name: 'rnnlm-api', fastify: '5.x' },
@@ -104,6 +138,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     backend: config.RNNLM_BACKEND,
     readyTimeoutMs: 1000,
     closing: closing.signal,
+    apiKeys: config.API_KEYS,
+    rateLimit: { max: config.RNNLM_RATE_LIMIT_MAX, windowMs: config.RNNLM_RATE_LIMIT_WINDOW_MS },
+    maxInflightGenerations: config.RNNLM_MAX_INFLIGHT_GENERATIONS,
+    overload: {
+      maxEventLoopDelayMs: config.RNNLM_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: config.RNNLM_MAX_HEAP_USED_BYTES,
+    },
+    requestTimeoutMs: config.RNNLM_REQUEST_TIMEOUT_MS,
   };
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -113,6 +155,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // end themselves when `closing` aborts, so their last bytes still reach the client.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // The whole request (headers and body) must arrive within the request timeout, its
+    // headers within a minute at most, so a slow-drip client cannot hold a socket. A socket
+    // with no traffic either way for twice that (and never less than a few heartbeats of an
+    // event stream) is closed; the time a response takes is bounded by its own limits.
+    requestTimeout: settings.requestTimeoutMs,
+    connectionTimeout: Math.max(2 * settings.requestTimeoutMs, 4 * settings.heartbeatMs),
+    http: {
+      headersTimeout: Math.min(60_000, settings.requestTimeoutMs),
+      connectionsCheckingInterval: connectionsCheckingInterval(settings.requestTimeoutMs),
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

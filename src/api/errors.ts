@@ -97,6 +97,7 @@ function statusText(status: number): string {
 const SERVER_MESSAGES: Partial<Record<string, string>> = {
   RNNLM_REDIS_UNAVAILABLE: 'The job store (Redis) is unavailable; try again later',
   RNNLM_BACKEND_UNAVAILABLE: 'The compute backend is unavailable; try again later',
+  RNNLM_OVERLOADED: 'The server is overloaded; retry after the time in Retry-After',
 };
 
 function body(status: number, code: string, message: string): ErrorBody {

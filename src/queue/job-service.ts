@@ -45,7 +45,7 @@ import {
   type TrainingQueue,
   type TrainingResult,
 } from './training-queue.js';
-import type { JobService, SubmitInput } from './types.js';
+import type { JobService, RateLimitHit, SubmitInput } from './types.js';
 
 /** Options of {@link RedisJobService}. */
 export interface JobServiceOptions {
@@ -295,6 +295,20 @@ export class RedisJobService implements JobService {
     } catch (err) {
       throw redisUnavailable(this.config.REDIS_URL, err);
     }
+  }
+
+  /**
+   * A fixed-window counter under `<prefix>:ratelimit:<bucket>`: INCR, the window's expiry set
+   * by its first hit (and repaired if it was lost), in one script so instances never race.
+   */
+  async hitRateLimit(bucket: string, windowMs: number): Promise<RateLimitHit> {
+    const key = `${this.config.RNNLM_QUEUE_PREFIX}:ratelimit:${bucket}`;
+    const result = await this.withTimeout(this.redis.eval(RATE_LIMIT_SCRIPT, 1, key, String(windowMs)), 1000);
+    const [count, ttl] = Array.isArray(result) ? (result as unknown[]) : [];
+    if (typeof count !== 'number' || typeof ttl !== 'number') {
+      throw new Error(`unexpected rate-limit answer from Redis: ${JSON.stringify(result)}`);
+    }
+    return { count, resetMs: Math.max(0, ttl) };
   }
 
   async submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
@@ -584,6 +598,17 @@ export class RedisJobService implements JobService {
     }
   }
 }
+
+/** KEYS[1] the bucket, ARGV[1] the window in ms; returns `{count, pttl}`. */
+const RATE_LIMIT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if count == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`;
 
 function checkStreamId(id: string): string {
   if (!STREAM_ID.test(id)) {

@@ -14,6 +14,14 @@ export type SubmitInput = Omit<JobRequest, 'corpus' | 'validation'> & {
   validation?: { text: string } | { bytes: Uint8Array } | { fraction: number } | undefined;
 };
 
+/** One counted hit of a rate-limit bucket. */
+export interface RateLimitHit {
+  /** Hits in the current window, this one included. */
+  count: number;
+  /** Milliseconds until the window ends and the count starts again. */
+  resetMs: number;
+}
+
 export interface JobService {
   /** Validates limits, stores the corpus on disk, enqueues; the same idempotency key returns the first job with created=false. */
   submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }>;
@@ -36,6 +44,13 @@ export interface JobService {
   ): Promise<JobEvent[]>;
   /** Throws when Redis does not answer quickly. */
   ping(): Promise<void>;
+  /**
+   * Counts one hit of `bucket` in a fixed window of `windowMs` that starts with the bucket's
+   * first hit, in the shared store, so every API instance sees the same count. Resolves the
+   * count so far and the milliseconds until the window ends; rejects when the store is down.
+   * Optional: without it the API does not rate-limit.
+   */
+  hitRateLimit?(bucket: string, windowMs: number): Promise<RateLimitHit>;
   close(): Promise<void>;
 }
 

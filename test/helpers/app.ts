@@ -34,6 +34,11 @@ export interface BuildOptions {
   configure?: AppDeps['configure'];
   /** Skip waiting for Redis (the Redis-down tests point at a closed port). */
   expectRedisDown?: boolean | undefined;
+  /**
+   * The Redis key prefix; by default a fresh one per app. Two apps given the same prefix share
+   * their Redis state, as two API instances of one deployment do.
+   */
+  prefix?: string | undefined;
 }
 
 export interface TestApp {
@@ -61,12 +66,17 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
   }
 }
 
+/** A Redis key prefix of its own for one test (or for the apps of one test that share it). */
+export function newTestPrefix(): string {
+  return `rnnlm-test-${randomUUID().slice(0, 12)}`;
+}
+
 /**
  * Builds the API on the real job service and model store, against the local Redis with a
  * queue prefix of its own and a temporary data directory; all of it is removed after `t`.
  */
 export async function build(t: TestContext, options: BuildOptions = {}): Promise<TestApp> {
-  const prefix = `rnnlm-test-${randomUUID().slice(0, 12)}`;
+  const prefix = options.prefix ?? newTestPrefix();
   const dataDir = await mkdtemp(join(tmpdir(), 'rnnlm-api-'));
   const config = loadConfig({
     REDIS_URL,
@@ -74,6 +84,9 @@ export async function build(t: TestContext, options: BuildOptions = {}): Promise
     RNNLM_DATA_DIR: dataDir,
     RNNLM_LOG_LEVEL: 'silent',
     RNNLM_BACKEND: 'wasm',
+    // The event-loop overload guard is off by default: in-process training in a test blocks
+    // the loop for seconds and would turn the next requests into 503s. Tests of it set it.
+    RNNLM_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...options.env,
   });
   const logger = pino({ level: 'silent' });

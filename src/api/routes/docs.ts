@@ -13,7 +13,13 @@ export const docsRoutes: FastifyPluginAsync = async (app) => {
   const yaml = await readFile(OPENAPI_PATH, 'utf8');
 
   await app.register(swagger, { mode: 'static', specification: { path: OPENAPI_PATH, baseDir: '' } });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Its own CSP (allowing the page's inline script and styles by hash) replaces helmet's on
+    // /docs; without `upgrade-insecure-requests`, which would break the page over plain HTTP.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
 
   app.get('/openapi.yaml', async (_request, reply) =>
     reply.type('application/yaml; charset=utf-8').send(yaml),

@@ -2,9 +2,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions } from '../../ml/generate/generate.js';
-import type { ModelService } from '../../queue/types.js';
+import type { JobService, ModelService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
+import type { InflightLimiter } from '../plugins/inflight.js';
+import { rateLimitHook } from '../plugins/rate-limit.js';
 import { errorSchema } from '../schemas/common.js';
 import {
   generateBodySchema,
@@ -20,6 +22,10 @@ import { modelNotFound } from './models.js';
 export interface InferenceRoutesOptions {
   models: ModelService;
   settings: ApiSettings;
+  /** The cap on generations in flight, shared by GET and POST `/generate`. */
+  generations: InflightLimiter;
+  /** Counts rate-limit hits in Redis; absent: no rate limit. */
+  hitRateLimit: JobService['hitRateLimit'];
 }
 
 /**
@@ -37,18 +43,38 @@ function clientGone(reply: FastifyReply): AbortSignal {
 const generateResponses = {
   200: generateResultSchema,
   400: errorSchema,
+  401: errorSchema,
   404: errorSchema,
   409: errorSchema,
+  429: errorSchema,
   503: errorSchema,
 };
 
 /** `/generate` and `/score`: inference on a published model, in this process. */
 export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> = (
   app,
-  { models, settings },
+  { models, settings, generations, hitRateLimit },
   done,
 ) => {
+  // One count per client for generation and scoring together, checked before the body is read.
+  const rateLimit = rateLimitHook({
+    hit: hitRateLimit,
+    max: settings.rateLimit.max,
+    windowMs: settings.rateLimit.windowMs,
+    name: 'inference',
+  });
+
   async function generate(request: FastifyRequest, reply: FastifyReply, req: GenerateRequest) {
+    // A 503 when every slot is taken; given back however the generation ends.
+    const release = generations.acquire();
+    try {
+      return await generateInSlot(request, reply, req);
+    } finally {
+      release();
+    }
+  }
+
+  async function generateInSlot(request: FastifyRequest, reply: FastifyReply, req: GenerateRequest) {
     // Unknown or unfinished models answer 404 / 409 before any stream starts.
     if ((await models.get(req.model)) === undefined) throw modelNotFound(req.model);
     const options: GenerateOptions = {
@@ -100,6 +126,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     {
       // A HEAD would run a whole generation to send no body.
       exposeHeadRoute: false,
+      onRequest: rateLimit,
       schema: {
         querystring: generateQuerySchema(settings.maxGenerateTokens),
         response: generateResponses,
@@ -111,6 +138,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
   app.post(
     '/generate',
     {
+      onRequest: rateLimit,
       schema: {
         body: generateBodySchema(settings.maxGenerateTokens),
         response: { ...generateResponses, 415: errorSchema },
@@ -122,14 +150,17 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
   app.post(
     '/score',
     {
+      onRequest: rateLimit,
       schema: {
         body: scoreBodySchema,
         response: {
           200: scoreResultSchema,
           400: errorSchema,
+          401: errorSchema,
           404: errorSchema,
           409: errorSchema,
           415: errorSchema,
+          429: errorSchema,
           503: errorSchema,
         },
       },
