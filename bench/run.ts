@@ -327,39 +327,25 @@ async function main(): Promise<void> {
       const tMs: number[] = [];
       const t1Ms: number[] = [];
       const roundRatios: number[] = [];
+      // The same reference run at 2 threads (the issue's setting) and at 1 (faster here).
+      const args = [
+        'train',
+        ...modelArgs(c, vocab),
+        '--tokens',
+        tokensFile,
+        '--batch',
+        `${c.batch}`,
+        '--steps',
+        `${c.steps}`,
+        '--warmup',
+        `${torchWarmup}`,
+        '--measure',
+        `${perRound}`,
+      ];
       for (let r = 0; r < opts.rounds; r++) {
         const a = await trainer.run(perRound);
-        const b = await torch<{ stepMs: number[] }>([
-          'train',
-          ...modelArgs(c, vocab),
-          '--tokens',
-          tokensFile,
-          '--batch',
-          `${c.batch}`,
-          '--steps',
-          `${c.steps}`,
-          '--warmup',
-          `${torchWarmup}`,
-          '--measure',
-          `${perRound}`,
-        ]);
-        const b1 = await torch<{ stepMs: number[] }>(
-          [
-            'train',
-            ...modelArgs(c, vocab),
-            '--tokens',
-            tokensFile,
-            '--batch',
-            `${c.batch}`,
-            '--steps',
-            `${c.steps}`,
-            '--warmup',
-            `${torchWarmup}`,
-            '--measure',
-            `${perRound}`,
-          ],
-          1,
-        );
+        const b = await torch<{ stepMs: number[] }>(args);
+        const b1 = await torch<{ stepMs: number[] }>(args, 1);
         rMs.push(...a.stepMs);
         tMs.push(...b.stepMs);
         t1Ms.push(...b1.stepMs);
@@ -473,39 +459,24 @@ async function main(): Promise<void> {
     const srMs: number[] = [];
     const stMs: number[] = [];
     const st1Ms: number[] = [];
+    const args = [
+      'score',
+      ...modelArgs(sc, vocab),
+      '--tokens',
+      tokensFile,
+      '--batch',
+      `${sc.batch}`,
+      '--steps',
+      `${sc.steps}`,
+      '--warmup',
+      '3',
+      '--measure',
+      `${scoreSteps}`,
+    ];
     for (let r = 0; r < opts.rounds; r++) {
       srMs.push(...(await scoreRun(scoreSteps)));
-      const b = await torch<{ stepMs: number[] }>([
-        'score',
-        ...modelArgs(sc, vocab),
-        '--tokens',
-        tokensFile,
-        '--batch',
-        `${sc.batch}`,
-        '--steps',
-        `${sc.steps}`,
-        '--warmup',
-        '3',
-        '--measure',
-        `${scoreSteps}`,
-      ]);
-      const b1 = await torch<{ stepMs: number[] }>(
-        [
-          'score',
-          ...modelArgs(sc, vocab),
-          '--tokens',
-          tokensFile,
-          '--batch',
-          `${sc.batch}`,
-          '--steps',
-          `${sc.steps}`,
-          '--warmup',
-          '3',
-          '--measure',
-          `${scoreSteps}`,
-        ],
-        1,
-      );
+      const b = await torch<{ stepMs: number[] }>(args);
+      const b1 = await torch<{ stepMs: number[] }>(args, 1);
       stMs.push(...b.stepMs);
       st1Ms.push(...b1.stepMs);
       log(
