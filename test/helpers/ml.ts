@@ -22,3 +22,19 @@ export function tinyConfig(
     training: { batchSize: 4, seqLength: 8, seed: 7, ...training },
   };
 }
+
+/** Runs `work` and counts the macrotask turns the event loop got meanwhile. */
+export async function countEventLoopTurns<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    turns++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  try {
+    return { result: await work(), turns };
+  } finally {
+    running = false;
+  }
+}

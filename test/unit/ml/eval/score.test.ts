@@ -9,7 +9,7 @@ import { score } from '../../../../src/ml/eval/score.js';
 import type { RnnLm } from '../../../../src/ml/model/lm.js';
 import { prepareData, trainFromText } from '../../../../src/ml/pipeline.js';
 import type { Tokenizer } from '../../../../src/ml/tokenizers/index.js';
-import { SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
+import { countEventLoopTurns, SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
 
 let model: RnnLm;
 let tokenizer: Tokenizer;
@@ -96,15 +96,9 @@ test('repeated scoring does not grow the number of live tensors', async () => {
 });
 
 test('scoring a long text lets other work on the event loop run between chunks', async () => {
-  let turns = 0;
-  let running = true;
-  const tick = () => {
-    turns++;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  await score(model, tokenizer, text.repeat(8), { chunkLength: 16 });
-  running = false;
+  const { turns } = await countEventLoopTurns(() =>
+    score(model, tokenizer, text.repeat(8), { chunkLength: 16 }),
+  );
   assert.ok(
     turns >= 10,
     `${turns} event-loop turns while scoring ${text.length * 8} characters in chunks of 16`,

@@ -7,7 +7,7 @@ import { generate } from '../../../../src/ml/generate/generate.js';
 import type { RnnLm } from '../../../../src/ml/model/lm.js';
 import { trainFromText } from '../../../../src/ml/pipeline.js';
 import type { Tokenizer } from '../../../../src/ml/tokenizers/index.js';
-import { SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
+import { countEventLoopTurns, SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
 
 let model: RnnLm;
 let tokenizer: Tokenizer;
@@ -77,14 +77,8 @@ test('repeated generations do not grow the number of live tensors', async () => 
 });
 
 test('a long generation lets other work on the event loop run between tokens', async () => {
-  let turns = 0;
-  let running = true;
-  const tick = () => {
-    turns++;
-    if (running) setImmediate(tick);
-  };
-  setImmediate(tick);
-  const r = await generate(model, tokenizer, { prompt: 'A', maxTokens: 40, seed: 6 });
-  running = false;
+  const { result: r, turns } = await countEventLoopTurns(() =>
+    generate(model, tokenizer, { prompt: 'A', maxTokens: 40, seed: 6 }),
+  );
   assert.ok(turns >= r.tokens - 1, `${turns} event-loop turns during ${r.tokens} tokens`);
 });
