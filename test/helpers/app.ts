@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
@@ -308,4 +308,29 @@ export function assertMatchesOpenApi(res: LightMyRequestResponse, operation: str
     validate(body),
     `${operation} ${status}: body does not match openapi.yaml: ${ajv.errorsText(validate.errors)}\n${res.body}`,
   );
+}
+
+/**
+ * Trains one tiny model for the calling test file (before its tests, removed after them) and
+ * returns `withModel`, which builds an app whose store holds a copy of that model.
+ */
+export function useSharedTinyModel(): (
+  t: TestContext,
+  options?: BuildOptions,
+) => Promise<TestApp & { id: string }> {
+  let trainedIn: string | undefined;
+  let trainedId: string | undefined;
+  before(async () => {
+    trainedIn = await mkdtemp(join(tmpdir(), 'rnnlm-model-'));
+    trainedId = await publishTinyModel(trainedIn);
+  });
+  after(async () => {
+    if (trainedIn !== undefined) await rm(trainedIn, { recursive: true, force: true });
+  });
+  return async (t, options = {}) => {
+    const built = await build(t, options);
+    assert.ok(trainedIn !== undefined && trainedId !== undefined);
+    await cp(join(trainedIn, trainedId), join(built.modelsDir, trainedId), { recursive: true });
+    return { ...built, id: trainedId };
+  };
 }

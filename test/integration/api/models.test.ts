@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
 import { newModelId } from '../../../src/queue/training-queue.js';
 import {
@@ -11,8 +10,7 @@ import {
   compileOpenApiSchema,
   openapi,
   parseSse,
-  publishTinyModel,
-  type TestApp,
+  useSharedTinyModel,
 } from '../../helpers/app.js';
 
 interface GenerateBody {
@@ -23,27 +21,7 @@ interface GenerateBody {
   finishReason: string;
 }
 
-/** A published tiny model, trained once for the file and copied into each test's store. */
-let trainedIn: string | undefined;
-let trainedId: string | undefined;
-
-before(async () => {
-  trainedIn = await mkdtemp(join(tmpdir(), 'rnnlm-model-'));
-  trainedId = await publishTinyModel(trainedIn);
-});
-after(async () => {
-  if (trainedIn !== undefined) await rm(trainedIn, { recursive: true, force: true });
-});
-
-async function withModel(
-  t: Parameters<typeof build>[0],
-  env?: Record<string, string>,
-): Promise<TestApp & { id: string }> {
-  const built = await build(t, { env });
-  assert.ok(trainedIn !== undefined && trainedId !== undefined);
-  await cp(join(trainedIn, trainedId), join(built.modelsDir, trainedId), { recursive: true });
-  return { ...built, id: trainedId };
-}
+const withModel = useSharedTinyModel();
 
 test('GET /models lists the published models; GET /models/:id describes one', async (t) => {
   const { app, id } = await withModel(t);
@@ -173,7 +151,7 @@ test('POST /score: nll, perplexity, bits per character, and per-token details', 
 });
 
 test('400 on inference requests: maxTokens over the limit, unknown fields, bad model ids', async (t) => {
-  const { app, id } = await withModel(t, { RNNLM_MAX_GENERATE_TOKENS: '50' });
+  const { app, id } = await withModel(t, { env: { RNNLM_MAX_GENERATE_TOKENS: '50' } });
   const over = await app.inject({ method: 'GET', url: `/generate?model=${id}&maxTokens=51` });
   assert.equal(over.statusCode, 400);
   assertMatchesOpenApi(over, 'GET /generate');

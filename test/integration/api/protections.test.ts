@@ -1,9 +1,6 @@
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -16,10 +13,9 @@ import {
   build,
   closedPort,
   newTestPrefix,
-  publishTinyModel,
   REDIS_URL,
-  type BuildOptions,
   type TestApp,
+  useSharedTinyModel,
 } from '../../helpers/app.js';
 
 interface ErrorBody {
@@ -29,24 +25,7 @@ interface ErrorBody {
   message: string;
 }
 
-/** A published tiny model, trained once for the file and copied into each test's store. */
-let trainedIn: string | undefined;
-let trainedId: string | undefined;
-
-before(async () => {
-  trainedIn = await mkdtemp(join(tmpdir(), 'rnnlm-model-'));
-  trainedId = await publishTinyModel(trainedIn);
-});
-after(async () => {
-  if (trainedIn !== undefined) await rm(trainedIn, { recursive: true, force: true });
-});
-
-async function withModel(t: TestContext, options: BuildOptions = {}): Promise<TestApp & { id: string }> {
-  const built = await build(t, options);
-  assert.ok(trainedIn !== undefined && trainedId !== undefined);
-  await cp(join(trainedIn, trainedId), join(built.modelsDir, trainedId), { recursive: true });
-  return { ...built, id: trainedId };
-}
+const withModel = useSharedTinyModel();
 
 function assertError(res: LightMyRequestResponse, status: number, code: string, what: string): ErrorBody {
   assert.equal(res.statusCode, status, `${what}: ${res.body}`);
