@@ -5,7 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suites = process.argv.slice(2);
-const wanted = suites.length > 0 ? suites : ['unit', 'integration'];
+const wanted = suites.length > 0 ? suites : ['unit', 'integration', 'faults', 'browser'];
 
 function collect(dir) {
   let entries;
@@ -31,8 +31,8 @@ for (const suite of wanted) {
     }
     continue;
   }
-  // Integration tests share one Redis and real processes: run their files one at a time.
-  const concurrency = suite === 'integration' ? '1' : '2';
+  // Everything but the unit tests shares Redis servers, ports and real processes: one file at a time.
+  const concurrency = suite === 'unit' ? '2' : '1';
   console.log(`\n# ${suite}: ${files.length} files`);
   const result = spawnSync(
     process.execPath,
