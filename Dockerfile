@@ -8,17 +8,26 @@ ARG NODE_VERSION=20
 FROM node:${NODE_VERSION}-bookworm-slim AS node
 
 # ---------------------------------------------------------------------------------------
+# The native kernels (native/: fused LSTM and sgemm on OpenBLAS) serve the wasm backend,
+# the fastest CPU path measured (docs/performance.md); RNNLM_BACKEND=tensorflow picks
+# libtensorflow instead.
 FROM node:${NODE_VERSION}-bookworm-slim AS cpu
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ libopenblas-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild @tensorflow/tfjs-node esbuild \
  && npm cache clean --force
 COPY . .
+RUN npm run build:native \
+ && node -e "require('./native/build/Release/rnnlm_native.node')"
 RUN mkdir -p /data/models /data/corpora /data/checkpoints && chown -R node:node /data
 USER node
 ENV NODE_ENV=production \
-    RNNLM_BACKEND=tensorflow \
+    RNNLM_BACKEND=wasm \
+    RNNLM_NATIVE_KERNELS=on \
     RNNLM_DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=3000

@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/ml/backend.js';
+import { nativeKernels } from '../src/ml/native.js';
 import type { ModelConfig } from '../src/ml/config.js';
 import { chunkNll } from '../src/ml/eval/evaluate.js';
 import { generate } from '../src/ml/generate/generate.js';
@@ -43,10 +44,18 @@ interface Options {
   minutes: number;
   rounds: number;
   out: string;
+  /** The native kernels (`off` measures the pure-tfjs path). */
+  native: 'on' | 'off';
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { quick: false, minutes: 10, rounds: 3, out: join(here, 'results', 'latest.json') };
+  const opts: Options = {
+    quick: false,
+    minutes: 10,
+    rounds: 3,
+    out: join(here, 'results', 'latest.json'),
+    native: 'on',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -58,8 +67,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--minutes') opts.minutes = Number(value());
     else if (a === '--rounds') opts.rounds = Math.max(3, Number(value()));
     else if (a === '--out') opts.out = resolve(value());
-    else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench [-- --quick] [--minutes N] [--rounds N] [--out FILE]');
+    else if (a === '--native') {
+      const v = value();
+      if (v !== 'on' && v !== 'off') throw new Error('--native takes on or off');
+      opts.native = v;
+    } else if (a === '--help' || a === '-h') {
+      console.log(
+        'usage: npm run bench [-- --quick] [--minutes N] [--rounds N] [--out FILE] [--native on|off]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -283,8 +298,10 @@ async function main(): Promise<void> {
   const log = (msg: string) =>
     console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
   process.env.RNNLM_BACKEND = 'wasm';
-  const backend = await initBackend('wasm');
+  const backend = await initBackend('wasm', opts.native);
   if (backend.name !== 'wasm') throw new Error(`expected the wasm backend, got ${backend.name}`);
+  // The same thread budget as the torch reference.
+  nativeKernels()?.setThreads(2);
 
   const text = readFileSync(DATA, 'utf8');
   const tokenizer = CharTokenizer.train(text);
@@ -611,6 +628,7 @@ async function main(): Promise<void> {
         loadAvg: [loadAvgStart, loadavg()[0] ?? Number.NaN],
       },
       backend: backend.name,
+      nativeKernels: nativeKernels() === undefined ? null : backend.nativeKernels,
       tfjs: backend.tfjsVersion,
       train,
       score,
@@ -624,7 +642,7 @@ async function main(): Promise<void> {
 
     const lines: string[] = [];
     lines.push(
-      `rnnlm bench (${result.mode}) ${result.date} — ${result.machine.cpu}, ${result.machine.cores} cores; rnnlm ${backend.name} (1 thread) vs torch ${ceiling.torch} (${ceiling.threads} threads); sgemm ceiling ${fmt(ceiling.gflops, 1)} GFLOP/s; load avg ${result.machine.loadAvg.map((l) => l.toFixed(2)).join(' → ')}`,
+      `rnnlm bench (${result.mode}) ${result.date} — ${result.machine.cpu}, ${result.machine.cores} cores; rnnlm ${backend.name}${result.nativeKernels === null ? ' (1 thread)' : ` + native kernels (${result.nativeKernels})`} vs torch ${ceiling.torch} (${ceiling.threads} threads); sgemm ceiling ${fmt(ceiling.gflops, 1)} GFLOP/s; load avg ${result.machine.loadAvg.map((l) => l.toFixed(2)).join(' → ')}`,
     );
     lines.push('');
     lines.push(

@@ -49,7 +49,7 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
   const dirs = dataDirs(config);
   await mkdir(dirs.models, { recursive: true });
   // The API generates and scores in-process; the worker reports the backend its children use.
-  const backend = await initBackend(config.RNNLM_BACKEND);
+  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
   const closables: Closable[] = [];
   let listening: string | undefined;
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { RnnlmError } from '../errors.js';
+import { selectNativeKernels, type NativeKernelMode } from './native.js';
 import { installWasmKernels } from './wasm-kernels.js';
 
 /** Which tfjs backend to run on; `auto` takes the fastest one that loads. */
@@ -15,6 +16,11 @@ export interface BackendInfo {
   /** True when the CUDA build of libtensorflow was loaded. */
   gpu: boolean;
   tfjsVersion: string;
+  /**
+   * The native recurrent kernels in use (the BLAS build and its threads), or null when the
+   * recurrent layers run on tfjs ops alone.
+   */
+  nativeKernels: string | null;
 }
 
 // The native bindings are optional dependencies that cannot install everywhere, so they are
@@ -22,7 +28,8 @@ export interface BackendInfo {
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 let current: Promise<BackendInfo> | undefined;
-let currentPreference: BackendPreference | undefined;
+let currentPreference: string | undefined;
+let nativeMode: NativeKernelMode = 'auto';
 
 async function tryNative(pkg: string): Promise<boolean> {
   try {
@@ -33,13 +40,23 @@ async function tryNative(pkg: string): Promise<boolean> {
   return tf.findBackend('tensorflow') !== null && (await tf.setBackend('tensorflow'));
 }
 
-async function select(preference: BackendPreference): Promise<BackendInfo> {
-  const info = (name: string, pkg: string, gpu = false): BackendInfo => ({
-    name,
-    package: pkg,
-    gpu,
-    tfjsVersion: tf.version_core,
-  });
+async function select(preference: BackendPreference, native: NativeKernelMode): Promise<BackendInfo> {
+  const info = (name: string, pkg: string, gpu = false): BackendInfo => {
+    // libtensorflow has its own threaded kernels (and on CUDA the data is not in host
+    // memory): the native kernels serve the wasm and cpu backends.
+    const kernels = selectNativeKernels(native, name === 'wasm' || name === 'cpu');
+    const blas = kernels?.blas();
+    return {
+      name,
+      package: pkg,
+      gpu,
+      tfjsVersion: tf.version_core,
+      nativeKernels:
+        blas === undefined
+          ? null
+          : `${blas.config.split(' ').slice(0, 2).join(' ')}, ${blas.threads} threads`,
+    };
+  };
   if (preference === 'auto' || preference === 'tensorflow') {
     for (const pkg of NATIVE_PACKAGES) {
       if (await tryNative(pkg)) return info('tensorflow', pkg, pkg.endsWith('-gpu'));
@@ -70,13 +87,20 @@ async function select(preference: BackendPreference): Promise<BackendInfo> {
 }
 
 /**
- * Selects and initialises the tfjs backend once per process. Later calls with the same
- * preference return the same answer; a different preference switches backends.
+ * Selects and initialises the tfjs backend once per process, and with it whether the
+ * recurrent layers and matMuls run on the native kernels (src/ml/native.ts). Later calls with
+ * the same preferences return the same answer; different ones switch.
  */
-export function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
-  if (current === undefined || currentPreference !== preference) {
-    currentPreference = preference;
-    current = select(preference);
+export function initBackend(
+  preference: BackendPreference = 'auto',
+  native?: NativeKernelMode,
+): Promise<BackendInfo> {
+  // Without a native mode, the one chosen last stands: a readiness probe must not flip it.
+  nativeMode = native ?? nativeMode;
+  const key = `${preference}/${nativeMode}`;
+  if (current === undefined || currentPreference !== key) {
+    currentPreference = key;
+    current = select(preference, nativeMode);
     current.catch(() => {
       current = undefined;
     });

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
+import { nativeKernels } from './native.js';
+
 /**
  * The wasm backend's Slice kernel copies its whole input out of the wasm heap (readSync)
  * before taking the slice, so cutting a [T*B, 4H] projection into T timesteps costs T full
@@ -66,14 +68,75 @@ function copySlice(
   }
 }
 
+const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * The wasm backend's matMul runs at 1 GFLOP/s on an LM's output projection ([T*B, H] by
+ * [H, V] with V not a multiple of its tile) and slower still with a transposed operand, which
+ * every matMul gradient has. While the native kernels are on, this kernel hands the heap's
+ * own arrays to OpenBLAS sgemm instead (no copies); otherwise, and for batch shapes it does
+ * not cover, the original kernel runs.
+ */
+function nativeMatMul(original: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: 'BatchMatMul',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const kernels = nativeKernels();
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+      if (kernels === undefined || a.dtype !== 'float32' || b.dtype !== 'float32')
+        return original.kernelFunc(args);
+      const ra = a.shape.length;
+      const rb = b.shape.length;
+      const [a0, a1] = [a.shape[ra - 2] as number, a.shape[ra - 1] as number];
+      const [b0, b1] = [b.shape[rb - 2] as number, b.shape[rb - 1] as number];
+      const [m, k] = transposeA ? [a1, a0] : [a0, a1];
+      const [kb, n] = transposeB ? [b1, b0] : [b0, b1];
+      const leadA = a.shape.slice(0, -2);
+      const leadB = b.shape.slice(0, -2);
+      const batch = product(leadA);
+      const sameBatch =
+        (batch === 1 && product(leadB) === 1) ||
+        (leadA.length === leadB.length && leadA.every((d, i) => d === leadB[i]));
+      if (k !== kb || !sameBatch || m * n * k === 0) return original.kernelFunc(args);
+      const backend = args.backend as BackendWasm;
+      const lead = leadA.length >= leadB.length ? leadA : leadB;
+      const out = backend.makeOutput([...lead, m, n], 'float32');
+      // Views only after makeOutput: allocating may grow (and so detach) the heap.
+      const av = backend.typedArrayFromHeap(a) as Float32Array;
+      const bv = backend.typedArrayFromHeap(b) as Float32Array;
+      const cv = backend.typedArrayFromHeap(out) as Float32Array;
+      for (let i = 0; i < batch; i++) {
+        kernels.sgemm(
+          transposeA,
+          transposeB,
+          m,
+          n,
+          k,
+          av.subarray(i * m * k, (i + 1) * m * k),
+          bv.subarray(i * k * n, (i + 1) * k * n),
+          cv.subarray(i * m * n, (i + 1) * m * n),
+        );
+      }
+      return out;
+    },
+  };
+}
+
 let installed = false;
 
 /** Replaces the wasm backend's slow kernels with the ones above (once per process). */
 export function installWasmKernels(): void {
   if (installed) return;
-  const original = tf.getKernel('Slice', 'wasm');
-  if (original === undefined) return;
-  tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel(fastSlice(original));
+  for (const [name, replace] of [
+    ['Slice', fastSlice],
+    ['BatchMatMul', nativeMatMul],
+  ] as const) {
+    const original = tf.getKernel(name, 'wasm');
+    if (original === undefined) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(replace(original));
+  }
   installed = true;
 }

@@ -48,7 +48,10 @@ const storedMetaSchema = z.object({
 export interface ModelStoreOptions {
   /** Directory holding one sub-directory per model. */
   dir: string;
-  config: Pick<Config, 'RNNLM_MODEL_CACHE_SIZE' | 'RNNLM_MAX_GENERATE_TOKENS' | 'RNNLM_BACKEND'>;
+  config: Pick<
+    Config,
+    'RNNLM_MODEL_CACHE_SIZE' | 'RNNLM_MAX_GENERATE_TOKENS' | 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS'
+  >;
   logger?: Logger | undefined;
 }
 
@@ -223,7 +226,7 @@ export class ModelStore implements ModelService {
   private async load(id: string): Promise<Loaded> {
     const dir = this.dirOf(id);
     if (dir === undefined) throw notFound(id);
-    await initBackend(this.config.RNNLM_BACKEND);
+    await initBackend(this.config.RNNLM_BACKEND, this.config.RNNLM_NATIVE_KERNELS);
     let artifacts: Awaited<ReturnType<typeof readModelDir>>;
     try {
       artifacts = await readModelDir(dir);

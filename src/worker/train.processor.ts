@@ -63,7 +63,7 @@ function setUp(): Promise<Context> {
   context ??= (async () => {
     const config = loadConfig();
     const logger = createLogger(config, { base: { role: 'trainer' }, pretty: false });
-    const backend = await initBackend(config.RNNLM_BACKEND);
+    const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
     const redis = createWorkerConnection(config, 'rnnlm-trainer');
     redis.on('error', (err) => logger.debug({ err }, 'redis connection error'));
     const dirs = dataDirs(config);

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
+import { nativeKernels } from '../native.js';
+import { runNativeLayer, trainableNativeLayer } from './native-cells.js';
+
 /** Recurrent cell kinds: LSTM, GRU (cuDNN/PyTorch variant) and the plain tanh RNN. */
 export type CellType = 'lstm' | 'gru' | 'rnn';
 
@@ -109,6 +112,8 @@ export function runLayer(
   p: LayerParams,
   steps: number,
 ): LayerRun {
+  const native = nativeKernels();
+  if (native !== undefined) return runNativeLayer(native, cell, x, state, p, steps);
   const hidden = p.recurrent.shape[0];
   const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
   const xs = timesteps(xw, steps);
@@ -141,6 +146,8 @@ export function trainableLayer(
   steps: number,
   backwardScale?: Float32Array,
 ): tf.Tensor2D {
+  const native = nativeKernels();
+  if (native !== undefined) return trainableNativeLayer(native, cell, x, state, p, steps, backwardScale);
   const hidden = p.recurrent.shape[0];
   const batch = x.shape[0] / steps;
   const inputs: tf.Tensor[] = [x, p.kernel, p.recurrent, p.bias];

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 
 import { initBackend } from '../../../src/ml/backend.js';
+import { loadNativeKernels } from '../../../src/ml/native.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -65,4 +66,82 @@ test('int32 slices and slices of a large time-major projection stay exact', () =
   const cols = tf.slice(x, [1, 5], [2, 3]);
   assert.deepEqual(Array.from(cols.dataSync()), [45, 46, 47, 85, 86, 87]);
   tf.dispose([x, rows, cols]);
+});
+
+/** The product computed entry by entry in double precision, as the definition says. */
+function referenceMatMul(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean): number[] {
+  const [ra, ca] = a.shape.slice(-2) as [number, number];
+  const [rb, cb] = b.shape.slice(-2) as [number, number];
+  const [m, k] = transposeA ? [ca, ra] : [ra, ca];
+  const n = transposeB ? rb : cb;
+  const batch = a.size / (ra * ca);
+  const av = a.dataSync();
+  const bv = b.dataSync();
+  const bBatch = b.size / (rb * cb);
+  const out: number[] = [];
+  for (let p = 0; p < batch; p++) {
+    const ao = p * ra * ca;
+    const bo = (bBatch === 1 ? 0 : p) * rb * cb;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) {
+          const x = av[ao + (transposeA ? q * ca + i : i * ca + q)] as number;
+          const y = bv[bo + (transposeB ? j * cb + q : q * cb + j)] as number;
+          s += x * y;
+        }
+        out.push(s);
+      }
+    }
+  }
+  return out;
+}
+
+test('matMul on the wasm backend equals its definition for every transpose, batch and fallback shape', async () => {
+  for (const native of ['on', 'off'] as const) {
+    // Without the built addon only the tfjs kernel is under test.
+    if (native === 'on' && loadNativeKernels() === null) continue;
+    await initBackend('wasm', native);
+    const shapes: [number[], number[]][] = [
+      [
+        [7, 5],
+        [5, 3],
+      ],
+      [
+        [1, 4],
+        [4, 9],
+      ],
+      [
+        [2, 6, 4],
+        [2, 4, 3],
+      ],
+      // Broadcast batch: not the native kernel's case, so the original kernel answers.
+      [
+        [3, 2, 4],
+        [1, 4, 5],
+      ],
+    ];
+    for (const [sa, sb] of shapes) {
+      for (const transposeA of [false, true]) {
+        for (const transposeB of [false, true]) {
+          const swap = (s: number[], t: boolean) =>
+            t ? [...s.slice(0, -2), s.at(-1) as number, s.at(-2) as number] : s;
+          const a = tf.randomUniform(swap(sa, transposeA), -1, 1, 'float32', 1);
+          const b = tf.randomUniform(swap(sb, transposeB), -1, 1, 'float32', 2);
+          const c = tf.matMul(a, b, transposeA, transposeB);
+          const want = referenceMatMul(a, b, transposeA, transposeB);
+          const got = Array.from(c.dataSync());
+          assert.equal(got.length, want.length);
+          got.forEach((v, i) =>
+            assert.ok(
+              Math.abs(v - (want[i] as number)) < 1e-5,
+              `${native} [${sa.join(',')}]×[${sb.join(',')}] ${transposeA} ${transposeB}`,
+            ),
+          );
+          tf.dispose([a, b, c]);
+        }
+      }
+    }
+  }
+  await initBackend('wasm', 'auto');
 });

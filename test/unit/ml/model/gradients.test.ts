@@ -9,9 +9,10 @@ import type { CellType } from '../../../../src/ml/model/cells.js';
 import { RnnLm } from '../../../../src/ml/model/lm.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
-// The cpu backend has every kernel tfjs' own autodiff needs, so it can serve as the reference.
+// The cpu backend has every kernel tfjs' own autodiff needs, so it can serve as the reference;
+// the native kernels are off so that the reference is tfjs ops alone (native.test.ts compares them).
 before(async () => {
-  await initBackend('cpu');
+  await initBackend('cpu', 'off');
 });
 
 const steps = 4;

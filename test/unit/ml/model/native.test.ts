@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend, type BackendPreference } from '../../../../src/ml/backend.js';
+import type { ModelConfig } from '../../../../src/ml/config.js';
+import { disposeState, RnnLm } from '../../../../src/ml/model/lm.js';
+import { loadNativeKernels } from '../../../../src/ml/native.js';
+import { Rng } from '../../../../src/ml/rng.js';
+
+// CI builds the addon (.ci/run fails without it); elsewhere these tests say why they skip.
+const skip = loadNativeKernels() === null ? 'native/ is not built (npm run build:native)' : false;
+
+after(async () => {
+  await initBackend('wasm');
+});
+
+function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
+  return {
+    cell: 'lstm',
+    layers: 2,
+    hiddenSize: 24,
+    embeddingSize: 10,
+    dropout: 0,
+    tieWeights: false,
+    vocabSize: 13,
+    ...overrides,
+  };
+}
+
+function tokens(seed: number, n: number, vocab: number): Int32Array {
+  const rng = new Rng(seed);
+  return Int32Array.from({ length: n }, () => rng.int(vocab));
+}
+
+interface StepOutcome {
+  loss: number;
+  grads: Float32Array[];
+  finals: Float32Array[];
+}
+
+/** Loss, gradients and final states of one training step, on the backend and kernels asked for. */
+async function trainStep(
+  backend: BackendPreference,
+  native: 'on' | 'off',
+  cfg: ModelConfig,
+  steps: number,
+  batch: number,
+  backwardScale?: Float32Array,
+): Promise<StepOutcome> {
+  await initBackend(backend, native);
+  const model = RnnLm.create(cfg, 3);
+  const x = tokens(1, steps * batch, cfg.vocabSize);
+  const y = tokens(2, steps * batch, cfg.vocabSize);
+  const state = model.zeroState(batch);
+  // A non-zero starting state, as sequential partitioning carries one across batches.
+  const start = state.map((s) => ({
+    h: tf.fill<tf.Rank.R2>([batch, cfg.hiddenSize], 0.3),
+    c: s.c && tf.fill<tf.Rank.R2>([batch, cfg.hiddenSize], -0.2),
+  }));
+  disposeState(state);
+  const vars = model.trainableVariables();
+  let finals: ReturnType<RnnLm['trainLoss']>['state'] = [];
+  const { value, grads } = tf.variableGrads(() => {
+    const r = model.trainLoss({ x, y, steps, batch, state: start, backwardScale });
+    finals = r.state;
+    return r.loss;
+  }, vars);
+  const outcome: StepOutcome = {
+    loss: value.dataSync()[0] as number,
+    grads: vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array),
+    finals: finals.flatMap((s) => [
+      s.h.dataSync().slice() as Float32Array,
+      ...(s.c ? [s.c.dataSync().slice() as Float32Array] : []),
+    ]),
+  };
+  tf.dispose([value, ...Object.values(grads)]);
+  disposeState(start);
+  disposeState(finals);
+  model.dispose();
+  return outcome;
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, what);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i] as number;
+    const e = expected[i] as number;
+    worst = Math.max(worst, Math.abs(a - e) / (1e-4 + Math.abs(e)));
+  }
+  assert.ok(worst < 1e-3, `${what}: worst relative difference ${worst}`);
+}
+
+const cases: { name: string; cfg: ModelConfig; steps: number; batch: number; scale?: number[] }[] = [];
+for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+  cases.push(
+    { name: `${cell}, two layers`, cfg: config({ cell }), steps: 6, batch: 5 },
+    { name: `${cell}, one step, one sequence`, cfg: config({ cell, layers: 1 }), steps: 1, batch: 1 },
+    {
+      name: `${cell}, randomized truncation scales`,
+      cfg: config({ cell }),
+      steps: 5,
+      batch: 2,
+      scale: [1, 0, 1.7, 0.5, 1],
+    },
+  );
+}
+cases.push({
+  name: 'lstm, tied weights',
+  cfg: config({ embeddingSize: 24, tieWeights: true }),
+  steps: 4,
+  batch: 3,
+});
+
+for (const c of cases) {
+  test(
+    `the native kernels give the tfjs path's loss, gradients and final states (${c.name})`,
+    { skip },
+    async () => {
+      const scale = c.scale === undefined ? undefined : Float32Array.from(c.scale);
+      const reference = await trainStep('cpu', 'off', c.cfg, c.steps, c.batch, scale);
+      for (const backend of ['cpu', 'wasm'] as const) {
+        const native = await trainStep(backend, 'on', c.cfg, c.steps, c.batch, scale);
+        assert.ok(
+          Math.abs(native.loss - reference.loss) < 1e-5,
+          `${backend} loss ${native.loss} vs ${reference.loss}`,
+        );
+        native.grads.forEach((g, i) =>
+          assertClose(g, reference.grads[i] as Float32Array, `${backend} gradient ${i}`),
+        );
+        native.finals.forEach((f, i) =>
+          assertClose(f, reference.finals[i] as Float32Array, `${backend} final state ${i}`),
+        );
+      }
+    },
+  );
+}
+
+for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+  test(`${cell} inference on the native kernels gives the tfjs logits and state`, { skip }, async () => {
+    const cfg = config({ cell });
+    const x = tokens(5, 7 * 3, cfg.vocabSize);
+    const run = async (native: 'on' | 'off') => {
+      await initBackend('wasm', native);
+      const model = RnnLm.create(cfg, 9);
+      const out = tf.tidy(() => {
+        const r = model.logits(x, 7, model.zeroState(3));
+        return [r.logits, ...r.state.flatMap((s) => [s.h, ...(s.c ? [s.c] : [])])].map(
+          (t) => t.dataSync().slice() as Float32Array,
+        );
+      });
+      model.dispose();
+      return out;
+    };
+    const reference = await run('off');
+    const native = await run('on');
+    assert.equal(native.length, reference.length);
+    native.forEach((a, i) => assertClose(a, reference[i] as Float32Array, `output ${i}`));
+  });
+}
+
+test('native training steps leave no tensors behind', { skip }, async () => {
+  await initBackend('wasm', 'on');
+  const cfg = config();
+  const model = RnnLm.create(cfg, 1);
+  const x = tokens(1, 24, cfg.vocabSize);
+  const y = tokens(2, 24, cfg.vocabSize);
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = model.trainLoss({ x, y, steps: 6, batch: 4 });
+      disposeState(r.state);
+      return r.loss;
+    }, model.trainableVariables());
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  const baseline = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) step();
+  assert.equal(tf.memory().numTensors, baseline);
+  model.dispose();
+});
+
+test('the native kernels refuse arrays of the wrong length instead of reading past them', { skip }, () => {
+  const k = loadNativeKernels();
+  assert.ok(k !== null);
+  const f = (n: number) => new Float32Array(n);
+  assert.throws(
+    () => k.lstmForward(2, 1, 3, 4, f(6), f(48), f(64), f(16), f(4), f(4), f(8), f(8), f(31)),
+    /gates has 31 elements, expected 32/,
+  );
+  assert.throws(
+    () => k.lstmForward(0, 1, 3, 4, f(0), f(48), f(64), f(16), f(4), f(4), f(0), f(0), f(0)),
+    /steps must be a positive integer/,
+  );
+});
+
+test('a NaN entering the native kernels comes out as NaN, so divergence is still detected', { skip }, () => {
+  const k = loadNativeKernels();
+  assert.ok(k !== null);
+  const f = (n: number, v = 0.1) => new Float32Array(n).fill(v);
+  const x = f(3);
+  x[1] = Number.NaN;
+  const out = f(4, 0);
+  k.lstmForward(1, 1, 3, 4, x, f(48), f(64), f(16), f(4), f(4), out, f(4), f(16));
+  assert.ok(out.every((v) => Number.isNaN(v)));
+  const rnnOut = f(4, 0);
+  k.rnnForward(1, 1, 3, 4, x, f(12), f(16), f(4), f(4), rnnOut);
+  assert.ok(rnnOut.every((v) => Number.isNaN(v)));
+});
