@@ -42,6 +42,14 @@ export const envSchema = z.object({
   RNNLM_MAX_BATCH: count(1024),
   RNNLM_MAX_STEPS: count(1_000_000),
   RNNLM_MAX_GENERATE_TOKENS: count(2000),
+  /** Parameters a job's model may have (estimated at submit from its hyperparameters). */
+  RNNLM_MAX_PARAMS: count(100_000_000),
+  /**
+   * Memory (bytes) a job's training may need by the estimate at submit: weights, gradients,
+   * optimizer state and the activations BPTT keeps. The default, 4 GiB, is what a worker with a
+   * few GB of RAM can hold.
+   */
+  RNNLM_MAX_TRAINING_MEMORY_BYTES: count(4 * 1024 ** 3),
   /** Loaded models kept in memory by the API for generation and scoring. */
   RNNLM_MODEL_CACHE_SIZE: count(4),
   /** Jobs one worker process trains at once (each in its own child process). */
@@ -50,6 +58,11 @@ export const envSchema = z.object({
   RNNLM_CHECKPOINT_EVERY: count(200),
   /** Attempts per job, the first included; transient failures are retried with backoff. */
   RNNLM_JOB_ATTEMPTS: count(3),
+  /**
+   * Time (ms) a process has, after SIGTERM or SIGINT, to stop taking work, checkpoint and hand
+   * back its running jobs and close its connections; then it exits anyway.
+   */
+  RNNLM_SHUTDOWN_TIMEOUT_MS: count(30_000),
   /**
    * Comma-separated API keys; empty or unset turns authentication off. With keys, every route
    * but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`.

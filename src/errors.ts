@@ -32,6 +32,8 @@ export const ERRORS = {
   RNNLM_UNAUTHORIZED: { status: 401, retryable: false },
   RNNLM_RATE_LIMITED: { status: 429, retryable: true },
   RNNLM_OVERLOADED: { status: 503, retryable: true },
+  RNNLM_MODEL_TOO_LARGE: { status: 400, retryable: false },
+  RNNLM_REDIS_OUT_OF_MEMORY: { status: 503, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -14,8 +14,10 @@ import { RedisJobService } from './queue/job-service.js';
 import { ModelStore } from './storage/model-store.js';
 import { TrainingWorker } from './worker/training-worker.js';
 
-/** Time allowed for an orderly shutdown before the process exits anyway. */
-const SHUTDOWN_DEADLINE_MS = 30_000;
+/** Of the shutdown budget, what the worker leaves for the connections closed after it. */
+const CLOSE_RESERVE_MS = 1000;
+/** The longest open HTTP requests are waited for. */
+const HTTP_CLOSE_MS = 10_000;
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 
@@ -23,7 +25,10 @@ const CLOSE_ORDER = ['http', 'worker', 'jobs', 'models'] as const;
 
 interface Closable {
   name: (typeof CLOSE_ORDER)[number];
-  close: () => Promise<void>;
+  /** Closes within `budgetMs`, the time left before the shutdown deadline. */
+  close: (budgetMs: number) => Promise<void>;
+  /** Called at once when the signal comes, before anything closes: stop taking new work. */
+  stopTaking?: () => void;
 }
 
 async function redisReachable(config: Config): Promise<boolean> {
@@ -64,15 +69,21 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
     const app = await buildApp({ config, jobs, models, logger });
     closables.push({
       name: 'http',
-      close: async () => {
-        if (!(await closeServer(app, 10_000))) logger.warn('open requests did not finish; closed anyway');
+      close: async (budgetMs) => {
+        if (!(await closeServer(app, Math.min(HTTP_CLOSE_MS, budgetMs)))) {
+          logger.warn('open requests did not finish; closed anyway');
+        }
       },
     });
     listening = await listen(app, config);
   }
   if (role === 'worker' || role === 'all') {
     const worker = new TrainingWorker({ config, logger });
-    closables.push({ name: 'worker', close: () => worker.close(SHUTDOWN_DEADLINE_MS - 5000) });
+    closables.push({
+      name: 'worker',
+      close: (budgetMs) => worker.close(Math.max(0, budgetMs - CLOSE_RESERVE_MS)),
+      stopTaking: () => worker.stopTakingJobs(),
+    });
     await worker.waitUntilReady();
   }
 
@@ -89,7 +100,7 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
   return closables;
 }
 
-function installShutdown(closables: Closable[], logger: Logger): void {
+function installShutdown(closables: Closable[], logger: Logger, timeoutMs: number): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -97,12 +108,17 @@ function installShutdown(closables: Closable[], logger: Logger): void {
       process.exit(EXIT_FAILURE);
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, timeoutMs }, 'shutting down');
+    const endsAt = Date.now() + timeoutMs;
+    // Each step is bounded by what is left, but a step that ignores its budget (a close
+    // that waits on a Redis that is gone) must not keep the process alive either.
     const deadline = setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(EXIT_FAILURE);
-    }, SHUTDOWN_DEADLINE_MS);
+    }, timeoutMs);
     deadline.unref();
+    // A worker must not start a job while the HTTP server, closed first, drains.
+    for (const c of closables) c.stopTaking?.();
     void (async () => {
       let failed = false;
       // HTTP stops first (no new jobs or requests), then the worker hands back its jobs,
@@ -110,7 +126,7 @@ function installShutdown(closables: Closable[], logger: Logger): void {
       const order = (c: Closable) => CLOSE_ORDER.indexOf(c.name);
       for (const c of [...closables].sort((a, b) => order(a) - order(b))) {
         try {
-          await c.close();
+          await c.close(Math.max(0, endsAt - Date.now()));
         } catch (err) {
           failed = true;
           logger.error({ err, component: c.name }, 'error while closing');
@@ -157,7 +173,7 @@ async function main(): Promise<number> {
     process.stderr.write(`rnnlm: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT_FAILURE;
   }
-  installShutdown(closables, logger);
+  installShutdown(closables, logger, config.RNNLM_SHUTDOWN_TIMEOUT_MS);
   return 0;
 }
 

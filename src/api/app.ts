@@ -13,6 +13,7 @@ import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { InflightLimiter } from './plugins/inflight.js';
+import { strictJsonBody } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
 import type { JobLimits } from './schemas/jobs.js';
 
@@ -83,6 +84,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     await app.register(apiKeyAuth, { keys: settings.apiKeys });
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
     app.removeContentTypeParser('text/plain');
+    await app.register(strictJsonBody);
     app.setErrorHandler((err, request, reply) => {
       const body = toErrorBody(err, { url: request.url, contentType: request.headers['content-type'] });
       if (body.statusCode >= 500 && body.code !== 'RNNLM_OVERLOADED')

@@ -15,33 +15,50 @@ export interface ErrorBody {
   code: string;
   error: string;
   message: string;
+  /** On a 400: each bad field by its path (`body.model.hiddenSize`), so a form can mark it. */
+  fields?: FieldError[];
+  /** RNNLM_MODEL_TOO_LARGE only: the estimate (parameters, training memory) and the limits. */
+  details?: Record<string, unknown>;
+}
+
+/** One bad field of a 400: its path as in the message, and what is wrong with it. */
+export interface FieldError {
+  path: string;
+  message: string;
 }
 
 /** Where a request value came from, as it prefixes a field path in a 400 message. */
 export type RequestPart = 'body' | 'querystring' | 'params' | 'headers' | (string & {});
 
-/** One bad field: `body.model.hiddenSize: Too big: expected number to be <=2048`. */
-function describeIssue(part: string, path: readonly PropertyKey[], message: string, keys?: unknown): string {
+/** The bad fields of one issue: `body.model.hiddenSize`, or each unknown key of an object. */
+function issueFields(
+  part: string,
+  path: readonly PropertyKey[],
+  message: string,
+  keys?: unknown,
+): FieldError[] {
   const at = [part, ...path.map(String)].join('.');
   // An unknown key is reported on its parent object by zod: name the key itself instead.
   if (Array.isArray(keys) && keys.length > 0) {
-    return keys.map((k) => `${at}.${String(k)}: Unrecognized key`).join('; ');
+    return keys.map((k) => ({ path: `${at}.${String(k)}`, message: 'Unrecognized key' }));
   }
-  return `${at}: ${message}`;
+  return [{ path: at, message }];
+}
+
+/** `body.model.hiddenSize: Too big: expected number to be <=2048; body.name: ...` */
+function describeFields(fields: readonly FieldError[]): string {
+  return fields.map((f) => `${f.path}: ${f.message}`).join('; ');
+}
+
+function zodIssueFields(part: RequestPart, issues: readonly z.core.$ZodIssue[]): FieldError[] {
+  return issues.flatMap((issue) =>
+    issueFields(part, issue.path, issue.message, issue.code === 'unrecognized_keys' ? issue.keys : undefined),
+  );
 }
 
 /** `body.training.hiddenSize: Too big: expected number to be <=4096; body.name: ...` */
 export function describeIssues(part: RequestPart, issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((issue) =>
-      describeIssue(
-        part,
-        issue.path,
-        issue.message,
-        issue.code === 'unrecognized_keys' ? issue.keys : undefined,
-      ),
-    )
-    .join('; ');
+  return describeFields(zodIssueFields(part, issues));
 }
 
 /** A 400 naming every bad field of one request part. */
@@ -49,6 +66,7 @@ export function invalidRequest(part: RequestPart, error: z.ZodError): RnnlmError
   const first = error.issues[0];
   return new RnnlmError('RNNLM_INVALID_REQUEST', describeIssues(part, error.issues), {
     field: first === undefined ? part : [part, ...first.path.map(String)].join('.'),
+    fields: zodIssueFields(part, error.issues),
   });
 }
 
@@ -89,6 +107,22 @@ export function isRedisUnavailable(err: unknown): boolean {
   return /Stream isn't writeable|Connection is closed|enableOfflineQueue/.test(err.message);
 }
 
+const REDIS_OOM = /^OOM /;
+
+/**
+ * Redis refusing a write at `maxmemory` (policy `noeviction`): the reply itself, or a
+ * transaction (MULTI/EXEC) that Redis discarded because a queued write got that reply.
+ */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (REDIS_OOM.test(err.message)) return true;
+  const previous = (err as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(previous) && previous.some((e) => e instanceof Error && REDIS_OOM.test(e.message));
+}
+
+/** Codes whose `details` the error body carries: facts the client needs to fix its request. */
+const PUBLIC_DETAILS: ReadonlySet<ErrorCode> = new Set(['RNNLM_MODEL_TOO_LARGE']);
+
 function statusText(status: number): string {
   return STATUS_CODES[status] ?? 'Error';
 }
@@ -98,15 +132,30 @@ const SERVER_MESSAGES: Partial<Record<string, string>> = {
   RNNLM_REDIS_UNAVAILABLE: 'The job store (Redis) is unavailable; try again later',
   RNNLM_BACKEND_UNAVAILABLE: 'The compute backend is unavailable; try again later',
   RNNLM_OVERLOADED: 'The server is overloaded; retry after the time in Retry-After',
+  RNNLM_REDIS_OUT_OF_MEMORY: 'The job store (Redis) is out of memory; try again later',
 };
 
-function body(status: number, code: string, message: string): ErrorBody {
+function body(status: number, code: string, message: string, fields?: FieldError[]): ErrorBody {
   return {
     statusCode: status,
     code,
     error: statusText(status),
     message: status < 500 ? message : (SERVER_MESSAGES[code] ?? statusText(status)),
+    ...(status === 400 && fields !== undefined && fields.length > 0 ? { fields } : {}),
   };
+}
+
+function isFieldErrorList(value: unknown): value is FieldError[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (f) =>
+        typeof f === 'object' &&
+        f !== null &&
+        typeof (f as FieldError).path === 'string' &&
+        typeof (f as FieldError).message === 'string',
+    )
+  );
 }
 
 /** What the error handler knows of the request, for messages that depend on it. */
@@ -124,18 +173,28 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
       err.statusCode === 400 && typeof field === 'string' && !err.message.includes(field)
         ? `${field}: ${err.message}`
         : err.message;
-    return body(err.statusCode, err.code, message);
+    const listed = err.details?.fields;
+    const fields = isFieldErrorList(listed)
+      ? listed
+      : typeof field === 'string'
+        ? [{ path: field, message: err.message }]
+        : undefined;
+    const answer = body(err.statusCode, err.code, message, fields);
+    return PUBLIC_DETAILS.has(err.code) && err.details !== undefined
+      ? { ...answer, details: err.details }
+      : answer;
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const part = err.validationContext ?? 'request';
-    const message = err.validation
-      .map((v) => {
-        const path = v.instancePath.split('/').filter((p) => p.length > 0);
-        const keys = v.keyword === 'unrecognized_keys' ? v.params.keys : undefined;
-        return describeIssue(part, path, v.message ?? 'invalid', keys);
-      })
-      .join('; ');
-    return body(400, 'RNNLM_INVALID_REQUEST', message);
+    const fields = err.validation.flatMap((v) => {
+      const path = v.instancePath.split('/').filter((p) => p.length > 0);
+      const keys = v.keyword === 'unrecognized_keys' ? v.params.keys : undefined;
+      return issueFields(part, path, v.message ?? 'invalid', keys);
+    });
+    return body(400, 'RNNLM_INVALID_REQUEST', describeFields(fields), fields);
+  }
+  if (isRedisOutOfMemory(err)) {
+    return body(503, 'RNNLM_REDIS_OUT_OF_MEMORY', '');
   }
   if (isRedisUnavailable(err)) {
     return body(503, 'RNNLM_REDIS_UNAVAILABLE', '');

@@ -74,6 +74,38 @@ export function redactUrl(url: string): string {
 }
 
 /**
+ * Redis's `maxmemory-policy`, or `unknown` where it cannot be read: managed Redis services
+ * often refuse or rename CONFIG.
+ */
+export async function maxmemoryPolicy(redis: Redis): Promise<string> {
+  try {
+    const reply: unknown = await redis.config('GET', 'maxmemory-policy');
+    const value = Array.isArray(reply) ? (reply as unknown[])[1] : undefined;
+    return typeof value === 'string' && value.length > 0 ? value : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * What to warn about a `maxmemory-policy`; undefined for `noeviction`, the only policy under
+ * which a full Redis refuses writes instead of silently dropping queued jobs and their records.
+ */
+export function evictionWarning(policy: string): string | undefined {
+  if (policy === 'noeviction') return undefined;
+  if (policy === 'unknown') {
+    return (
+      'Redis maxmemory-policy is unknown (CONFIG GET was refused): make sure it is noeviction, ' +
+      'or a full Redis may evict jobs'
+    );
+  }
+  return (
+    `Redis maxmemory-policy is ${policy}, not noeviction: a full Redis will evict jobs and their ` +
+    'records; set maxmemory-policy noeviction'
+  );
+}
+
+/**
  * Resolves once the connection is ready, or rejects with RNNLM_REDIS_UNAVAILABLE after
  * `timeoutMs` (the connection keeps trying in the background; close it if you give up).
  */

@@ -13,12 +13,15 @@ import { dataDirs, type Config } from '../config.js';
 import { RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runConfigSchema, type RunConfig } from '../ml/config.js';
+import { estimateTraining, vocabularyBound, type TrainingEstimate } from '../ml/estimate.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import { CorpusStore, decodeUtf8 } from '../storage/corpus-store.js';
 import {
   createBlockingConnection,
   createProducerConnection,
   closeConnection,
+  evictionWarning,
+  maxmemoryPolicy,
   redisUnavailable,
   waitUntilReady,
 } from './connection.js';
@@ -237,7 +240,7 @@ function corpusBytes(
   source: { text: string } | { bytes: Uint8Array },
   what: string,
   limit: number,
-): Uint8Array {
+): { bytes: Uint8Array; text: string } {
   const bytes = 'text' in source ? Buffer.from(source.text, 'utf8') : source.bytes;
   if (bytes.byteLength > limit) {
     throw new RnnlmError(
@@ -254,7 +257,41 @@ function corpusBytes(
   if (text.trim().length === 0) {
     throw new RnnlmError('RNNLM_CORPUS_EMPTY', `${what} is empty or only whitespace`, { field: what });
   }
-  return bytes;
+  return { bytes, text };
+}
+
+const GIB = 1024 ** 3;
+const formatCount = (n: number) => n.toLocaleString('en-US');
+const formatGib = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
+
+/**
+ * Refuses a run whose model, by the estimate from its hyperparameters (and, for a char
+ * tokenizer, the distinct characters of `corpus`), has more parameters or needs more training
+ * memory than the deployment allows; the message and `details` give the estimate and the limit.
+ */
+export function checkTrainingSize(config: Config, run: RunConfig, corpus: string): TrainingEstimate {
+  const estimate = estimateTraining(run, vocabularyBound(run.tokenizer, corpus, config.RNNLM_MAX_VOCAB));
+  const maxParameters = config.RNNLM_MAX_PARAMS;
+  const maxBytes = config.RNNLM_MAX_TRAINING_MEMORY_BYTES;
+  const { parameters } = estimate;
+  const bytes = estimate.bytes.total;
+  if (parameters <= maxParameters && bytes <= maxBytes) return estimate;
+  throw new RnnlmError(
+    'RNNLM_MODEL_TOO_LARGE',
+    `the model would have ${formatCount(parameters)} parameters (limit ${formatCount(maxParameters)}) ` +
+      `and training would need about ${formatGib(bytes)} (${formatCount(bytes)} bytes; limit ` +
+      `${formatGib(maxBytes)}, ${formatCount(maxBytes)} bytes) with a vocabulary of up to ` +
+      `${formatCount(estimate.vocabSize)} tokens; lower model.hiddenSize, model.layers, ` +
+      'model.embeddingSize, training.batchSize, training.seqLength or tokenizer.vocabSize',
+    {
+      parameters,
+      maxParameters,
+      trainingMemoryBytes: bytes,
+      maxTrainingMemoryBytes: maxBytes,
+      vocabSize: estimate.vocabSize,
+      estimate: estimate.bytes,
+    },
+  );
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -284,9 +321,19 @@ export class RedisJobService implements JobService {
     this.corpora = new CorpusStore(dataDirs(this.config).corpora);
   }
 
-  /** Resolves when Redis is connected; RNNLM_REDIS_UNAVAILABLE after `timeoutMs`. */
+  /**
+   * Resolves when Redis is connected; RNNLM_REDIS_UNAVAILABLE after `timeoutMs`. Warns when
+   * Redis may evict keys (`maxmemory-policy` other than `noeviction`, or unreadable).
+   */
   async ready(timeoutMs?: number): Promise<void> {
     await waitUntilReady(this.redis, this.config.REDIS_URL, timeoutMs);
+    const policy = await this.maxmemoryPolicy();
+    const warning = evictionWarning(policy);
+    if (warning !== undefined) this.logger?.warn({ maxmemoryPolicy: policy }, warning);
+  }
+
+  async maxmemoryPolicy(): Promise<string> {
+    return maxmemoryPolicy(this.redis);
   }
 
   async ping(): Promise<void> {
@@ -328,9 +375,9 @@ export class RedisJobService implements JobService {
       if (existing !== undefined) return { job: existing, created: false };
     }
     try {
-      const ref = await this.corpora.put(corpus);
+      const ref = await this.corpora.put(corpus.bytes);
       const validationRef: CorpusRef | undefined =
-        validation === undefined ? undefined : await this.corpora.put(validation);
+        validation === undefined ? undefined : await this.corpora.put(validation.bytes);
       const createdAt = new Date();
       const data: TrainingJobData = {
         name: input.name ?? id,

@@ -125,6 +125,15 @@ export function encodeError(code: string, message: string): string {
 export function decodeError(reason: string): { code: string; message: string } {
   const m = /^(RNNLM_[A-Z0-9_]+): ([\s\S]*)$/.exec(reason);
   if (m !== null) return { code: m[1] as string, message: m[2] as string };
+  // BullMQ's words for a sandboxed processor that died without reporting (killed, OOM).
+  const exit = /^Unexpected exit code: (\S+) signal: (\S+)$/.exec(reason);
+  if (exit !== null) {
+    const message =
+      exit[2] === 'null'
+        ? `the training process exited with code ${exit[1]} before it finished`
+        : `the training process was killed by ${exit[2]} before it finished (out of memory, or stopped from outside)`;
+    return { code: 'RNNLM_INTERNAL', message };
+  }
   return { code: 'RNNLM_INTERNAL', message: reason };
 }
 

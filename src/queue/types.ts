@@ -44,6 +44,8 @@ export interface JobService {
   ): Promise<JobEvent[]>;
   /** Throws when Redis does not answer quickly. */
   ping(): Promise<void>;
+  /** Redis's `maxmemory-policy`, `unknown` where CONFIG GET is refused. Optional: `/readyz` skips the check. */
+  maxmemoryPolicy?(): Promise<string>;
   /**
    * Counts one hit of `bucket` in a fixed window of `windowMs` that starts with the bucket's
    * first hit, in the shared store, so every API instance sees the same count. Resolves the

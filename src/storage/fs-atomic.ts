@@ -4,7 +4,7 @@
  * what is found on disk into coded errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -141,6 +141,26 @@ export async function writeDirAtomic(
   // Make the rename durable before the previous directory, the only other copy, is deleted.
   await syncDir(parent);
   if (aside !== undefined) await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * Removes what writers of `dir` killed mid-write left beside it (their temporary and
+ * moved-aside directories). Call it only once `dir` is complete, when no writer of it can
+ * still need them; returns the names removed.
+ */
+export async function removeLeftovers(dir: string): Promise<string[]> {
+  const target = resolve(dir);
+  const base = basename(target);
+  let names: string[];
+  try {
+    names = await readdir(dirname(target));
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+  const stale = names.filter((n) => n.startsWith(`.${base}.tmp-`) || n.startsWith(`.${base}.old-`));
+  await Promise.all(stale.map((n) => rm(join(dirname(target), n), { recursive: true, force: true })));
+  return stale;
 }
 
 /** Renames `tmp` to `target`; returns where a replaced previous `target` was moved aside. */

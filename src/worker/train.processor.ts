@@ -18,6 +18,7 @@ import { initBackend, type BackendInfo } from '../ml/backend.js';
 import { trainFromText, type TrainerCheckpoint } from '../ml/pipeline.js';
 import type { TrainerState } from '../ml/train/trainer.js';
 import { readModelMeta, writeModelDir } from '../storage/artifacts.js';
+import { removeLeftovers } from '../storage/fs-atomic.js';
 import {
   checkpointExists,
   readCheckpoint,
@@ -189,6 +190,7 @@ export default async function processTrainingJob(
   const published = await alreadyPublished(ctx, jobId, modelId);
   if (published !== undefined) {
     await removeCheckpoint(checkpointDir);
+    await removeLeftovers(join(ctx.modelsDir, modelId));
     log.info({ modelId }, 'model was already published');
     return published;
   }
@@ -301,15 +303,30 @@ export default async function processTrainingJob(
     clearInterval(poll);
 
     const { result, artifacts } = trained;
+    const modelDir = join(ctx.modelsDir, modelId);
+    let publishedFirst: TrainingResult | undefined;
     try {
-      await writeModelDir(join(ctx.modelsDir, modelId), {
+      await writeModelDir(modelDir, {
         ...artifacts,
         meta: { ...artifacts.meta, id: modelId, jobId, name: data.name },
       });
+    } catch (err) {
+      // A run of this job that lost its lock (Redis dropped its worker's connections) may
+      // have gone on training beside this one and published first: that model is this
+      // job's and complete, so this run succeeds with it.
+      if (!isRnnlmError(err, 'RNNLM_INVALID_CONFIG')) throw err;
+      publishedFirst = await alreadyPublished(ctx, jobId, modelId);
+      if (publishedFirst === undefined) throw err;
     } finally {
       result.model.dispose();
     }
+    // Runs killed while publishing left their temporary directories behind.
+    await removeLeftovers(modelDir);
     await removeCheckpoint(checkpointDir);
+    if (publishedFirst !== undefined) {
+      log.warn({ modelId }, 'another run of this job published the model first');
+      return publishedFirst;
+    }
     const best = artifacts.meta.metrics.best;
     latest = {
       ...latest,

@@ -18,6 +18,8 @@ import type { TrainingJobData } from '../queue/contracts.js';
 import { jobView, parseRecord } from '../queue/job-service.js';
 import {
   appendEvent,
+  decodeError,
+  encodeError,
   expireJob,
   isJobId,
   serviceKeys,
@@ -134,8 +136,9 @@ export class TrainingWorker {
       const log = this.logger.child({ jobId: id });
       if (view.status === 'queued') {
         // Failed an attempt and will be retried.
+        const reason = decodeError(job.failedReason);
         await appendEvent(this.events, this.keys, id, 'log', {
-          message: `attempt ${job.attemptsMade} failed: ${job.failedReason}; retrying`,
+          message: `attempt ${job.attemptsMade} failed: ${encodeError(reason.code, reason.message)}; retrying`,
         });
         await appendEvent(this.events, this.keys, id, 'status', { status: 'queued' });
         log.warn({ reason: job.failedReason }, 'job attempt failed; retrying');
@@ -156,6 +159,14 @@ export class TrainingWorker {
   }
 
   /**
+   * Stops fetching jobs at once, without waiting: running ones go on until {@link close}. For
+   * a process that has other things to close first (its HTTP server) when told to stop.
+   */
+  stopTakingJobs(): void {
+    this.worker.pause(true).catch((err: unknown) => this.logger.warn({ err }, 'could not pause the worker'));
+  }
+
+  /**
    * Stops taking jobs, tells running ones to checkpoint and hand themselves back, waits for
    * them up to `timeoutMs`, then closes the connections. Jobs still running then are left
    * to their locks: once those expire another worker resumes them from their last
@@ -163,8 +174,10 @@ export class TrainingWorker {
    */
   close(timeoutMs = 30_000): Promise<void> {
     this.closing ??= (async () => {
-      this.worker.cancelAllJobs(STOP_SHUTDOWN);
+      // close() marks the worker closing before it awaits anything, so no job is fetched
+      // after this line; only then are the running ones told to hand themselves back.
       const graceful = this.worker.close();
+      this.worker.cancelAllJobs(STOP_SHUTDOWN);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         graceful.then(() => false),

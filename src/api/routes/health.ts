@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { isRnnlmError, RnnlmError } from '../../errors.js';
 import { initBackend } from '../../ml/backend.js';
+import { evictionWarning } from '../../queue/connection.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { errorSchema } from '../schemas/common.js';
@@ -16,6 +17,8 @@ export interface HealthRoutesOptions {
 const BACKEND_TIMEOUT_MS = 10_000;
 
 const statusSchema = z.object({ status: z.enum(['ok', 'ready']) });
+/** Ready, with what an operator should fix though the service runs (present only when there is some). */
+const readySchema = statusSchema.extend({ warnings: z.array(z.string()).optional() });
 
 /** Rejects when `promise` has not settled within `ms`: readiness must answer fast, not hang. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -38,7 +41,7 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
 ) => {
   app.get('/healthz', { schema: { response: { 200: statusSchema } } }, () => ({ status: 'ok' as const }));
 
-  app.get('/readyz', { schema: { response: { 200: statusSchema, 503: errorSchema } } }, async (request) => {
+  app.get('/readyz', { schema: { response: { 200: readySchema, 503: errorSchema } } }, async (request) => {
     const redis = within(jobs.ping(), settings.readyTimeoutMs, 'Redis').catch((err: unknown) => {
       request.log.warn({ err }, 'not ready: Redis does not answer');
       throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')
@@ -56,8 +59,16 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
             });
       },
     );
-    await Promise.all([redis, backend]);
-    return { status: 'ready' as const };
+    // A Redis that may evict keys still serves, so it is a warning rather than a 503.
+    const policy =
+      jobs.maxmemoryPolicy === undefined
+        ? undefined
+        : within(jobs.maxmemoryPolicy(), settings.readyTimeoutMs, 'Redis').catch(() => 'unknown');
+    const [, , maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
+    const warning = maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy);
+    return warning === undefined
+      ? { status: 'ready' as const }
+      : { status: 'ready' as const, warnings: [warning] };
   });
   done();
 };

@@ -8,6 +8,10 @@ export const errorSchema = z.object({
   code: z.string(),
   error: z.string(),
   message: z.string(),
+  /** On a 400: every bad field by its path, for clients that mark fields (the dashboard). */
+  fields: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** RNNLM_MODEL_TOO_LARGE: the estimate and the limits it is over. */
+  details: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const jobIdSchema = z

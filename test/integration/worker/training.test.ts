@@ -1,7 +1,7 @@
 /**
  * Jobs trained end to end by a TrainingWorker (its processor in a child process) against a
- * real Redis: success and the published model, cancellation while running, input that can
- * never succeed, and a worker shutdown that hands its job to the next worker.
+ * real Redis: success and the published model, input that can never succeed, and a worker
+ * shutdown that hands its job to the next worker (cancellation is in test/faults/cancel.test.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -128,34 +128,6 @@ test('a job trains in a child process, publishes its model, and the model genera
   const scored = await models.score(done.modelId!, 'To be, or not to be', {});
   assert.ok(Number.isFinite(scored.perplexity) && scored.perplexity > 1);
   assert.equal(scored.characters, 19);
-});
-
-test('cancelling a running job stops it at the next step; it ends cancelled and is not retried', async (t) => {
-  const { env, jobs } = await setUp(t);
-  startWorker(env);
-  const { job } = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 100_000, checkpointEvery: 2 }));
-  await eventOf(jobs, job.id, (e) => e.type === 'progress' && Number(e.data.step) >= 3);
-
-  const asked = await jobs.cancel(job.id);
-  assert.equal(asked?.status, 'running');
-  const done = await finished(jobs, job.id, 20_000);
-  assert.equal(done.status, 'cancelled');
-  assert.equal(done.error?.code, 'RNNLM_ABORTED');
-  assert.ok(done.progress.step >= 3 && done.progress.step < 100_000);
-  assert.equal(done.error?.message, `cancelled at step ${done.progress.step}`);
-  assert.equal(done.modelId, undefined);
-  await eventOf(jobs, job.id, (e) => e.type === 'status' && e.data.status === 'cancelled', 5000);
-
-  const bull = await jobs.queue.getJob(job.id);
-  assert.equal(bull?.attemptsMade, 1, 'not retried');
-  assert.equal(await bull?.getState(), 'failed');
-  assert.equal(existsSync(join(env.dataDir, 'checkpoints', job.id)), false);
-  const last = (await jobs.events(job.id)).at(-1);
-  assert.equal(last?.type, 'status');
-  assert.equal(last?.data.status, 'cancelled');
-  // Still cancelled a moment later: no retry picked it up.
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal((await jobs.get(job.id))?.status, 'cancelled');
 });
 
 test('input that can never succeed fails once with its error code, without retries', async (t) => {

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 
-import { packArrays, sha256Hex, unpackArrays, writeDirAtomic } from '../../../src/storage/fs-atomic.js';
+import {
+  packArrays,
+  removeLeftovers,
+  sha256Hex,
+  unpackArrays,
+  writeDirAtomic,
+} from '../../../src/storage/fs-atomic.js';
 
 async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'rnnlm-fs-atomic-'));
@@ -54,6 +60,21 @@ test('the parent directory is created and the files appear with their content', 
   );
   assert.equal(await readFile(join(dir, 'x.json'), 'utf8'), '{"é":1}');
   assert.equal(await readFile(join(dir, 'y.bin'), 'utf8'), 'hello');
+});
+
+test('removeLeftovers removes the temporary and moved-aside directories of one target only', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'mdl_a');
+  await writeDirAtomic(dir, new Map([['a.txt', 'a']]), { overwrite: false });
+  // What writers killed mid-publish leave, beside a sibling's and an unrelated name.
+  for (const name of ['.mdl_a.tmp-123-xyz', '.mdl_a.old-123-abc', '.mdl_ab.tmp-1-q', 'mdl_b']) {
+    await mkdir(join(root, name));
+    await writeFile(join(root, name, 'partial'), 'x');
+  }
+  assert.deepEqual((await removeLeftovers(dir)).sort(), ['.mdl_a.old-123-abc', '.mdl_a.tmp-123-xyz']);
+  assert.deepEqual((await readdir(root)).sort(), ['.mdl_ab.tmp-1-q', 'mdl_a', 'mdl_b']);
+  assert.equal(await readFile(join(dir, 'a.txt'), 'utf8'), 'a');
+  assert.deepEqual(await removeLeftovers(join(root, 'missing', 'x')), []);
 });
 
 test('sha256Hex of chunks equals the hash of their concatenation', () => {

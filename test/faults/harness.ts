@@ -1,0 +1,160 @@
+/**
+ * What the fault tests share: real processes (a worker, src/main.ts in a role) started from a
+ * test's configuration and SIGKILLed when it ends, polling helpers for jobs and their events,
+ * and a check of the model directory that accepts only complete, hash-verified models.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { childEnv, type Config } from '../../src/config.js';
+import type { Job, JobEvent } from '../../src/queue/contracts.js';
+import type { RedisJobService } from '../../src/queue/job-service.js';
+import { isModelId } from '../../src/queue/training-queue.js';
+import { readModelDir } from '../../src/storage/artifacts.js';
+import { waitFor, type TestEnv } from '../integration/queue/harness.js';
+
+export { CORPUS, testEnv, tinyRequest, waitFor, type TestEnv } from '../integration/queue/harness.js';
+
+const WORKER = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+export const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** A child process and what it has printed so far. */
+export interface Proc {
+  child: ChildProcess;
+  out: { stdout: string; stderr: string };
+  /** Settles with how the process ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  running: () => boolean;
+}
+
+function spawnTs(env: TestEnv, file: string, overrides: Record<string, string>): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    env: { ...childEnv(env.config), ...overrides },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (out.stdout += s));
+  child.stderr?.setEncoding('utf8').on('data', (s: string) => (out.stderr += s));
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  env.defer(async () => {
+    if (running()) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return { child, out, exited, running };
+}
+
+async function printed(proc: Proc, text: string, what: string): Promise<void> {
+  await waitFor(
+    () => Promise.resolve(proc.out.stdout),
+    (s) => s.includes(text) || !proc.running(),
+    60_000,
+    what,
+  );
+  assert.ok(proc.out.stdout.includes(text), `${what} did not start: ${proc.out.stderr}`);
+}
+
+/**
+ * A TrainingWorker in a process of its own (test/faults/worker-process.ts: a 2 s lock, so a
+ * job it dies with is taken over within seconds), ready to take jobs.
+ */
+export async function startWorkerProcess(
+  env: TestEnv,
+  overrides: Record<string, string> = {},
+): Promise<Proc> {
+  const proc = spawnTs(env, WORKER, overrides);
+  await printed(proc, 'worker ready', 'the worker process');
+  return proc;
+}
+
+/** src/main.ts in `role`, started; `url` is where an API role listens. */
+export async function startMain(
+  env: TestEnv,
+  role: Config['RNNLM_ROLE'],
+  overrides: Record<string, string> = {},
+): Promise<Proc & { url: string | undefined }> {
+  const proc = spawnTs(env, MAIN, { RNNLM_ROLE: role, PORT: '0', ...overrides });
+  await printed(proc, 'models', `main.ts (role ${role})`);
+  const url = /listening\s+(http:\/\/\S+)/.exec(proc.out.stdout)?.[1];
+  return { ...proc, url };
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid of the training child that announced `running` in the `nth` (0-based) run. */
+export function trainerPid(events: JobEvent[], nth = 0): number {
+  const runs = events.filter((e) => e.type === 'status' && e.data.status === 'running');
+  const pid = Number(String(runs[nth]?.data.worker).split(':').at(-1));
+  assert.ok(pid > 0, `no trainer pid for run ${nth}: ${JSON.stringify(runs)}`);
+  return pid;
+}
+
+/**
+ * Polls the job until it has ended. A read that fails counts as not yet: the test's own
+ * connection may be reconnecting after the fault under test.
+ */
+export async function finished(jobs: RedisJobService, id: string, timeoutMs = 60_000): Promise<Job> {
+  const job = await waitFor(
+    () => jobs.get(id).catch(() => undefined),
+    (j) => j !== undefined && FINISHED.has(j.status),
+    timeoutMs,
+    `job ${id} to finish`,
+  );
+  assert.ok(job !== undefined);
+  return job;
+}
+
+/** Waits for the job's events to include one that `match`es; returns all of them (reads as in `finished`). */
+export async function eventsUntil(
+  jobs: RedisJobService,
+  id: string,
+  match: (e: JobEvent) => boolean,
+  timeoutMs = 60_000,
+  what = `an event of job ${id}`,
+): Promise<JobEvent[]> {
+  return waitFor(
+    () => jobs.events(id).catch((): JobEvent[] => []),
+    (es) => es.some(match),
+    timeoutMs,
+    what,
+  );
+}
+
+export function statuses(events: JobEvent[]): unknown[] {
+  return events.filter((e) => e.type === 'status').map((e) => e.data.status);
+}
+
+/**
+ * Everything in the models directory: the models, each of which must read back complete
+ * with every file matching its hash (else this throws RNNLM_ARTIFACT_CORRUPT), and the other
+ * entries (temporary directories of writers that died).
+ */
+export async function modelsOnDisk(modelsDir: string): Promise<{ models: string[]; other: string[] }> {
+  let names: string[];
+  try {
+    names = await readdir(modelsDir);
+  } catch {
+    return { models: [], other: [] };
+  }
+  const models = names.filter(isModelId).sort();
+  for (const id of models) await readModelDir(join(modelsDir, id));
+  return { models, other: names.filter((n) => !isModelId(n)).sort() };
+}
