@@ -22,7 +22,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY . .
 RUN npm run build:native \
- && node -e "require('./native/build/Release/rnnlm_native.node')"
+ && node -e "require('./native/build/Release/rnnlm_native.node')" \
+ && node scripts/build-web.mjs
 RUN mkdir -p /data/models /data/corpora /data/checkpoints && chown -R node:node /data
 USER node
 ENV NODE_ENV=production \

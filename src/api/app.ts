@@ -6,13 +6,16 @@ import type { Config } from '../config.js';
 import type { JobService, ModelService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
+import { queueBoardRoutes } from './routes/queue-board.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { InflightLimiter } from './plugins/inflight.js';
+import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
 import { strictJsonBody } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
 import type { JobLimits } from './schemas/jobs.js';
@@ -79,8 +82,12 @@ function bodyLimit(maxCorpusBytes: number): number {
  */
 export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiSettings }>(
   async (app, { jobs, models, settings }) => {
-    // First, so every answer (a 401, 429 or 503 included) carries the security headers.
-    await app.register(protections, settings.overload);
+    const generations = new InflightLimiter(settings.maxInflightGenerations);
+    const metrics = new ApiMetrics({ jobs, models, generations, logger: app.log });
+    // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
+    // overloaded server still answers its scrapes: that is when they matter most.
+    await app.register(protections, { ...settings.overload, exemptRoutes: ['/healthz', '/metrics'] });
+    await app.register(metricsPlugin, { metrics });
     await app.register(apiKeyAuth, { keys: settings.apiKeys });
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
     app.removeContentTypeParser('text/plain');
@@ -110,10 +117,13 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     await app.register(inferenceRoutes, {
       models,
       settings,
-      generations: new InflightLimiter(settings.maxInflightGenerations),
+      generations,
       hitRateLimit: jobs.hitRateLimit?.bind(jobs),
+      metrics,
     });
     await app.register(docsRoutes);
+    if (jobs.queue !== undefined) await app.register(queueBoardRoutes, { queue: jobs.queue });
+    await app.register(dashboardRoutes);
   },
   { name: 'rnnlm-api', fastify: '5.x' },
 );

@@ -48,7 +48,15 @@ import {
   type TrainingQueue,
   type TrainingResult,
 } from './training-queue.js';
-import type { JobService, RateLimitHit, SubmitInput } from './types.js';
+import {
+  QUEUE_STATES,
+  type FinishedJob,
+  type JobService,
+  type QueueState,
+  type QueueStats,
+  type RateLimitHit,
+  type SubmitInput,
+} from './types.js';
 
 /** Options of {@link RedisJobService}. */
 export interface JobServiceOptions {
@@ -366,6 +374,7 @@ export class RedisJobService implements JobService {
     const v = input.validation;
     const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
     const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
+    checkTrainingSize(this.config, config, corpus.text);
 
     const id = newJobId();
     let idemKey: string | undefined;
@@ -621,6 +630,75 @@ export class RedisJobService implements JobService {
     }
   }
 
+  async queueStats(): Promise<QueueStats> {
+    const [counts, active] = await Promise.all([
+      this.queue.getJobCounts(...QUEUE_STATES),
+      this.queue.getActive(0, RUNNING_PAGE - 1),
+    ]);
+    return {
+      counts: Object.fromEntries(QUEUE_STATES.map((state) => [state, counts[state] ?? 0])) as Record<
+        QueueState,
+        number
+      >,
+      running: active.flatMap((job) => {
+        if (job.id === undefined) return [];
+        const progress = job.progress as Partial<TrainingProgress> | number | null;
+        const tokensPerSecond =
+          typeof progress === 'object' && progress !== null ? progress.tokensPerSecond : null;
+        return [{ id: job.id, tokensPerSecond: num(tokensPerSecond) }];
+      }),
+    };
+  }
+
+  /**
+   * Scans BullMQ's completed and failed sets (scored by finish time) from `since` and claims
+   * each job with HSETNX on its record, so one API instance alone reports it. The next scan
+   * starts FINISHED_SKEW_MS before the newest finish seen: a worker whose clock lags may add
+   * a job behind it, and the claims make the overlap harmless.
+   */
+  async claimFinished(since: number): Promise<{ jobs: FinishedJob[]; next: number }> {
+    const found: { id: string; state: 'completed' | 'failed' }[] = [];
+    let newest = since;
+    let pageEnd = Number.POSITIVE_INFINITY;
+    for (const state of ['completed', 'failed'] as const) {
+      const key = this.queue.keys[state];
+      if (key === undefined) continue;
+      const raw = await this.redis.zrangebyscore(key, since, '+inf', 'WITHSCORES', 'LIMIT', 0, CLAIM_PAGE);
+      let last = since;
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const id = raw[i] as string;
+        last = Number(raw[i + 1]);
+        if (isJobId(id)) found.push({ id, state });
+      }
+      newest = Math.max(newest, last);
+      // A full page: the rest of this set waits for the next call, which starts where it ended.
+      if (raw.length === 2 * CLAIM_PAGE) pageEnd = Math.min(pageEnd, last);
+    }
+    const next = Number.isFinite(pageEnd) ? pageEnd : Math.max(since, newest - FINISHED_SKEW_MS);
+    if (found.length === 0) return { jobs: [], next };
+    const claimed = (await this.redis.eval(
+      CLAIM_SCRIPT,
+      found.length,
+      ...found.map(({ id }) => this.keys.record(id)),
+    )) as number[];
+    const mine = found.filter((_, i) => claimed[i] === 1);
+    const jobs = await Promise.all(
+      mine.map(async ({ id, state }): Promise<FinishedJob | undefined> => {
+        const [record, job] = await Promise.all([this.record(id), this.queue.getJob(id)]);
+        if (record === undefined) return undefined;
+        const status = statusOf(state, record);
+        if (status !== 'succeeded' && status !== 'failed' && status !== 'cancelled') return undefined;
+        const { processedOn, finishedOn } = job ?? {};
+        const durationSeconds =
+          processedOn === undefined || finishedOn === undefined
+            ? null
+            : Math.max(0, finishedOn - processedOn) / 1000;
+        return { id, status, durationSeconds };
+      }),
+    );
+    return { jobs: jobs.filter((j): j is FinishedJob => j !== undefined), next };
+  }
+
   /** Closes the queue and every connection; safe to call more than once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -645,6 +723,29 @@ export class RedisJobService implements JobService {
     }
   }
 }
+
+/** Running jobs the metrics report at most. */
+const RUNNING_PAGE = 1000;
+/** Finished jobs one claimFinished call takes from each set at most. */
+const CLAIM_PAGE = 200;
+/** How far the clocks of workers may disagree (see claimFinished). */
+const FINISHED_SKEW_MS = 60_000;
+
+/**
+ * KEYS: job records; returns 1 for each record this call claimed, 0 for one claimed before
+ * or gone (HSETNX on a missing key would create a record that never expires).
+ */
+const CLAIM_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 and redis.call('HSETNX', key, 'metricsClaimed', '1') == 1 then
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+`;
 
 /** KEYS[1] the bucket, ARGV[1] the window in ms; returns `{count, pttl}`. */
 const RATE_LIMIT_SCRIPT = `

@@ -2,6 +2,7 @@ import type { ModelMeta } from '../ml/pipeline.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { Job, JobEvent, JobRequest, JobStatus } from './contracts.js';
+import type { TrainingQueue } from './training-queue.js';
 
 /**
  * The seams between the API and the rest of the service. The API depends only on these
@@ -20,6 +21,33 @@ export interface RateLimitHit {
   count: number;
   /** Milliseconds until the window ends and the count starts again. */
   resetMs: number;
+}
+
+/** Job counts by BullMQ state (finished jobs count while they are retained) and the jobs running now. */
+export interface QueueStats {
+  counts: Record<QueueState, number>;
+  /** The latest progress each running job reported; null before its first report. */
+  running: { id: string; tokensPerSecond: number | null }[];
+}
+
+/** The BullMQ states {@link QueueStats} counts. */
+export const QUEUE_STATES = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'waiting-children',
+  'active',
+  'completed',
+  'failed',
+] as const;
+export type QueueState = (typeof QUEUE_STATES)[number];
+
+/** A job a worker finished for good, as {@link JobService.claimFinished} hands it out. */
+export interface FinishedJob {
+  id: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** From the start of its last attempt to its end; null when BullMQ no longer has the job. */
+  durationSeconds: number | null;
 }
 
 export interface JobService {
@@ -53,6 +81,16 @@ export interface JobService {
    * Optional: without it the API does not rate-limit.
    */
   hitRateLimit?(bucket: string, windowMs: number): Promise<RateLimitHit>;
+  /** Read at each metrics scrape. Optional: without it the metrics leave the queue out. */
+  queueStats?(): Promise<QueueStats>;
+  /**
+   * The jobs that finished (succeeded, failed or were cancelled while running) at or after
+   * `since` (ms), each handed to exactly one caller across every API instance sharing the
+   * store; `next` is the `since` of the following call. Optional, like {@link queueStats}.
+   */
+  claimFinished?(since: number): Promise<{ jobs: FinishedJob[]; next: number }>;
+  /** The BullMQ queue behind the service, shown read-only at /admin/queues; absent: no board. */
+  readonly queue?: TrainingQueue | undefined;
   close(): Promise<void>;
 }
 
@@ -69,6 +107,16 @@ export interface ModelInfo {
   metrics: ModelMeta['metrics'];
 }
 
+/** The loaded-model cache: hits, misses and evictions since the service started, and its size now. */
+export interface ModelCacheStats {
+  hits: number;
+  misses: number;
+  /** Models dropped to make room for another. */
+  evictions: number;
+  size: number;
+  capacity: number;
+}
+
 export interface ModelService {
   list(): Promise<ModelInfo[]>;
   /** undefined when no such model; throws RNNLM_ARTIFACT_CORRUPT / a 409 code when it exists but is not complete. */
@@ -77,4 +125,5 @@ export interface ModelService {
   /** Loads (LRU cache bounded by count) and generates. */
   generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult>;
   score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult>;
+  cacheStats(): ModelCacheStats;
 }

@@ -20,7 +20,7 @@ import type { RnnLm } from '../ml/model/lm.js';
 import { modelFromArtifacts } from '../ml/pipeline.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 import { isModelId } from '../queue/training-queue.js';
-import type { ModelInfo, ModelService } from '../queue/types.js';
+import type { ModelCacheStats, ModelInfo, ModelService } from '../queue/types.js';
 import { readModelDir, readModelMeta } from './artifacts.js';
 import { isNotFound } from './fs-atomic.js';
 
@@ -73,6 +73,7 @@ export class ModelStore implements ModelService {
   private readonly logger: Logger | undefined;
   /** Insertion order is recency order: a hit moves the entry to the end. */
   private readonly cache = new Map<string, CacheEntry>();
+  private readonly counts = { hits: 0, misses: 0, evictions: 0 };
 
   constructor(options: ModelStoreOptions) {
     this.dir = resolve(options.dir);
@@ -169,6 +170,10 @@ export class ModelStore implements ModelService {
     return this.cache.size;
   }
 
+  cacheStats(): ModelCacheStats {
+    return { ...this.counts, size: this.cache.size, capacity: this.config.RNNLM_MODEL_CACHE_SIZE };
+  }
+
   /** Frees every cached model that is not in use (the rest when their requests end). */
   close(): void {
     for (const id of [...this.cache.keys()]) this.evict(id);
@@ -186,9 +191,11 @@ export class ModelStore implements ModelService {
   private acquire(id: string): CacheEntry {
     let entry = this.cache.get(id);
     if (entry !== undefined) {
+      this.counts.hits++;
       this.cache.delete(id);
       this.cache.set(id, entry);
     } else {
+      this.counts.misses++;
       const created: CacheEntry = { loading: this.load(id), users: 0, evicted: false };
       entry = created;
       this.cache.set(id, created);
@@ -210,6 +217,7 @@ export class ModelStore implements ModelService {
   private trim(): void {
     for (const id of this.cache.keys()) {
       if (this.cache.size <= this.config.RNNLM_MODEL_CACHE_SIZE) break;
+      this.counts.evictions++;
       this.evict(id);
     }
   }

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 import { RnnlmError } from '../../errors.js';
+import { DASHBOARD_PUBLIC_ROUTES } from '../routes/dashboard.js';
 
 /** Options of {@link apiKeyAuth}. */
 export interface ApiKeyAuthOptions {
@@ -11,7 +12,8 @@ export interface ApiKeyAuthOptions {
   keys: readonly string[];
   /**
    * Route paths (as registered, `/healthz`) that answer without a key.
-   * @defaultValue `['/healthz', '/readyz']`
+   * @defaultValue the probes, `['/healthz', '/readyz']`, and the dashboard's page and assets,
+   * which hold no data (`/`, `/dashboard/*`: every call the page makes needs the key)
    */
   publicRoutes?: readonly string[] | undefined;
 }
@@ -50,7 +52,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       done();
       return;
     }
-    const publicRoutes = new Set(options.publicRoutes ?? ['/healthz', '/readyz']);
+    const publicRoutes = new Set(options.publicRoutes ?? ['/healthz', '/readyz', ...DASHBOARD_PUBLIC_ROUTES]);
     app.addHook('onRequest', async (request, reply) => {
       const route = request.routeOptions.url;
       if (route !== undefined && publicRoutes.has(route)) return;

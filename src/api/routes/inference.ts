@@ -6,6 +6,7 @@ import type { JobService, ModelService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
+import type { ApiMetrics } from '../plugins/metrics.js';
 import { rateLimitHook } from '../plugins/rate-limit.js';
 import { errorSchema } from '../schemas/common.js';
 import {
@@ -26,6 +27,8 @@ export interface InferenceRoutesOptions {
   generations: InflightLimiter;
   /** Counts rate-limit hits in Redis; absent: no rate limit. */
   hitRateLimit: JobService['hitRateLimit'];
+  /** Observes the latency of each generation and scoring. */
+  metrics: ApiMetrics;
 }
 
 /**
@@ -53,7 +56,7 @@ const generateResponses = {
 /** `/generate` and `/score`: inference on a published model, in this process. */
 export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> = (
   app,
-  { models, settings, generations, hitRateLimit },
+  { models, settings, generations, hitRateLimit, metrics },
   done,
 ) => {
   // One count per client for generation and scoring together, checked before the body is read.
@@ -89,10 +92,9 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     const log = request.log.child({ modelId: req.model });
     // An explicit `stream` wins over the Accept header.
     if (!(req.stream ?? acceptsEventStream(request))) {
-      const result = await models.generate(req.model, {
-        ...options,
-        signal: clientGone(reply),
-      });
+      const result = await metrics.timeGeneration(false, () =>
+        models.generate(req.model, { ...options, signal: clientGone(reply) }),
+      );
       log.debug({ tokens: result.tokens, finishReason: result.finishReason }, 'generated');
       return { model: req.model, prompt: req.prompt, ...result };
     }
@@ -100,10 +102,12 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     const stream = new SseStream(reply, settings.closing, { endOnClose: false });
     let index = 0;
     try {
-      const result = await models.generate(req.model, { ...options, signal: stream.signal }, async (text) => {
-        index++;
-        await stream.send({ id: String(index), event: 'token', data: { text } });
-      });
+      const result = await metrics.timeGeneration(true, () =>
+        models.generate(req.model, { ...options, signal: stream.signal }, async (text) => {
+          index++;
+          await stream.send({ id: String(index), event: 'token', data: { text } });
+        }),
+      );
       await stream.send({
         id: String(index + 1),
         event: 'done',
@@ -168,7 +172,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     async (request) => {
       const { model, text, context, details } = request.body;
       if ((await models.get(model)) === undefined) throw modelNotFound(model);
-      const result = await models.score(model, text, { context, details });
+      const result = await metrics.timeScoring(() => models.score(model, text, { context, details }));
       return { model, ...result };
     },
   );

@@ -22,8 +22,12 @@ interface RegisteredRoute {
   schema: RouteOptions['schema'];
 }
 
-/** Swagger UI's own assets under /docs/ are not part of the API. */
-const isDocsAsset = (url: string) => url.startsWith('/docs/');
+/**
+ * Swagger UI's own assets under /docs/, the dashboard's under /dashboard/ and Bull Board's
+ * pages, assets and JSON API under /admin/queues/ are not part of the API.
+ */
+const isDocsAsset = (url: string) =>
+  url.startsWith('/docs/') || url.startsWith('/dashboard/') || url.startsWith('/admin/queues/');
 
 async function registeredRoutes(t: Parameters<typeof build>[0]): Promise<RegisteredRoute[]> {
   const routes: RegisteredRoute[] = [];

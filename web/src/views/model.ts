@@ -1,0 +1,229 @@
+import { ApiError, getJson, openEvents, sendJson } from '../api.js';
+import { ago, banner, h, num, replaceChildren } from '../dom.js';
+import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
+import { generateSchema } from '../schema.js';
+import type { GenerateResult, Model, ScoreResult, View } from '../types.js';
+
+function fact(label: string, value: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'stat' },
+    h('div', { class: 'stat-label', text: label }),
+    h('div', { class: 'stat-value', text: value }),
+  );
+}
+
+/** Log-probabilities at or below this are coloured as the most surprising. */
+const SURPRISING_LOGPROB = -6;
+
+/**
+ * A token's background by its log-probability: green (likely) through amber to red (at or
+ * below {@link SURPRISING_LOGPROB}), set through the CSSOM as the page's CSP requires.
+ */
+function tokenSpan(token: string, logprob: number): HTMLSpanElement {
+  const p = Math.exp(logprob);
+  const hue = Math.round(120 * Math.min(1, Math.max(0, 1 - logprob / SURPRISING_LOGPROB)));
+  const span = h('span', { class: 'token', text: token, data: { logprob: logprob.toFixed(3) } });
+  span.title = `${JSON.stringify(token)}  log p = ${logprob.toFixed(3)}  (p = ${p.toFixed(3)})`;
+  span.style.backgroundColor = `hsl(${hue} 85% 82%)`;
+  return span;
+}
+
+function playground(model: Model): HTMLElement {
+  const g = (path: string, label: string, placeholder?: string) =>
+    schemaField(generateSchema, { path, label, ...(placeholder === undefined ? {} : { placeholder }) });
+  const prompt = h('textarea', {
+    class: 'mono',
+    attrs: {
+      name: 'prompt',
+      rows: '3',
+      spellcheck: 'false',
+      placeholder: 'Start the text here (may be empty)…',
+    },
+  });
+  prompt.dataset.kind = 'string';
+  const output = h('div', { class: 'generated mono', attrs: { id: 'generated', 'aria-live': 'polite' } });
+  const info = h('div', { class: 'muted small', attrs: { id: 'generate-info' } });
+  const run = h('button', { class: 'button primary', text: 'Generate', attrs: { type: 'submit' } });
+  const stop = h('button', { class: 'button ghost', text: 'Stop', attrs: { type: 'button' } });
+  stop.disabled = true;
+  let controller: AbortController | undefined;
+  stop.addEventListener('click', () => controller?.abort());
+
+  const form = h(
+    'form',
+    { attrs: { novalidate: '', id: 'generate-form' } },
+    h('div', { class: 'form-banner' }),
+    field('prompt', 'Prompt', prompt),
+    h(
+      'div',
+      { class: 'grid grid-5' },
+      g('temperature', 'Temperature'),
+      g('topK', 'Top-k', 'off'),
+      g('topP', 'Top-p', 'off'),
+      g('maxTokens', 'Max tokens'),
+      g('seed', 'Seed', 'random'),
+    ),
+    h('div', { class: 'actions' }, stop, run),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      clearErrors(form);
+      controller = new AbortController();
+      run.disabled = true;
+      stop.disabled = false;
+      const promptText = prompt.value;
+      replaceChildren(output, h('span', { class: 'prompt-text', text: promptText }));
+      info.textContent = 'Generating…';
+      output.dataset.tokens = '0';
+      const started = performance.now();
+      let tokens = 0;
+      try {
+        const body = { ...collect(form), prompt: promptText, model: model.id, stream: true };
+        const events = await openEvents('/generate', { method: 'POST', body, signal: controller.signal });
+        for await (const message of events) {
+          const data = JSON.parse(message.data) as Record<string, unknown>;
+          if (message.event === 'token') {
+            tokens++;
+            output.append(h('span', { class: 'gen-token', text: String(data.text) }));
+            output.dataset.tokens = String(tokens);
+          } else if (message.event === 'done') {
+            const result = data as unknown as GenerateResult;
+            const seconds = (performance.now() - started) / 1000;
+            info.textContent = `${result.tokens} tokens in ${seconds.toFixed(1)} s · finished: ${result.finishReason}`;
+            output.dataset.done = result.finishReason;
+          } else if (message.event === 'error') {
+            throw new ApiError(Number(data.statusCode ?? 500), String(data.code), String(data.message));
+          }
+        }
+      } catch (err) {
+        if (controller.signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
+        else {
+          info.textContent = '';
+          showError(form, err);
+        }
+      } finally {
+        run.disabled = false;
+        stop.disabled = true;
+      }
+    })();
+  });
+  return h('section', { class: 'card' }, h('h2', { text: 'Generate' }), form, output, info);
+}
+
+function scoring(model: Model): HTMLElement {
+  const text = h('textarea', {
+    class: 'mono',
+    attrs: { name: 'text', rows: '4', spellcheck: 'false', placeholder: 'Text to score…' },
+  });
+  text.dataset.kind = 'string';
+  const results = h('div', { class: 'score-results', attrs: { id: 'score-results' } });
+  const submit = h('button', { class: 'button primary', text: 'Score', attrs: { type: 'submit' } });
+  const form = h(
+    'form',
+    { attrs: { novalidate: '', id: 'score-form' } },
+    h('div', { class: 'form-banner' }),
+    field(
+      'text',
+      'Text',
+      text,
+      'Each token is coloured by how likely the model found it: green likely, red surprising.',
+    ),
+    h('div', { class: 'actions' }, submit),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void (async () => {
+      clearErrors(form);
+      submit.disabled = true;
+      try {
+        const r = await sendJson<ScoreResult>('POST', '/score', {
+          model: model.id,
+          text: text.value,
+          details: true,
+        });
+        replaceChildren(
+          results,
+          h(
+            'div',
+            { class: 'stats' },
+            fact('Perplexity', num(r.perplexity)),
+            fact('Bits / char', num(r.bitsPerChar)),
+            fact('Mean NLL', num(r.meanNll)),
+            fact('Tokens', String(r.tokens)),
+            fact('Characters', String(r.characters)),
+          ),
+          h(
+            'div',
+            { class: 'scored mono', attrs: { id: 'scored-text' } },
+            ...(r.tokenLogprobs ?? []).map((t) => tokenSpan(t.token, t.logprob)),
+          ),
+          h(
+            'div',
+            { class: 'legend small muted' },
+            'likely ',
+            ...[0, 0.2, 0.4, 0.6, 0.8, 1].map((x) => tokenSpan(' ', x * SURPRISING_LOGPROB)),
+            ' surprising',
+          ),
+        );
+        results.dataset.perplexity = String(r.perplexity);
+      } catch (err) {
+        showError(form, err);
+      } finally {
+        submit.disabled = false;
+      }
+    })();
+  });
+  return h('section', { class: 'card' }, h('h2', { text: 'Score' }), form, results);
+}
+
+/** `#/models/ID`: the model, a generation playground streaming tokens, and a scoring box. */
+export const modelView: View = async (root, signal, id) => {
+  let model: Model;
+  try {
+    model = await getJson<Model>(`/models/${encodeURIComponent(id)}`, { signal });
+  } catch (err) {
+    if (!signal.aborted)
+      replaceChildren(root, banner(`Could not load model ${id}: ${(err as Error).message}`));
+    return;
+  }
+  const m = model.config.model;
+  replaceChildren(
+    root,
+    h(
+      'div',
+      { class: 'page-head' },
+      h(
+        'div',
+        {},
+        h(
+          'div',
+          { class: 'crumbs' },
+          h('a', { text: 'Models', attrs: { href: '#/models' } }),
+          ' / ',
+          h('span', { class: 'mono', text: model.id }),
+        ),
+        h('div', { class: 'title-row' }, h('h1', { text: model.name })),
+      ),
+      model.jobId === null
+        ? null
+        : h('a', { class: 'button ghost', text: 'Training job', attrs: { href: `#/jobs/${model.jobId}` } }),
+    ),
+    h(
+      'section',
+      { class: 'card' },
+      h(
+        'div',
+        { class: 'stats' },
+        fact('Architecture', `${m.cell.toUpperCase()} ${m.layers}×${m.hiddenSize}`),
+        fact('Tokenizer', `${model.tokenizer.type} · ${model.tokenizer.vocabSize}`),
+        fact('Parameters', num(model.parameters)),
+        fact('Best val perplexity', num(model.metrics.best.valPerplexity)),
+        fact('Bits / char', num(model.metrics.best.valBitsPerChar)),
+        fact('Created', ago(model.createdAt)),
+      ),
+    ),
+    h('div', { class: 'columns' }, playground(model), scoring(model)),
+  );
+};
