@@ -27,6 +27,7 @@ import { Rng } from '../src/ml/rng.js';
 import { CharTokenizer } from '../src/ml/tokenizers/char.js';
 import { trainStep } from '../src/ml/train/trainer.js';
 import { createOptimizer } from '../src/ml/train/optimizers.js';
+import { serviceBench } from './service.js';
 
 const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -554,6 +555,15 @@ async function main(): Promise<void> {
     };
     scoreModel.dispose();
 
+    // ------------------------------------------------ through the service
+    const service = await serviceBench({
+      root,
+      corpus: text,
+      backend,
+      secondsPerRun: opts.quick ? 3 : 10,
+      log,
+    });
+
     // ------------------------------------------------ quality at equal time
     let quality: {
       rnnlmValNatsPerChar: number;
@@ -633,6 +643,7 @@ async function main(): Promise<void> {
       train,
       score,
       generate: generateResult,
+      service,
       quality,
       crossCheck,
       seconds: (Date.now() - started) / 1000,
@@ -673,6 +684,19 @@ async function main(): Promise<void> {
     lines.push(
       `| cross-check loss (${crossCheck.config}, same weights and batch) | ${crossCheck.rnnlmLoss.toFixed(6)} | ${crossCheck.torchLoss.toFixed(6)} | max abs Δ per token ${crossCheck.maxAbsDiff.toExponential(2)} — ${crossCheck.pass ? 'agrees to 1e-4' : 'MISMATCH'} | |`,
     );
+    lines.push('');
+    lines.push(
+      '| through the service (autocannon, one API process) | connections | ok req/s | p50 ms | p99 ms | statuses | socket errors / timeouts |',
+    );
+    lines.push('| --- | ---: | ---: | ---: | ---: | --- | ---: |');
+    for (const row of service) {
+      const statuses = Object.entries(row.statusCodes)
+        .map(([code, n]) => `${code}: ${n}`)
+        .join(', ');
+      lines.push(
+        `| ${row.route} | ${row.connections} | ${fmt(row.okPerSec, 1)} | ${fmt(row.p50Ms)} | ${fmt(row.p99Ms)} | ${statuses} | ${row.errors} / ${row.timeouts} |`,
+      );
+    }
     lines.push('');
     lines.push(`wrote ${opts.out} in ${fmt(result.seconds)} s`);
     console.log(lines.join('\n'));
