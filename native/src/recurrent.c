@@ -48,6 +48,84 @@ static inline float vtanhf(float z) { return 2.0f / (1.0f + vexpf(-2.0f * z)) - 
 #define VECTORIZE
 #endif
 
+/*
+ * The gate math of one row (one sequence of the batch at one step). Each block of the gates
+ * gets its own restrict pointer: written through one base pointer with offsets, the blocks
+ * could overlap as far as the compiler knows, and the loops would stay scalar.
+ */
+static inline void lstm_row_forward(int H, float *restrict zi, float *restrict zf, float *restrict zo,
+                                    float *restrict zg, const float *restrict c_prev, float *restrict c,
+                                    float *restrict h) {
+  for (int j = 0; j < H; j++) {
+    const float i = sigmoidf(zi[j]), f = sigmoidf(zf[j]), o = sigmoidf(zo[j]), g = vtanhf(zg[j]);
+    const float cn = f * c_prev[j] + i * g;
+    zi[j] = i;
+    zf[j] = f;
+    zo[j] = o;
+    zg[j] = g;
+    c[j] = cn;
+    h[j] = o * vtanhf(cn);
+  }
+}
+
+/* Writes the row's pre-activation gradients and returns dc for step t-1 (scaled) in dc. */
+static inline void lstm_row_backward(int H, float s, const float *restrict i_, const float *restrict f_,
+                                     const float *restrict o_, const float *restrict g_,
+                                     const float *restrict c, const float *restrict c_prev,
+                                     const float *restrict dy, const float *restrict dh,
+                                     float *restrict dc, float *restrict di, float *restrict df,
+                                     float *restrict d_o, float *restrict dg) {
+  for (int j = 0; j < H; j++) {
+    const float i = i_[j], f = f_[j], og = o_[j], g = g_[j];
+    const float tc = vtanhf(c[j]);
+    const float dht = dy[j] + dh[j];
+    const float dct = dc[j] + dht * og * (1.0f - tc * tc);
+    di[j] = dct * g * i * (1.0f - i);
+    df[j] = dct * c_prev[j] * f * (1.0f - f);
+    d_o[j] = dht * tc * og * (1.0f - og);
+    dg[j] = dct * i * (1.0f - g * g);
+    dc[j] = dct * f * s;
+  }
+}
+
+static inline void gru_row_forward(int H, float *restrict zr, float *restrict zu, float *restrict zn,
+                                   const float *restrict hr, const float *restrict hu,
+                                   const float *restrict hh, const float *restrict recurrent_bias,
+                                   const float *restrict h_prev, float *restrict hn, float *restrict h) {
+  for (int j = 0; j < H; j++) {
+    const float r = sigmoidf(zr[j] + hr[j]), u = sigmoidf(zu[j] + hu[j]);
+    const float hnj = hh[j] + recurrent_bias[j];
+    const float n = vtanhf(zn[j] + r * hnj);
+    zr[j] = r;
+    zu[j] = u;
+    zn[j] = n;
+    hn[j] = hnj;
+    h[j] = n + u * (h_prev[j] - n);
+  }
+}
+
+static inline void gru_row_backward(int H, const float *restrict r_, const float *restrict u_,
+                                    const float *restrict n_, const float *restrict hn,
+                                    const float *restrict h_prev, const float *restrict dy,
+                                    const float *restrict dh, float *restrict xr, float *restrict xu,
+                                    float *restrict xn, float *restrict hr, float *restrict hu,
+                                    float *restrict hh, float *restrict dht) {
+  for (int j = 0; j < H; j++) {
+    const float r = r_[j], u = u_[j], n = n_[j];
+    const float g = dy[j] + dh[j];
+    const float dan = g * (1.0f - u) * (1.0f - n * n);
+    const float dar = dan * hn[j] * r * (1.0f - r);
+    const float dau = g * (h_prev[j] - n) * u * (1.0f - u);
+    xr[j] = dar;
+    hr[j] = dar;
+    xu[j] = dau;
+    hu[j] = dau;
+    xn[j] = dan;
+    hh[j] = dan * r;
+    dht[j] = g * u;
+  }
+}
+
 /* gates = bias + x · kernel for every step at once. */
 static void input_projection(size_t rows, int in, int g, const float *x, const float *kernel,
                              const float *bias, float *gates) {
@@ -89,19 +167,8 @@ VECTORIZE void lstm_forward(const rnn_dims *d, const float *x, const float *kern
                 1.0f, z, G);
     for (int b = 0; b < B; b++) {
       float *zb = z + (size_t)b * G;
-      const float *cp = c_prev + (size_t)b * H;
-      float *cb = c + (size_t)b * H, *hb = h + (size_t)b * H;
-      for (int j = 0; j < H; j++) {
-        const float i = sigmoidf(zb[j]), f = sigmoidf(zb[H + j]), o = sigmoidf(zb[2 * H + j]);
-        const float g = vtanhf(zb[3 * H + j]);
-        const float cn = f * cp[j] + i * g;
-        zb[j] = i;
-        zb[H + j] = f;
-        zb[2 * H + j] = o;
-        zb[3 * H + j] = g;
-        cb[j] = cn;
-        hb[j] = o * vtanhf(cn);
-      }
+      const size_t o = (size_t)b * H;
+      lstm_row_forward(H, zb, zb + H, zb + 2 * H, zb + 3 * H, c_prev + o, c + o, h + o);
     }
     h_prev = h;
     c_prev = c;
@@ -135,17 +202,8 @@ VECTORIZE int lstm_backward(const rnn_dims *d, const float *x, const float *kern
       const float *zb = z + (size_t)b * G;
       float *db = dzt + (size_t)b * G;
       const size_t o = (size_t)b * H;
-      for (int j = 0; j < H; j++) {
-        const float i = zb[j], f = zb[H + j], og = zb[2 * H + j], g = zb[3 * H + j];
-        const float tc = vtanhf(c[o + j]);
-        const float dht = dy[o + j] + dh[o + j];
-        const float dct = dc[o + j] + dht * og * (1.0f - tc * tc);
-        db[j] = dct * g * i * (1.0f - i);
-        db[H + j] = dct * c_prev[o + j] * f * (1.0f - f);
-        db[2 * H + j] = dht * tc * og * (1.0f - og);
-        db[3 * H + j] = dct * i * (1.0f - g * g);
-        dc[o + j] = dct * f * s;
-      }
+      lstm_row_backward(H, s, zb, zb + H, zb + 2 * H, zb + 3 * H, c + o, c_prev + o, dy + o, dh + o,
+                        dc + o, db, db + H, db + 2 * H, db + 3 * H);
     }
     if (t > 0) {
       /* dh = s · dz_t · recurrentᵀ: the state gradient for step t-1. */
@@ -181,17 +239,10 @@ VECTORIZE int gru_forward(const rnn_dims *d, const float *x, const float *kernel
                 hw, G);
     for (int b = 0; b < B; b++) {
       float *zb = z + (size_t)b * G;
-      const float *hwb = hw + (size_t)b * G, *hp = h_prev + (size_t)b * H;
-      for (int j = 0; j < H; j++) {
-        const float r = sigmoidf(zb[j] + hwb[j]), u = sigmoidf(zb[H + j] + hwb[H + j]);
-        const float hnj = hwb[2 * H + j] + recurrent_bias[j];
-        const float n = vtanhf(zb[2 * H + j] + r * hnj);
-        zb[j] = r;
-        zb[H + j] = u;
-        zb[2 * H + j] = n;
-        hn[(size_t)b * H + j] = hnj;
-        h[(size_t)b * H + j] = n + u * (hp[j] - n);
-      }
+      const float *hwb = hw + (size_t)b * G;
+      const size_t o = (size_t)b * H;
+      gru_row_forward(H, zb, zb + H, zb + 2 * H, hwb, hwb + H, hwb + 2 * H, recurrent_bias, h_prev + o,
+                      hn + o, h + o);
     }
     h_prev = h;
   }
@@ -227,18 +278,8 @@ VECTORIZE int gru_backward(const rnn_dims *d, const float *x, const float *kerne
       const float *zb = z + (size_t)b * G;
       float *ax = dx_t + (size_t)b * G, *ah = dh_t + (size_t)b * G;
       const size_t o = (size_t)b * H;
-      for (int j = 0; j < H; j++) {
-        const float r = zb[j], u = zb[H + j], n = zb[2 * H + j];
-        const float g = dy[o + j] + dh[o + j];
-        const float dan = g * (1.0f - u) * (1.0f - n * n);
-        const float dar = dan * hn[o + j] * r * (1.0f - r);
-        const float dau = g * (h_prev[o + j] - n) * u * (1.0f - u);
-        ax[j] = ah[j] = dar;
-        ax[H + j] = ah[H + j] = dau;
-        ax[2 * H + j] = dan;
-        ah[2 * H + j] = dan * r;
-        dht[o + j] = g * u;
-      }
+      gru_row_backward(H, zb, zb + H, zb + 2 * H, hn + o, h_prev + o, dy + o, dh + o, ax, ax + H,
+                       ax + 2 * H, ah, ah + H, ah + 2 * H, dht + o);
     }
     if (t > 0) {
       /* dh = s · (dht ⊙ u + dzh_t · recurrentᵀ) */
