@@ -3,6 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import { RnnlmError } from '../../errors.js';
 import type { LayerState } from '../model/cells.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
+import { HostStepper } from '../model/native-cells.js';
+import { nativeKernels } from '../native.js';
 import { Rng } from '../rng.js';
 import { createStreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
 import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
@@ -33,24 +35,42 @@ export interface GenerateResult {
 /** Receives text as it becomes final (never text that later turns out to start a stop sequence). */
 export type OnText = (delta: string) => void | Promise<void>;
 
-/** Primes a batch-1 state on `ids` and returns the logits after the last one plus the state. */
-async function advance(
-  model: RnnLm,
-  ids: Int32Array,
-  state: LayerState[],
-): Promise<{ logits: Float32Array; state: LayerState[] }> {
-  let last: tf.Tensor | undefined;
-  let next: LayerState[] = state;
-  tf.tidy(() => {
-    const out = model.logits(ids, ids.length, state);
-    const vocab = model.config.vocabSize;
-    last = tf.keep(tf.slice(out.logits, [ids.length - 1, 0], [1, vocab]));
-    next = keepState(out.state);
-  });
-  const tensor = last as tf.Tensor;
-  const logits = (await tensor.data()) as Float32Array;
-  tensor.dispose();
-  return { logits, state: next };
+/** Feeds tokens to a batch-1 state it carries and returns the logits after the last one. */
+interface Stepper {
+  advance(ids: Int32Array): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** The model's tfjs forward pass, the state kept as tensors. */
+function tensorStepper(model: RnnLm): Stepper {
+  let state = model.zeroState(1);
+  return {
+    async advance(ids) {
+      let last: tf.Tensor | undefined;
+      let next: LayerState[] = state;
+      tf.tidy(() => {
+        const out = model.logits(ids, ids.length, state);
+        const vocab = model.config.vocabSize;
+        last = tf.keep(tf.slice(out.logits, [ids.length - 1, 0], [1, vocab]));
+        next = keepState(out.state);
+      });
+      disposeState(state);
+      state = next;
+      const tensor = last as tf.Tensor;
+      const logits = (await tensor.data()) as Float32Array;
+      tensor.dispose();
+      return logits;
+    },
+    dispose: () => disposeState(state),
+  };
+}
+
+/** With the native kernels, the same steps in host memory (see {@link HostStepper}). */
+function stepperFor(model: RnnLm): Stepper {
+  const kernels = nativeKernels();
+  if (kernels === undefined) return tensorStepper(model);
+  const host = new HostStepper(kernels, model);
+  return { advance: (ids) => Promise.resolve(host.advance(ids)), dispose: () => undefined };
 }
 
 /**
@@ -100,16 +120,14 @@ export async function generate(
     emitted = Math.max(emitted, text.length);
   };
 
-  let state = model.zeroState(1);
+  const stepper = stepperFor(model);
   let tokens = 0;
   let finishReason: FinishReason = 'length';
   try {
-    let step = await advance(model, Int32Array.from(prime), state);
-    disposeState(state);
-    state = step.state;
+    let logits = await stepper.advance(Int32Array.from(prime));
     while (tokens < options.maxTokens) {
       if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
-      const id = sampleToken(step.logits, sampling, rng);
+      const id = sampleToken(logits, sampling, rng);
       tokens++;
       if (options.stopAtEos === true && id === tokenizer.eosId) {
         finishReason = 'eos';
@@ -124,12 +142,10 @@ export async function generate(
       // Reading a tensor resolves as a microtask on the cpu/wasm backends; a macrotask turn
       // lets a server answer other requests between the tokens of a long generation.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      step = await advance(model, Int32Array.of(id), state);
-      disposeState(state);
-      state = step.state;
+      logits = await stepper.advance(Int32Array.of(id));
     }
   } finally {
-    disposeState(state);
+    stepper.dispose();
   }
   if (!matcher.stopped) matcher.push(decoder.flush());
   const text = matcher.text();

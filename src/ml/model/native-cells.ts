@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import type { ModelConfig } from '../config.js';
 import type { NativeKernels } from '../native.js';
 import { GATES, type CellType, type LayerParams, type LayerRun, type LayerState } from './cells.js';
 
@@ -237,4 +238,101 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** What {@link HostStepper} needs of a model: its config and its weights by name. */
+export interface SteppableModel {
+  readonly config: ModelConfig;
+  variableNames(): string[];
+  trainableVariables(): tf.Variable[];
+}
+
+/**
+ * Generation's batch-1 loop without tfjs: the state lives in host arrays, and each call runs
+ * the embedding lookup, the layers (the native kernels) and the output projection (sgemm) of
+ * the tokens it is given, returning the logits after the last one. It computes what
+ * `RnnLm.logits` does; a tfjs op per step would cost more than the step's arithmetic.
+ */
+export class HostStepper {
+  private readonly weights = new Map<string, Float32Array>();
+  private readonly h: Float32Array[];
+  private readonly c: Float32Array[];
+
+  constructor(
+    private readonly k: NativeKernels,
+    private readonly model: SteppableModel,
+  ) {
+    const vars = model.trainableVariables();
+    model.variableNames().forEach((name, i) => this.weights.set(name, host(vars[i] as tf.Variable)));
+    const { layers, hiddenSize } = model.config;
+    this.h = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
+    this.c = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
+  }
+
+  private w(name: string): Float32Array {
+    const data = this.weights.get(name);
+    if (data === undefined) throw new Error(`no weight ${name}`);
+    return data;
+  }
+
+  /** Feeds `ids` (at least one) and returns the logits [vocabSize] after the last. */
+  advance(ids: Int32Array): Float32Array {
+    const { cell, layers, hiddenSize: H, embeddingSize: E, vocabSize: V, tieWeights } = this.model.config;
+    const steps = ids.length;
+    const embedding = this.w('embedding');
+    let x = new Float32Array(steps * E);
+    ids.forEach((id, t) => x.set(embedding.subarray(id * E, (id + 1) * E), t * E));
+    for (let l = 0; l < layers; l++) {
+      const input = l === 0 ? E : H;
+      const args = [
+        steps,
+        1,
+        input,
+        H,
+        x,
+        this.w(`layers.${l}.kernel`),
+        this.w(`layers.${l}.recurrent`),
+        this.w(`layers.${l}.bias`),
+      ] as const;
+      const out = new Float32Array(steps * H);
+      const h = this.h[l] as Float32Array;
+      switch (cell) {
+        case 'lstm': {
+          const cells = new Float32Array(steps * H);
+          this.k.lstmForward(
+            ...args,
+            h,
+            this.c[l] as Float32Array,
+            out,
+            cells,
+            new Float32Array(4 * steps * H),
+          );
+          (this.c[l] as Float32Array).set(cells.subarray((steps - 1) * H));
+          break;
+        }
+        case 'gru':
+          this.k.gruForward(
+            ...args,
+            this.w(`layers.${l}.recurrentBias`),
+            h,
+            out,
+            new Float32Array(steps * H),
+            new Float32Array(3 * steps * H),
+          );
+          break;
+        case 'rnn':
+          this.k.rnnForward(...args, h, out);
+          break;
+      }
+      h.set(out.subarray((steps - 1) * H));
+      x = out;
+    }
+    const last = this.h[layers - 1] as Float32Array;
+    const logits = new Float32Array(V);
+    if (tieWeights) this.k.sgemm(false, true, 1, V, H, last, embedding, logits);
+    else this.k.sgemm(false, false, 1, V, H, last, this.w('output.kernel'), logits);
+    const bias = this.w('output.bias');
+    for (let v = 0; v < V; v++) logits[v] = (logits[v] as number) + (bias[v] as number);
+    return logits;
+  }
 }

@@ -5,8 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend, type BackendPreference } from '../../../../src/ml/backend.js';
 import type { ModelConfig } from '../../../../src/ml/config.js';
-import { disposeState, RnnLm } from '../../../../src/ml/model/lm.js';
-import { loadNativeKernels } from '../../../../src/ml/native.js';
+import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
+import { HostStepper } from '../../../../src/ml/model/native-cells.js';
+import { loadNativeKernels, nativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
 // CI builds the addon (.ci/run fails without it); elsewhere these tests say why they skip.
@@ -209,3 +210,44 @@ test('a NaN entering the native kernels comes out as NaN, so divergence is still
   k.rnnForward(1, 1, 3, 4, x, f(12), f(16), f(4), f(4), rnnOut);
   assert.ok(rnnOut.every((v) => Number.isNaN(v)));
 });
+
+for (const [cell, tieWeights] of [
+  ['lstm', false],
+  ['gru', false],
+  ['rnn', false],
+  ['lstm', true],
+] as const) {
+  test(
+    `the host stepper gives the tfjs logits step after step (${cell}${tieWeights ? ', tied' : ''})`,
+    { skip },
+    async () => {
+      const cfg = config({ cell, tieWeights, embeddingSize: tieWeights ? 24 : 10 });
+      const feeds = [Int32Array.of(1, 5, 2, 7), Int32Array.of(3), Int32Array.of(11), Int32Array.of(0)];
+      await initBackend('wasm', 'off');
+      const model = RnnLm.create(cfg, 4);
+      let state = model.zeroState(1);
+      const reference = feeds.map((ids) => {
+        let logits: Float32Array = new Float32Array(0);
+        let next = state;
+        tf.tidy(() => {
+          const out = model.logits(ids, ids.length, state);
+          logits = tf
+            .slice(out.logits, [ids.length - 1, 0], [1, cfg.vocabSize])
+            .dataSync()
+            .slice() as Float32Array;
+          next = keepState(out.state);
+        });
+        disposeState(state);
+        state = next;
+        return logits;
+      });
+      disposeState(state);
+      await initBackend('wasm', 'on');
+      const kernels = nativeKernels();
+      assert.ok(kernels !== undefined);
+      const stepper = new HostStepper(kernels, model);
+      feeds.forEach((ids, i) => assertClose(stepper.advance(ids), reference[i] as Float32Array, `step ${i}`));
+      model.dispose();
+    },
+  );
+}
