@@ -16,18 +16,18 @@ import { fileURLToPath } from 'node:url';
 
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 
 import { dashboardRoutes, DASHBOARD_DIR } from '../../src/api/routes/dashboard.js';
 import { runConfigSchema } from '../../src/ml/config.js';
 import { TrainingWorker } from '../../src/worker/training-worker.js';
 import { assertMatchesOpenApi, build } from '../helpers/app.js';
+import { launchChromium } from '../helpers/browser.js';
 import { CORPUS } from '../integration/queue/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS = join(ROOT, 'test-results');
 const KEY = 'dashboard-test-key';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The newest modification time of the files under `path` (a file or a directory). */
 async function newest(path: string): Promise<number> {
@@ -49,32 +49,6 @@ before(async () => {
   const result = spawnSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')], { encoding: 'utf8' });
   assert.equal(result.status, 0, `the dashboard build failed:\n${result.stdout}\n${result.stderr}`);
 });
-
-async function launch(t: { after: (fn: () => Promise<void>) => void }): Promise<BrowserContext> {
-  const profile = await mkdtemp(join(tmpdir(), 'rnnlm-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    // The network is closed here: without these Chromium waits on connections that are refused.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1360, height: 900 },
-    deviceScaleFactor: 1,
-  });
-  t.after(async () => {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  });
-  return context;
-}
 
 async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(RESULTS, { recursive: true });
@@ -145,7 +119,7 @@ test('start a job from the form, watch it train and succeed, then generate and s
   await worker.waitUntilReady();
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
-  const context = await launch(t);
+  const context = await launchChromium(t, { viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(30_000);
   const problems: string[] = [];

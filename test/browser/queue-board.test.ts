@@ -6,46 +6,21 @@
  * fetches nothing from another origin.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-
-import { chromium } from 'playwright-core';
 
 import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 import { build } from '../helpers/app.js';
+import { launchChromium } from '../helpers/browser.js';
 import { tinyRequest } from '../integration/queue/harness.js';
 
 const KEY = 'board-browser-key';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 test('the queue board renders the training queue and its waiting job, and fetches nothing from elsewhere', async (t) => {
   const { app, jobs } = await build(t, { env: { API_KEYS: KEY } });
   const { job } = await jobs.submit(tinyRequest());
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
 
-  const profile = await mkdtemp(join(tmpdir(), 'rnnlm-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    // The network is closed here: without these Chromium waits on connections that are refused.
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    extraHTTPHeaders: { authorization: `Bearer ${KEY}` },
-  });
-  t.after(async () => {
-    await context.close();
-    await rm(profile, { recursive: true, force: true });
-  });
+  const context = await launchChromium(t, { extraHTTPHeaders: { authorization: `Bearer ${KEY}` } });
 
   const page = await context.newPage();
   const problems: string[] = [];

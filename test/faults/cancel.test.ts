@@ -7,23 +7,19 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import {
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
   waitFor,
 } from './harness.js';
 
 test('8. a cancelled running job ends cancelled, is not retried, and its checkpoints are removed', async (t) => {
-  const env = await testEnv(t);
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t);
   await startWorkerProcess(env);
   const { job } = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 100_000, checkpointEvery: 2 }));
   const checkpoints = join(env.dataDir, 'checkpoints', job.id);

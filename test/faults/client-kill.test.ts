@@ -9,15 +9,14 @@ import { test } from 'node:test';
 
 import type { Redis } from 'ioredis';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import {
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
 } from './harness.js';
 
@@ -31,10 +30,7 @@ async function killClients(admin: Redis): Promise<number> {
 test('5. CLIENT KILL of the worker’s connections mid-job: the job completes exactly once', async (t) => {
   const redis = await RedisServer.start(t);
   const admin = redis.client(t);
-  const env = await testEnv(t, { REDIS_URL: redis.url });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { REDIS_URL: redis.url });
   const worker = await startWorkerProcess(env);
 
   const { job } = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 600, checkpointEvery: 10 }));

@@ -7,25 +7,21 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import {
   alive,
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
   trainerPid,
   waitFor,
 } from './harness.js';
 
 test('1. a worker SIGKILLed after its first checkpoint: another worker resumes the job from it, which succeeds once with one model', async (t) => {
-  const env = await testEnv(t);
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t);
   const first = await startWorkerProcess(env);
 
   const { job } = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 300, checkpointEvery: 5 }));

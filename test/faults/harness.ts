@@ -8,14 +8,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { childEnv, type Config } from '../../src/config.js';
 import type { Job, JobEvent } from '../../src/queue/contracts.js';
-import type { RedisJobService } from '../../src/queue/job-service.js';
+import { RedisJobService } from '../../src/queue/job-service.js';
 import { isModelId } from '../../src/queue/training-queue.js';
 import { readModelDir } from '../../src/storage/artifacts.js';
-import { waitFor, type TestEnv } from '../integration/queue/harness.js';
+import { testEnv, waitFor, type TestEnv } from '../integration/queue/harness.js';
 
 export { CORPUS, testEnv, tinyRequest, waitFor, type TestEnv } from '../integration/queue/harness.js';
 
@@ -23,6 +24,18 @@ const WORKER = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** A test's environment (see testEnv) and a ready job service on it, closed when the test ends. */
+export async function jobServiceEnv(
+  t: TestContext,
+  overrides: Record<string, string> = {},
+): Promise<{ env: TestEnv; jobs: RedisJobService }> {
+  const env = await testEnv(t, overrides);
+  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
+  env.defer(() => jobs.close());
+  await jobs.ready();
+  return { env, jobs };
+}
 
 /** A child process and what it has printed so far. */
 export interface Proc {

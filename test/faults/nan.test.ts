@@ -7,23 +7,19 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import {
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
   waitFor,
 } from './harness.js';
 
 test('9. learning rate 1e6: the job fails with a NaN/Inf error within a few steps, without retry or model', async (t) => {
-  const env = await testEnv(t);
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t);
   await startWorkerProcess(env);
   const { job } = await jobs.submit(
     tinyRequest({ epochs: 1000, maxSteps: 10_000, learningRate: 1e6, checkpointEvery: 1 }),

@@ -10,25 +10,21 @@ import { existsSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import { modelIdFor } from '../../src/worker/train.processor.js';
 import {
   alive,
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startMain,
   startWorkerProcess,
-  testEnv,
   tinyRequest,
   waitFor,
 } from './harness.js';
 
 async function setUp(t: TestContext) {
-  const env = await testEnv(t, { RNNLM_JOB_ATTEMPTS: '2' });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { RNNLM_JOB_ATTEMPTS: '2' });
   const api = await startMain(env, 'api');
   assert.ok(api.url !== undefined, api.out.stdout);
   const worker = await startWorkerProcess(env);

@@ -8,16 +8,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import {
   CORPUS,
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startMain,
   startWorkerProcess,
-  testEnv,
   waitFor,
 } from './harness.js';
 
@@ -42,10 +41,7 @@ async function postJob(url: string, maxSteps: number) {
 
 test('4. Redis down for 15 s: POST /jobs is a 503 within 1 s, then jobs from before and after complete and the worker resumes by itself', async (t) => {
   const redis = await RedisServer.start(t, { args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-  const env = await testEnv(t, { REDIS_URL: redis.url });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { REDIS_URL: redis.url });
   const api = await startMain(env, 'api');
   assert.ok(api.url !== undefined, api.out.stdout);
   const worker = await startWorkerProcess(env);

@@ -9,26 +9,22 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import { RedisServer } from '../helpers/redis-server.js';
 import {
   alive,
   eventsUntil,
   finished,
+  jobServiceEnv,
   startMain,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
   trainerPid,
   waitFor,
 } from './harness.js';
 
 test('3. SIGTERM during training: no new job starts, the process exits in its grace period, the next worker finishes the job from its checkpoint', async (t) => {
-  const env = await testEnv(t, { RNNLM_SHUTDOWN_TIMEOUT_MS: '10000' });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { RNNLM_SHUTDOWN_TIMEOUT_MS: '10000' });
   const main = await startMain(env, 'worker');
   assert.match(main.out.stdout, /started \(role: worker\)/);
   assert.match(main.out.stdout, /backend\s+\w+/);
@@ -72,10 +68,7 @@ test('3. SIGTERM during training: no new job starts, the process exits in its gr
 
 test('3. SIGTERM with Redis gone: a process serving the API and training still exits within its grace period, its checkpoint on disk', async (t) => {
   const redis = await RedisServer.start(t);
-  const env = await testEnv(t, { REDIS_URL: redis.url, RNNLM_SHUTDOWN_TIMEOUT_MS: '3000' });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { REDIS_URL: redis.url, RNNLM_SHUTDOWN_TIMEOUT_MS: '3000' });
   const main = await startMain(env, 'all');
 
   const { job } = await jobs.submit(

@@ -8,24 +8,20 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { RedisJobService } from '../../src/queue/job-service.js';
 import {
   eventsUntil,
   finished,
+  jobServiceEnv,
   modelsOnDisk,
   startWorkerProcess,
   statuses,
-  testEnv,
   tinyRequest,
   trainerPid,
   waitFor,
 } from './harness.js';
 
 test('2. a training child SIGKILLed is retried per attempts, then the job fails with a clear error and no model', async (t) => {
-  const env = await testEnv(t, { RNNLM_JOB_ATTEMPTS: '2' });
-  const jobs = new RedisJobService({ config: env.config, logger: env.logger });
-  env.defer(() => jobs.close());
-  await jobs.ready();
+  const { env, jobs } = await jobServiceEnv(t, { RNNLM_JOB_ATTEMPTS: '2' });
   const worker = await startWorkerProcess(env);
   const { job } = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 100_000, checkpointEvery: 5 }));
   const checkpoints = join(env.dataDir, 'checkpoints', job.id);
