@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeKernels } from '../native.js';
-import { runNativeLayer, trainableNativeLayer } from './native-cells.js';
+import { nativeSegment, runNativeLayer } from './native-cells.js';
 
 /** Recurrent cell kinds: LSTM, GRU (cuDNN/PyTorch variant) and the plain tanh RNN. */
 export type CellType = 'lstm' | 'gru' | 'rnn';
@@ -147,9 +147,6 @@ export function trainableLayer(
   backwardScale?: Float32Array,
 ): tf.Tensor2D {
   const native = nativeKernels();
-  if (native !== undefined) return trainableNativeLayer(native, cell, x, state, p, steps, backwardScale);
-  const hidden = p.recurrent.shape[0];
-  const batch = x.shape[0] / steps;
   const inputs: tf.Tensor[] = [x, p.kernel, p.recurrent, p.bias];
   if (cell === 'gru') inputs.push(p.recurrentBias as tf.Tensor1D);
   const op = tf.customGrad((...args) => {
@@ -161,27 +158,45 @@ export function trainableLayer(
       tf.Tensor1D,
       tf.Tensor1D?,
     ];
-    const params: LayerParams = { kernel, recurrent, bias, recurrentBias: rb };
-    const xw = tf.add<tf.Tensor2D>(tf.matMul(xi, kernel), bias);
-    const xs = timesteps(xw, steps);
-    let current: LayerState = state;
-    const outs: tf.Tensor2D[] = [];
-    const saved: tf.Tensor[] = [];
-    for (const xt of xs) {
-      const r = step(cell, xt, current, params, hidden, true);
-      current = { h: r.h, c: r.c };
-      outs.push(r.h);
-      saved.push(...r.saved);
-    }
-    if (cell === 'lstm') outs.push(current.c as tf.Tensor2D);
-    save([xi, ...saved]);
-    return {
-      value: tf.concat(outs, 0),
-      gradFunc: (dy, savedTensors) =>
-        backward(cell, dy as tf.Tensor2D, savedTensors, params, steps, batch, hidden, backwardScale),
-    };
+    // Without a recurrent bias the last argument is the save function, not a tensor.
+    const params: LayerParams = { kernel, recurrent, bias, recurrentBias: cell === 'gru' ? rb : undefined };
+    return native === undefined
+      ? tfjsSegment(cell, xi, state, params, steps, backwardScale, save)
+      : nativeSegment(native, cell, xi, state, params, steps, backwardScale);
   });
-  return op(...inputs) as tf.Tensor2D;
+  return op(...inputs);
+}
+
+/** The trainable layer's segment on tfjs ops: `step` forward, the BPTT below backward. */
+function tfjsSegment(
+  cell: CellType,
+  x: tf.Tensor2D,
+  state: LayerState,
+  p: LayerParams,
+  steps: number,
+  backwardScale: Float32Array | undefined,
+  save: tf.GradSaveFunc,
+): { value: tf.Tensor2D; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] } {
+  const hidden = p.recurrent.shape[0];
+  const batch = x.shape[0] / steps;
+  const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
+  const xs = timesteps(xw, steps);
+  let current: LayerState = state;
+  const outs: tf.Tensor2D[] = [];
+  const saved: tf.Tensor[] = [];
+  for (const xt of xs) {
+    const r = step(cell, xt, current, p, hidden, true);
+    current = { h: r.h, c: r.c };
+    outs.push(r.h);
+    saved.push(...r.saved);
+  }
+  if (cell === 'lstm') outs.push(current.c as tf.Tensor2D);
+  save([x, ...saved]);
+  return {
+    value: tf.concat(outs, 0),
+    gradFunc: (dy, savedTensors) =>
+      backward(cell, dy as tf.Tensor2D, savedTensors, p, steps, batch, hidden, backwardScale),
+  };
 }
 
 function backward(

@@ -21,6 +21,25 @@ function host(t: tf.Tensor): Float32Array {
   return data;
 }
 
+const EMPTY = new Float32Array(0);
+
+/** A layer's weights in host memory (`recurrentBias` empty but for GRU). */
+interface HostLayer {
+  kernel: Float32Array;
+  recurrent: Float32Array;
+  bias: Float32Array;
+  recurrentBias: Float32Array;
+}
+
+function hostLayer(p: LayerParams): HostLayer {
+  return {
+    kernel: host(p.kernel),
+    recurrent: host(p.recurrent),
+    bias: host(p.bias),
+    recurrentBias: p.recurrentBias === undefined ? EMPTY : host(p.recurrentBias),
+  };
+}
+
 interface Dims {
   steps: number;
   batch: number;
@@ -30,7 +49,9 @@ interface Dims {
 
 /** What a forward pass computed, in host memory: the outputs, and what its backward pass reads. */
 interface Forward {
-  /** h_t of every step [T*B, H]. */
+  /** h_t of every step [T*B, H], then for LSTM the final cell state [B, H] (the trainable layer's value). */
+  value: Float32Array;
+  /** h_t of every step [T*B, H] (a view of `value`). */
   out: Float32Array;
   /** LSTM: c_t of every step; GRU: the recurrent part of the candidate; RNN: unused. */
   aux: Float32Array;
@@ -40,56 +61,52 @@ interface Forward {
   c0: Float32Array;
 }
 
-const EMPTY = new Float32Array(0);
-
+/** One layer over a segment; `c0` is read by LSTM only. */
 function forward(
   k: NativeKernels,
   cell: CellType,
   x: Float32Array,
-  state: LayerState,
-  p: LayerParams,
+  h0: Float32Array,
+  c0: Float32Array,
+  w: HostLayer,
   d: Dims,
 ): Forward {
   const rows = d.steps * d.batch * d.hidden;
-  const out = new Float32Array(rows);
-  const h0 = state.h.dataSync() as Float32Array;
-  const args = [
-    d.steps,
-    d.batch,
-    d.input,
-    d.hidden,
-    x,
-    host(p.kernel),
-    host(p.recurrent),
-    host(p.bias),
-  ] as const;
+  const value = new Float32Array(cell === 'lstm' ? rows + d.batch * d.hidden : rows);
+  const out = value.subarray(0, rows);
+  const aux = cell === 'rnn' ? EMPTY : new Float32Array(rows);
+  const gates = cell === 'rnn' ? EMPTY : new Float32Array(GATES[cell] * rows);
+  const args = [d.steps, d.batch, d.input, d.hidden, x, w.kernel, w.recurrent, w.bias] as const;
   switch (cell) {
-    case 'lstm': {
-      const c0 = (state.c as tf.Tensor2D).dataSync() as Float32Array;
-      const aux = new Float32Array(rows);
-      const gates = new Float32Array(GATES.lstm * rows);
+    case 'lstm':
       k.lstmForward(...args, h0, c0, out, aux, gates);
-      return { out, aux, gates, h0, c0 };
-    }
-    case 'gru': {
-      const aux = new Float32Array(rows);
-      const gates = new Float32Array(GATES.gru * rows);
-      k.gruForward(...args, host(p.recurrentBias as tf.Tensor1D), h0, out, aux, gates);
-      return { out, aux, gates, h0, c0: EMPTY };
-    }
+      value.set(aux.subarray(rows - d.batch * d.hidden), rows);
+      break;
+    case 'gru':
+      k.gruForward(...args, w.recurrentBias, h0, out, aux, gates);
+      break;
     case 'rnn':
       k.rnnForward(...args, h0, out);
-      return { out, aux: EMPTY, gates: EMPTY, h0, c0: EMPTY };
+      break;
   }
+  return { value, out, aux, gates, h0, c0 };
 }
 
 function dims(x: tf.Tensor2D, p: LayerParams, steps: number): Dims {
   return { steps, batch: x.shape[0] / steps, input: x.shape[1], hidden: p.recurrent.shape[0] };
 }
 
-/** The final cell state of an LSTM forward pass [B, H]. */
-function lastCell(f: Forward, d: Dims): Float32Array {
-  return f.aux.subarray((d.steps - 1) * d.batch * d.hidden);
+/** `forward` from a layer's input (in host memory), state and weights as tfjs sees them. */
+function forwardFrom(
+  k: NativeKernels,
+  cell: CellType,
+  x: Float32Array,
+  state: LayerState,
+  w: HostLayer,
+  d: Dims,
+): Forward {
+  const c0 = state.c === undefined ? EMPTY : (state.c.dataSync() as Float32Array);
+  return forward(k, cell, x, state.h.dataSync() as Float32Array, c0, w, d);
 }
 
 /** `runLayer` on the native kernels: same contract, same numbers to float rounding. */
@@ -102,13 +119,13 @@ export function runNativeLayer(
   steps: number,
 ): LayerRun {
   const d = dims(x, p, steps);
-  const f = forward(k, cell, x.dataSync() as Float32Array, state, p, d);
-  const state_ = d.batch * d.hidden;
+  const f = forwardFrom(k, cell, x.dataSync() as Float32Array, state, hostLayer(p), d);
+  const rows = steps * d.batch * d.hidden;
   return {
     outputs: tf.tensor2d(f.out, [steps * d.batch, d.hidden]),
     final: {
-      h: tf.tensor2d(f.out.subarray(f.out.length - state_), [d.batch, d.hidden]),
-      c: cell === 'lstm' ? tf.tensor2d(lastCell(f, d), [d.batch, d.hidden]) : undefined,
+      h: tf.tensor2d(f.out.subarray(rows - d.batch * d.hidden), [d.batch, d.hidden]),
+      c: cell === 'lstm' ? tf.tensor2d(f.value.subarray(rows), [d.batch, d.hidden]) : undefined,
     },
   };
 }
@@ -126,7 +143,7 @@ function backward(
   k: NativeKernels,
   cell: CellType,
   x: Float32Array,
-  p: LayerParams,
+  w: HostLayer,
   d: Dims,
   f: Forward,
   dy: Float32Array,
@@ -141,7 +158,7 @@ function backward(
   const dBias = new Float32Array(g);
   const scale = scaleFor(steps, backwardScale);
   const dOut = dy.subarray(0, rows * hidden);
-  const args = [steps, batch, input, hidden, x, host(p.kernel), host(p.recurrent), f.h0] as const;
+  const args = [steps, batch, input, hidden, x, w.kernel, w.recurrent, f.h0] as const;
   const grads: tf.Tensor[] = [];
   switch (cell) {
     case 'lstm':
@@ -192,52 +209,28 @@ function backward(
 }
 
 /**
- * `trainableLayer` on the native kernels: the whole segment's forward pass is one call, and so
- * is its backward pass, which reads what it needs from the forward pass's host arrays (they
- * live as long as the gradient function does).
+ * The trainable layer's segment on the native kernels (`trainableLayer` wraps it in its
+ * custom gradient): the whole forward pass is one call, and so is the backward pass, which
+ * reads what it needs from the forward pass's host arrays (they live as long as the gradient
+ * function does).
  */
-export function trainableNativeLayer(
+export function nativeSegment(
   k: NativeKernels,
   cell: CellType,
   x: tf.Tensor2D,
   state: LayerState,
   p: LayerParams,
   steps: number,
-  backwardScale?: Float32Array,
-): tf.Tensor2D {
+  backwardScale: Float32Array | undefined,
+): { value: tf.Tensor2D; gradFunc: (dy: tf.Tensor) => tf.Tensor[] } {
   const d = dims(x, p, steps);
-  const inputs: tf.Tensor[] = [x, p.kernel, p.recurrent, p.bias];
-  if (cell === 'gru') inputs.push(p.recurrentBias as tf.Tensor1D);
-  const op = tf.customGrad((...args) => {
-    const [xi, kernel, recurrent, bias, recurrentBias] = args as [
-      tf.Tensor2D,
-      tf.Tensor2D,
-      tf.Tensor2D,
-      tf.Tensor1D,
-      tf.Tensor1D?,
-    ];
-    const params: LayerParams = { kernel, recurrent, bias, recurrentBias };
-    const xs = xi.dataSync() as Float32Array;
-    const f = forward(k, cell, xs, state, params, d);
-    // LSTM appends its final cell state, as the tfjs path does.
-    const value =
-      cell === 'lstm'
-        ? tf.tensor2d(concat(f.out, lastCell(f, d)), [(steps + 1) * d.batch, d.hidden])
-        : tf.tensor2d(f.out, [steps * d.batch, d.hidden]);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) =>
-        backward(k, cell, xs, params, d, f, (dy as tf.Tensor).dataSync() as Float32Array, backwardScale),
-    };
-  });
-  return op(...inputs) as tf.Tensor2D;
-}
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  const xs = x.dataSync() as Float32Array;
+  const w = hostLayer(p);
+  const f = forwardFrom(k, cell, xs, state, w, d);
+  return {
+    value: tf.tensor2d(f.value, [f.value.length / d.hidden, d.hidden]),
+    gradFunc: (dy) => backward(k, cell, xs, w, d, f, dy.dataSync() as Float32Array, backwardScale),
+  };
 }
 
 /** What {@link HostStepper} needs of a model: its config and its weights by name. */
@@ -255,6 +248,7 @@ export interface SteppableModel {
  */
 export class HostStepper {
   private readonly weights = new Map<string, Float32Array>();
+  private readonly layers: HostLayer[];
   private readonly h: Float32Array[];
   private readonly c: Float32Array[];
 
@@ -265,6 +259,12 @@ export class HostStepper {
     const vars = model.trainableVariables();
     model.variableNames().forEach((name, i) => this.weights.set(name, host(vars[i] as tf.Variable)));
     const { layers, hiddenSize } = model.config;
+    this.layers = Array.from({ length: layers }, (_, l) => ({
+      kernel: this.w(`layers.${l}.kernel`),
+      recurrent: this.w(`layers.${l}.recurrent`),
+      bias: this.w(`layers.${l}.bias`),
+      recurrentBias: this.weights.get(`layers.${l}.recurrentBias`) ?? EMPTY,
+    }));
     this.h = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
     this.c = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
   }
@@ -277,60 +277,22 @@ export class HostStepper {
 
   /** Feeds `ids` (at least one) and returns the logits [vocabSize] after the last. */
   advance(ids: Int32Array): Float32Array {
-    const { cell, layers, hiddenSize: H, embeddingSize: E, vocabSize: V, tieWeights } = this.model.config;
+    const { cell, hiddenSize: H, embeddingSize: E, vocabSize: V, tieWeights } = this.model.config;
     const steps = ids.length;
     const embedding = this.w('embedding');
-    let x = new Float32Array(steps * E);
+    let x: Float32Array = new Float32Array(steps * E);
     ids.forEach((id, t) => x.set(embedding.subarray(id * E, (id + 1) * E), t * E));
-    for (let l = 0; l < layers; l++) {
-      const input = l === 0 ? E : H;
-      const args = [
-        steps,
-        1,
-        input,
-        H,
-        x,
-        this.w(`layers.${l}.kernel`),
-        this.w(`layers.${l}.recurrent`),
-        this.w(`layers.${l}.bias`),
-      ] as const;
-      const out = new Float32Array(steps * H);
+    this.layers.forEach((w, l) => {
       const h = this.h[l] as Float32Array;
-      switch (cell) {
-        case 'lstm': {
-          const cells = new Float32Array(steps * H);
-          this.k.lstmForward(
-            ...args,
-            h,
-            this.c[l] as Float32Array,
-            out,
-            cells,
-            new Float32Array(4 * steps * H),
-          );
-          (this.c[l] as Float32Array).set(cells.subarray((steps - 1) * H));
-          break;
-        }
-        case 'gru':
-          this.k.gruForward(
-            ...args,
-            this.w(`layers.${l}.recurrentBias`),
-            h,
-            out,
-            new Float32Array(steps * H),
-            new Float32Array(3 * steps * H),
-          );
-          break;
-        case 'rnn':
-          this.k.rnnForward(...args, h, out);
-          break;
-      }
-      h.set(out.subarray((steps - 1) * H));
-      x = out;
-    }
-    const last = this.h[layers - 1] as Float32Array;
+      const c = this.c[l] as Float32Array;
+      const f = forward(this.k, cell, x, h, c, w, { steps, batch: 1, input: l === 0 ? E : H, hidden: H });
+      h.set(f.out.subarray((steps - 1) * H));
+      if (cell === 'lstm') c.set(f.value.subarray(steps * H));
+      x = f.out;
+    });
     const logits = new Float32Array(V);
-    if (tieWeights) this.k.sgemm(false, true, 1, V, H, last, embedding, logits);
-    else this.k.sgemm(false, false, 1, V, H, last, this.w('output.kernel'), logits);
+    if (tieWeights) this.k.sgemm(false, true, 1, V, H, x.subarray((steps - 1) * H), embedding, logits);
+    else this.k.sgemm(false, false, 1, V, H, x.subarray((steps - 1) * H), this.w('output.kernel'), logits);
     const bias = this.w('output.bias');
     for (let v = 0; v < V; v++) logits[v] = (logits[v] as number) + (bias[v] as number);
     return logits;
