@@ -180,6 +180,31 @@ function forwardFlopsPerToken(c: TrainConfig, vocab: number): number {
   return 2 * macs;
 }
 
+/** The arguments of a torch_ref.py command that times `measure` minibatches of `c` after `warmup`. */
+function stepArgs(
+  command: 'train' | 'score',
+  c: TrainConfig,
+  vocab: number,
+  tokensFile: string,
+  warmup: number,
+  measure: number,
+): string[] {
+  return [
+    command,
+    ...modelArgs(c, vocab),
+    '--tokens',
+    tokensFile,
+    '--batch',
+    `${c.batch}`,
+    '--steps',
+    `${c.steps}`,
+    '--warmup',
+    `${warmup}`,
+    '--measure',
+    `${measure}`,
+  ];
+}
+
 function modelArgs(c: TrainConfig, vocab: number): string[] {
   return [
     '--vocab',
@@ -346,20 +371,7 @@ async function main(): Promise<void> {
       const t1Ms: number[] = [];
       const roundRatios: number[] = [];
       // The same reference run at 2 threads (the issue's setting) and at 1 (faster here).
-      const args = [
-        'train',
-        ...modelArgs(c, vocab),
-        '--tokens',
-        tokensFile,
-        '--batch',
-        `${c.batch}`,
-        '--steps',
-        `${c.steps}`,
-        '--warmup',
-        `${torchWarmup}`,
-        '--measure',
-        `${perRound}`,
-      ];
+      const args = stepArgs('train', c, vocab, tokensFile, torchWarmup, perRound);
       for (let r = 0; r < opts.rounds; r++) {
         const a = await trainer.run(perRound);
         const b = await torch<{ stepMs: number[] }>(args);
@@ -477,20 +489,7 @@ async function main(): Promise<void> {
     const srMs: number[] = [];
     const stMs: number[] = [];
     const st1Ms: number[] = [];
-    const args = [
-      'score',
-      ...modelArgs(sc, vocab),
-      '--tokens',
-      tokensFile,
-      '--batch',
-      `${sc.batch}`,
-      '--steps',
-      `${sc.steps}`,
-      '--warmup',
-      '3',
-      '--measure',
-      `${scoreSteps}`,
-    ];
+    const args = stepArgs('score', sc, vocab, tokensFile, 3, scoreSteps);
     for (let r = 0; r < opts.rounds; r++) {
       srMs.push(...(await scoreRun(scoreSteps)));
       const b = await torch<{ stepMs: number[] }>(args);

@@ -3,10 +3,9 @@
  * model (2×256 LSTM) trained for a few steps, and autocannon in this process driving
  * `GET /generate` (100 tokens) and `POST /score` at 1, 8 and 32 connections.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -53,25 +52,28 @@ const SERVICE_ENV = {
   RNNLM_MAX_INFLIGHT_GENERATIONS: '64',
 };
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-async function waitReady(base: string, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error('the API did not become ready');
-    await new Promise((r) => setTimeout(r, 200));
+/** The URL the API prints once it listens (it was started on port 0: the OS picks one). */
+async function listeningUrl(child: ChildProcess, deadlineMs: number): Promise<string> {
+  const stdout = child.stdout;
+  if (stdout === null) throw new Error('the API has no stdout');
+  stdout.setEncoding('utf8');
+  let printed = '';
+  const found = new Promise<string>((resolve, reject) => {
+    stdout.on('data', (chunk: string) => {
+      printed += chunk;
+      const url = /listening\s+(http:\/\/\S+)/.exec(printed)?.[1];
+      if (url !== undefined) resolve(url);
+    });
+    child.once('exit', (code) => reject(new Error(`the API exited (${code}) before listening:\n${printed}`)));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the API did not start listening')), deadlineMs);
+  });
+  try {
+    return await Promise.race([found, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -92,22 +94,20 @@ export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> 
       meta: { ...artifacts.meta, id, jobId: null, name: 'bench' },
     });
 
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
     const child = spawn(process.execPath, ['--import', 'tsx', resolve(opts.root, 'src/main.ts')], {
       cwd: opts.root,
       env: {
         ...process.env,
         ...SERVICE_ENV,
         HOST: '127.0.0.1',
-        PORT: String(port),
+        PORT: '0',
         RNNLM_DATA_DIR: dataDir,
         RNNLM_QUEUE_PREFIX: `rnnlm-bench-${process.pid}`,
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
-      await waitReady(base, 60_000);
+      const base = await listeningUrl(child, 60_000);
       const score = {
         method: 'POST' as const,
         path: '/score',
