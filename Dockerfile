@@ -8,9 +8,9 @@ ARG NODE_VERSION=20
 FROM node:${NODE_VERSION}-bookworm-slim AS node
 
 # ---------------------------------------------------------------------------------------
-# The native kernels (native/: fused LSTM and sgemm on OpenBLAS) serve the wasm backend,
-# the fastest CPU path measured (docs/performance.md); RNNLM_BACKEND=tensorflow picks
-# libtensorflow instead.
+# The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) serve the
+# wasm backend, the fastest CPU path measured (docs/performance.md); RNNLM_BACKEND=tensorflow
+# picks libtensorflow instead.
 FROM node:${NODE_VERSION}-bookworm-slim AS cpu
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ libopenblas-dev \

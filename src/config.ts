@@ -12,8 +12,8 @@ export const envSchema = z.object({
   /** tfjs backend: `auto` takes the fastest one that loads. */
   RNNLM_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /**
-   * The native kernels (native/: fused LSTM and sgemm on OpenBLAS) on the wasm and cpu
-   * backends: `auto` uses them where built, `on` refuses to start without them.
+   * The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) on the wasm
+   * and cpu backends: `auto` uses them where built, `on` refuses to start without them.
    */
   RNNLM_NATIVE_KERNELS: z.enum(['auto', 'on', 'off']).default('auto'),
   RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
