@@ -1,61 +1,81 @@
 /**
- * rnnlm vs PyTorch, side by side on this machine: `npm run bench [-- --quick] [--minutes N]`.
+ * rnnlm vs PyTorch, side by side on this machine:
+ * `npm run bench [-- --quick] [--quality-minutes N] [--quality-steps N]`.
  *
  * rnnlm runs in this process on the wasm backend; the PyTorch reference (bench/torch_ref.py,
- * Debian's torch 1.13 with 2 threads, installed by bench/setup.sh) runs as subprocesses that
- * exchange tokens and weights with us through files in a temporary directory. Training and
- * scoring are interleaved A B A B so each ratio comes from one run on one machine state.
- * Prints a table and writes bench/results/latest.json. See docs/performance.md.
+ * Debian's torch 1.13, installed by bench/setup.sh) runs as subprocesses at each of four thread
+ * settings (bench/torch.ts) and exchanges tokens and weights with us through files in a
+ * temporary directory. Every ratio is against torch's best setting for that measure. Training
+ * and scoring are interleaved (rnnlm, then each torch setting, per round) so each ratio comes
+ * from one run on one machine state. Prints a table and writes bench/results/latest.json.
+ * See docs/performance.md.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../src/ml/backend.js';
 import { nativeKernels } from '../src/ml/native.js';
-import type { ModelConfig } from '../src/ml/config.js';
 import { chunkNll } from '../src/ml/eval/evaluate.js';
 import { generate } from '../src/ml/generate/generate.js';
-import type { LayerState } from '../src/ml/model/cells.js';
 import { disposeState, RnnLm } from '../src/ml/model/lm.js';
-import { Rng } from '../src/ml/rng.js';
 import { CharTokenizer } from '../src/ml/tokenizers/char.js';
-import { trainStep } from '../src/ml/train/trainer.js';
-import { createOptimizer } from '../src/ml/train/optimizers.js';
+import { equalSteps, equalTime, type QualityResult } from './quality.js';
+import {
+  renderReport,
+  type GenerateResult,
+  type ScoreResult,
+  type TorchThroughput,
+  type TrainResult,
+} from './report.js';
+import {
+  Batches,
+  forwardFlopsPerToken,
+  modelArgs,
+  modelConfig,
+  RnnlmTrainer,
+  stepArgs,
+  type TrainConfig,
+} from './rnnlm-side.js';
 import { serviceBench } from './service.js';
+import { higher, lower, pickWinner, TORCH_SETTINGS, torchAll, torchAt, type TorchSetting } from './torch.js';
 
-const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-const TORCH_SCRIPT = join(here, 'torch_ref.py');
 const DATA = resolve(root, '../shared/data/tinyshakespeare.txt');
-const LR = 0.002;
-const CLIP = 5;
 
 // ---------------------------------------------------------------- options
 
 interface Options {
   quick: boolean;
-  minutes: number;
+  /** Wall-clock budget per side of the equal-time quality run (0 skips it). */
+  qualityMinutes: number;
+  /** Steps per side of the equal-steps quality run (0 skips it). */
+  qualitySteps: number;
   rounds: number;
   out: string;
   /** The native kernels (`off` measures the pure-tfjs path). */
   native: 'on' | 'off';
+  /** rnnlm's kernel threads. */
+  threads: number;
 }
 
+const USAGE =
+  'usage: npm run bench [-- --quick] [--quality-minutes N] [--quality-steps N] [--rounds N] [--out FILE] [--native on|off] [--threads N]';
+
 function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
   const opts: Options = {
-    quick: false,
-    minutes: 10,
+    quick,
+    qualityMinutes: quick ? 0.25 : 10,
+    qualitySteps: quick ? 30 : 3000,
     rounds: 3,
     out: join(here, 'results', 'latest.json'),
     native: 'on',
+    threads: 2,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -64,22 +84,27 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    if (a === '--quick') opts.quick = true;
-    else if (a === '--minutes') opts.minutes = Number(value());
-    else if (a === '--rounds') opts.rounds = Math.max(3, Number(value()));
+    const count = (): number => {
+      const v = Number(value());
+      if (!(v >= 0)) throw new Error(`${a} takes a number >= 0`);
+      return v;
+    };
+    if (a === '--quick') continue;
+    // --minutes is the flag's old name.
+    else if (a === '--quality-minutes' || a === '--minutes') opts.qualityMinutes = count();
+    else if (a === '--quality-steps') opts.qualitySteps = Math.round(count());
+    else if (a === '--rounds') opts.rounds = Math.max(3, count());
+    else if (a === '--threads') opts.threads = Math.max(1, Math.round(count()));
     else if (a === '--out') opts.out = resolve(value());
     else if (a === '--native') {
       const v = value();
       if (v !== 'on' && v !== 'off') throw new Error('--native takes on or off');
       opts.native = v;
     } else if (a === '--help' || a === '-h') {
-      console.log(
-        'usage: npm run bench [-- --quick] [--minutes N] [--rounds N] [--out FILE] [--native on|off]',
-      );
+      console.log(USAGE);
       process.exit(0);
-    } else throw new Error(`unknown argument ${a}`);
+    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
   }
-  if (!(opts.minutes > 0)) throw new Error('--minutes must be positive');
   return opts;
 }
 
@@ -91,231 +116,15 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-async function torch<T>(args: string[], threads = 2): Promise<T> {
-  try {
-    const { stdout } = await execFileP(PYTHON, [TORCH_SCRIPT, ...args], {
-      maxBuffer: 64 * 1024 * 1024,
-      env: {
-        ...process.env,
-        OMP_NUM_THREADS: `${threads}`,
-        OPENBLAS_NUM_THREADS: `${threads}`,
-        BENCH_TORCH_THREADS: `${threads}`,
-      },
-    });
-    const last = stdout.trim().split('\n').at(-1) ?? '';
-    return JSON.parse(last) as T;
-  } catch (err) {
-    throw new Error(
-      `the PyTorch reference failed (${PYTHON} ${args[0] ?? ''}); run bench/setup.sh first.\n${String(err)}`,
-    );
-  }
-}
-
 function writeInt32(path: string, data: Int32Array): void {
   writeFileSync(path, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 
-/** Sequential partition, identical to torch_ref.py's Batches: B contiguous streams, T steps a batch. */
-class Batches {
-  private readonly stream: number;
-  private offset = 0;
-  readonly x: Int32Array;
-  readonly y: Int32Array;
-
-  constructor(
-    private readonly tokens: Int32Array,
-    private readonly batch: number,
-    private readonly steps: number,
-  ) {
-    this.stream = Math.floor((tokens.length - 1) / batch);
-    this.x = new Int32Array(batch * steps);
-    this.y = new Int32Array(batch * steps);
-  }
-
-  get chunks(): number {
-    return Math.floor(this.stream / this.steps);
-  }
-
-  /** Fills x/y (time-major) with the next minibatch; true when the streams restarted. */
-  next(): boolean {
-    if (this.offset + this.steps > this.stream) this.offset = 0;
-    for (let t = 0; t < this.steps; t++) {
-      for (let b = 0; b < this.batch; b++) {
-        const i = b * this.stream + this.offset + t;
-        this.x[t * this.batch + b] = this.tokens[i] as number;
-        this.y[t * this.batch + b] = this.tokens[i + 1] as number;
-      }
-    }
-    this.offset += this.steps;
-    return this.offset === this.steps;
-  }
-}
-
-interface TrainConfig {
-  name: string;
-  hidden: number;
-  embedding: number;
-  batch: number;
-  steps: number;
-  layers: number;
-}
-
-function modelConfig(c: TrainConfig, vocabSize: number): ModelConfig {
-  return {
-    cell: 'lstm',
-    layers: c.layers,
-    hiddenSize: c.hidden,
-    embeddingSize: c.embedding,
-    dropout: 0,
-    tieWeights: false,
-    vocabSize,
-  };
-}
-
-/** matMul FLOPs per token of one forward pass (2 per multiply-add). */
-function forwardFlopsPerToken(c: TrainConfig, vocab: number): number {
-  let macs = 0;
-  for (let l = 0; l < c.layers; l++) macs += (l === 0 ? c.embedding : c.hidden) * 4 * c.hidden;
-  macs += c.layers * c.hidden * 4 * c.hidden + c.hidden * vocab;
-  return 2 * macs;
-}
-
-/** The arguments of a torch_ref.py command that times `measure` minibatches of `c` after `warmup`. */
-function stepArgs(
-  command: 'train' | 'score',
-  c: TrainConfig,
-  vocab: number,
-  tokensFile: string,
-  warmup: number,
-  measure: number,
-): string[] {
-  return [
-    command,
-    ...modelArgs(c, vocab),
-    '--tokens',
-    tokensFile,
-    '--batch',
-    `${c.batch}`,
-    '--steps',
-    `${c.steps}`,
-    '--warmup',
-    `${warmup}`,
-    '--measure',
-    `${measure}`,
-  ];
-}
-
-function modelArgs(c: TrainConfig, vocab: number): string[] {
-  return [
-    '--vocab',
-    `${vocab}`,
-    '--emb',
-    `${c.embedding}`,
-    '--hidden',
-    `${c.hidden}`,
-    '--layers',
-    `${c.layers}`,
-  ];
-}
-
-/** A training session of rnnlm that lives across rounds (warmed up once). */
-class RnnlmTrainer {
-  readonly model: RnnLm;
-  private readonly optimizer = createOptimizer('adam');
-  private readonly data: Batches;
-  private state: LayerState[];
-  private readonly rng = new Rng(7);
-
-  constructor(
-    private readonly c: TrainConfig,
-    tokens: Int32Array,
-    vocab: number,
-    seed = 1,
-  ) {
-    this.model = RnnLm.create(modelConfig(c, vocab), seed);
-    this.data = new Batches(tokens, c.batch, c.steps);
-    this.state = this.model.zeroState(c.batch);
-  }
-
-  /** Runs n steps; returns the wall time of each in ms and the last loss. */
-  async run(n: number): Promise<{ stepMs: number[]; loss: number }> {
-    const stepMs: number[] = [];
-    let loss = Number.NaN;
-    for (let i = 0; i < n; i++) {
-      if (this.data.next()) {
-        disposeState(this.state);
-        this.state = this.model.zeroState(this.c.batch);
-      }
-      const t0 = performance.now();
-      const r = await trainStep(this.model, this.optimizer, {
-        x: this.data.x,
-        y: this.data.y,
-        steps: this.c.steps,
-        batch: this.c.batch,
-        state: this.state,
-        rng: this.rng,
-        backwardScale: undefined,
-        learningRate: LR,
-        clipNorm: CLIP,
-        clipValue: undefined,
-      });
-      stepMs.push(performance.now() - t0);
-      disposeState(this.state);
-      this.state = r.state;
-      loss = r.loss;
-    }
-    return { stepMs, loss };
-  }
-
-  dispose(): void {
-    disposeState(this.state);
-    this.optimizer.dispose();
-    this.model.dispose();
-  }
-}
-
-async function rnnlmValNats(model: RnnLm, val: Int32Array, batch: number, steps: number): Promise<number> {
-  const data = new Batches(val, batch, steps);
-  let state = model.zeroState(batch);
-  let total = 0;
-  let count = 0;
-  for (let k = 0; k < data.chunks; k++) {
-    data.next();
-    const out = chunkNll(model, data.x, data.y, steps, state);
-    disposeState(state);
-    state = out.state;
-    const nll = await out.nll.data();
-    out.nll.dispose();
-    for (const v of nll) total += v;
-    count += nll.length;
-  }
-  disposeState(state);
-  return total / count;
-}
-
-// ---------------------------------------------------------------- results
-
-interface TrainResult {
-  config: string;
-  hidden: number;
-  embedding: number;
-  batch: number;
-  steps: number;
-  stepsMeasured: { rnnlm: number; torch: number };
-  rnnlmTokPerSec: number;
-  torchTokPerSec: number;
-  ratio: number;
-  roundRatios: number[];
-  torch1ThreadTokPerSec: number;
-  ratioVsTorch1Thread: number;
-  flopsPerToken: number;
-  rnnlmGflops: number;
-  torchGflops: number;
-  ceilingShare: number;
-  torchCeilingShare: number;
-}
-
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+function emptyRecord<T>(make: () => T): Record<TorchSetting, T> {
+  return Object.fromEntries(TORCH_SETTINGS.map((s) => [s, make()])) as Record<TorchSetting, T>;
+}
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
@@ -323,11 +132,9 @@ async function main(): Promise<void> {
   const loadAvgStart = loadavg()[0] ?? Number.NaN;
   const log = (msg: string) =>
     console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
-  process.env.RNNLM_BACKEND = 'wasm';
   const backend = await initBackend('wasm', opts.native);
   if (backend.name !== 'wasm') throw new Error(`expected the wasm backend, got ${backend.name}`);
-  // The same thread budget as the torch reference.
-  nativeKernels()?.setThreads(2);
+  nativeKernels()?.setThreads(opts.threads);
 
   const text = readFileSync(DATA, 'utf8');
   const tokenizer = CharTokenizer.train(text);
@@ -338,84 +145,97 @@ async function main(): Promise<void> {
   writeInt32(tokensFile, tokens);
 
   try {
-    // sgemm ceiling of this machine (torch.mm, 2 threads), measured in this run.
-    log('sgemm ceiling (torch.mm 2048², 2 threads)');
-    const ceiling = await torch<{ gflops: number; gflopsMedian: number; torch: string; threads: number }>([
-      'ceiling',
-      '--n',
-      '2048',
-      '--reps',
-      opts.quick ? '3' : '8',
-    ]);
+    // sgemm ceiling of this machine: the best torch.mm 2048² over the thread settings.
+    log('sgemm ceiling (torch.mm 2048², every thread setting)');
+    const ceilings = pickWinner(
+      await torchAll<{ gflops: number; torch: string }>([
+        'ceiling',
+        '--n',
+        '2048',
+        '--reps',
+        opts.quick ? '3' : '8',
+      ]),
+      (c) => c.gflops,
+      higher,
+    );
+    const ceiling = ceilings.settings[ceilings.winner].gflops;
+    const throughput = (tokPerSec: number, flops: number, steps: number): TorchThroughput => ({
+      tokPerSec,
+      gflops: (tokPerSec * flops) / 1e9,
+      ceilingShare: (tokPerSec * flops) / 1e9 / ceiling,
+      steps,
+    });
 
     // ------------------------------------------------ training throughput
+    // Caps a torch process's warm-up plus measured steps; an oversubscribed setting still
+    // reports at least one measured step.
+    const torchSeconds = opts.quick ? 8 : 60;
     const configs: TrainConfig[] = [
       { name: 'H256 E64 B32 T64', hidden: 256, embedding: 64, batch: 32, steps: 64, layers: 2 },
       { name: 'H512 E64 B64 T64', hidden: 512, embedding: 64, batch: 64, steps: 64, layers: 2 },
     ];
     const train: TrainResult[] = [];
-    let crossModel: RnnLm | undefined;
     let crossTrainer: RnnlmTrainer | undefined;
     for (const c of configs) {
-      // Per round: quick mode pools 2 steps x 3 rounds (>= 5 steps) for the big config.
       const perRound = opts.quick ? (c.hidden >= 512 ? 2 : 3) : c.hidden >= 512 ? 4 : 10;
       const warmup = opts.quick ? 1 : 2;
-      const torchWarmup = 2; // a fresh torch process is slow for its first steps
+      const torchWarmup = opts.quick ? 1 : 2; // a fresh torch process is slow for its first steps
       const tokPerStep = c.batch * c.steps;
       const flops = 3 * forwardFlopsPerToken(c, vocab);
       const trainer = new RnnlmTrainer(c, tokens, vocab);
       log(`train ${c.name}: rnnlm warm-up (${warmup} steps)`);
       await trainer.run(warmup);
       const rMs: number[] = [];
-      const tMs: number[] = [];
-      const t1Ms: number[] = [];
-      const roundRatios: number[] = [];
-      // The same reference run at 2 threads (the issue's setting) and at 1 (faster here).
-      const args = stepArgs('train', c, vocab, tokensFile, torchWarmup, perRound);
+      const tMs = emptyRecord<number[]>(() => []);
+      const rounds: { rnnlm: number; torch: Record<TorchSetting, number> }[] = [];
+      const args = stepArgs('train', c, vocab, tokensFile, torchWarmup, perRound, torchSeconds);
       for (let r = 0; r < opts.rounds; r++) {
         const a = await trainer.run(perRound);
-        const b = await torch<{ stepMs: number[] }>(args);
-        const b1 = await torch<{ stepMs: number[] }>(args, 1);
         rMs.push(...a.stepMs);
-        tMs.push(...b.stepMs);
-        t1Ms.push(...b1.stepMs);
-        roundRatios.push(median(b.stepMs) / median(a.stepMs));
+        const b = await torchAll<{ stepMs: number[] }>(args);
+        for (const s of TORCH_SETTINGS) tMs[s].push(...b[s].stepMs);
+        rounds.push({
+          rnnlm: median(a.stepMs),
+          torch: Object.fromEntries(TORCH_SETTINGS.map((s) => [s, median(b[s].stepMs)])) as Record<
+            TorchSetting,
+            number
+          >,
+        });
         log(
-          `train ${c.name} round ${r + 1}/${opts.rounds}: rnnlm ${fmt(median(a.stepMs))} ms/step, torch ${fmt(median(b.stepMs))} ms/step (1 thread: ${fmt(median(b1.stepMs))}) (loss ${a.loss.toFixed(3)})`,
+          `train ${c.name} round ${r + 1}/${opts.rounds}: rnnlm ${fmt(median(a.stepMs))} ms/step; torch ${TORCH_SETTINGS.map((s) => `${s} ${fmt(median(b[s].stepMs))}`).join(', ')} ms/step (loss ${a.loss.toFixed(3)})`,
         );
       }
       const rTok = (tokPerStep * 1000) / median(rMs);
-      const tTok = (tokPerStep * 1000) / median(tMs);
-      const t1Tok = (tokPerStep * 1000) / median(t1Ms);
+      const torch = pickWinner(
+        Object.fromEntries(
+          TORCH_SETTINGS.map((s) => [
+            s,
+            throughput((tokPerStep * 1000) / median(tMs[s]), flops, tMs[s].length),
+          ]),
+        ) as Record<TorchSetting, TorchThroughput>,
+        (t) => t.tokPerSec,
+        higher,
+      );
       train.push({
         config: c.name,
         hidden: c.hidden,
         embedding: c.embedding,
         batch: c.batch,
         steps: c.steps,
-        stepsMeasured: { rnnlm: rMs.length, torch: tMs.length },
-        rnnlmTokPerSec: rTok,
-        torchTokPerSec: tTok,
-        ratio: rTok / tTok,
-        roundRatios,
-        torch1ThreadTokPerSec: t1Tok,
-        ratioVsTorch1Thread: rTok / t1Tok,
+        rnnlm: { ...throughput(rTok, flops, rMs.length) },
+        torch,
+        ratio: rTok / torch.settings[torch.winner].tokPerSec,
+        roundRatios: rounds.map((r) => r.torch[torch.winner] / r.rnnlm),
         flopsPerToken: flops,
-        rnnlmGflops: (rTok * flops) / 1e9,
-        torchGflops: (tTok * flops) / 1e9,
-        ceilingShare: (rTok * flops) / 1e9 / ceiling.gflops,
-        torchCeilingShare: (tTok * flops) / 1e9 / ceiling.gflops,
       });
-      if (crossModel === undefined) {
-        crossModel = trainer.model; // trained weights for the cross-check
-        crossTrainer = trainer;
-      } else trainer.dispose();
+      if (crossTrainer === undefined) crossTrainer = trainer;
+      else trainer.dispose();
     }
 
     // ------------------------------------------------ correctness cross-check
     log('cross-check: rnnlm weights copied into torch, forward loss on one batch');
     const xc = configs[0] as TrainConfig;
-    const model = crossModel as RnnLm;
+    const model = (crossTrainer as RnnlmTrainer).model;
     const manifest = model.getWeights().map((w, i) => {
       const file = join(tmp, `w${i}.f32`);
       writeFileSync(file, Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength));
@@ -432,20 +252,23 @@ async function main(): Promise<void> {
     disposeState(out.state);
     const rNll = await out.nll.data();
     out.nll.dispose();
-    const tCross = await torch<{ loss: number; nll: number[] }>([
-      'crosscheck',
-      ...modelArgs(xc, vocab),
-      '--weights',
-      join(tmp, 'weights.json'),
-      '--x',
-      join(tmp, 'x.i32'),
-      '--y',
-      join(tmp, 'y.i32'),
-      '--batch',
-      `${xc.batch}`,
-      '--steps',
-      `${xc.steps}`,
-    ]);
+    const tCross = await torchAt<{ loss: number; nll: number[] }>(
+      [
+        'crosscheck',
+        ...modelArgs(xc, vocab),
+        '--weights',
+        join(tmp, 'weights.json'),
+        '--x',
+        join(tmp, 'x.i32'),
+        '--y',
+        join(tmp, 'y.i32'),
+        '--batch',
+        `${xc.batch}`,
+        '--steps',
+        `${xc.steps}`,
+      ],
+      '1x2',
+    );
     let maxAbsDiff = 0;
     let rLoss = 0;
     for (let i = 0; i < rNll.length; i++) {
@@ -468,6 +291,7 @@ async function main(): Promise<void> {
     // ------------------------------------------------ scoring throughput (forward only)
     const sc = configs[0] as TrainConfig;
     const scoreSteps = opts.quick ? 8 : 20;
+    const scoreFlops = forwardFlopsPerToken(sc, vocab);
     const scoreModel = RnnLm.create(modelConfig(sc, vocab), 3);
     const sData = new Batches(tokens, sc.batch, sc.steps);
     let sState = scoreModel.zeroState(sc.batch);
@@ -487,28 +311,35 @@ async function main(): Promise<void> {
     };
     await scoreRun(2);
     const srMs: number[] = [];
-    const stMs: number[] = [];
-    const st1Ms: number[] = [];
-    const args = stepArgs('score', sc, vocab, tokensFile, 3, scoreSteps);
+    const stMs = emptyRecord<number[]>(() => []);
+    const sArgs = stepArgs('score', sc, vocab, tokensFile, 3, scoreSteps, torchSeconds);
     for (let r = 0; r < opts.rounds; r++) {
       srMs.push(...(await scoreRun(scoreSteps)));
-      const b = await torch<{ stepMs: number[] }>(args);
-      const b1 = await torch<{ stepMs: number[] }>(args, 1);
-      stMs.push(...b.stepMs);
-      st1Ms.push(...b1.stepMs);
+      const b = await torchAll<{ stepMs: number[] }>(sArgs);
+      for (const s of TORCH_SETTINGS) stMs[s].push(...b[s].stepMs);
       log(
-        `score round ${r + 1}/${opts.rounds}: rnnlm ${fmt(median(srMs), 1)} ms, torch ${fmt(median(stMs), 1)} ms (1 thread: ${fmt(median(st1Ms), 1)} ms)`,
+        `score round ${r + 1}/${opts.rounds}: rnnlm ${fmt(median(srMs), 1)} ms; torch ${TORCH_SETTINGS.map((s) => `${s} ${fmt(median(stMs[s]), 1)}`).join(', ')} ms`,
       );
     }
     disposeState(sState);
     const scoreTok = sc.batch * sc.steps;
-    const score = {
+    const scoreTorch = pickWinner(
+      Object.fromEntries(
+        TORCH_SETTINGS.map((s) => [
+          s,
+          throughput((scoreTok * 1000) / median(stMs[s]), scoreFlops, stMs[s].length),
+        ]),
+      ) as Record<TorchSetting, TorchThroughput>,
+      (t) => t.tokPerSec,
+      higher,
+    );
+    const rScoreTok = (scoreTok * 1000) / median(srMs);
+    const score: ScoreResult = {
       config: `H${sc.hidden} E${sc.embedding} B${sc.batch} T${sc.steps}`,
-      rnnlmTokPerSec: (scoreTok * 1000) / median(srMs),
-      torchTokPerSec: (scoreTok * 1000) / median(stMs),
-      ratio: median(stMs) / median(srMs),
-      torch1ThreadTokPerSec: (scoreTok * 1000) / median(st1Ms),
-      ratioVsTorch1Thread: median(st1Ms) / median(srMs),
+      rnnlm: throughput(rScoreTok, scoreFlops, srMs.length),
+      torch: scoreTorch,
+      ratio: rScoreTok / scoreTorch.settings[scoreTorch.winner].tokPerSec,
+      flopsPerToken: scoreFlops,
     };
 
     // ------------------------------------------------ generation latency (batch 1)
@@ -522,7 +353,8 @@ async function main(): Promise<void> {
       const g = await generate(scoreModel, tokenizer, { maxTokens: genCount, seed: r + 1 });
       gMs.push((performance.now() - t0) / g.tokens);
     }
-    const tGen = await torch<{ msPerToken: number[] }>([
+    scoreModel.dispose();
+    const tGen = await torchAll<{ msPerToken: number[] }>([
       'generate',
       ...modelArgs(sc, vocab),
       '--count',
@@ -532,27 +364,19 @@ async function main(): Promise<void> {
       '--start',
       `${tokenizer.boundaryIds[0] ?? 0}`,
     ]);
-    const tGen1 = await torch<{ msPerToken: number[] }>(
-      [
-        'generate',
-        ...modelArgs(sc, vocab),
-        '--count',
-        `${genCount}`,
-        '--reps',
-        `${genReps}`,
-        '--start',
-        `${tokenizer.boundaryIds[0] ?? 0}`,
-      ],
-      1,
+    const genTorch = pickWinner(
+      Object.fromEntries(
+        TORCH_SETTINGS.map((s) => [s, { msPerToken: median(tGen[s].msPerToken) }]),
+      ) as Record<TorchSetting, { msPerToken: number }>,
+      (g) => g.msPerToken,
+      lower,
     );
-    const generateResult = {
+    const generateResult: GenerateResult = {
       config: `H${sc.hidden} E${sc.embedding}, ${genCount} tokens, sampled`,
       rnnlmMsPerToken: median(gMs),
-      torchMsPerToken: median(tGen.msPerToken),
-      ratio: median(tGen.msPerToken) / median(gMs),
-      torch1ThreadMsPerToken: median(tGen1.msPerToken),
+      torch: genTorch,
+      ratio: genTorch.settings[genTorch.winner].msPerToken / median(gMs),
     };
-    scoreModel.dispose();
 
     // ------------------------------------------------ through the service
     const service = await serviceBench({
@@ -563,61 +387,20 @@ async function main(): Promise<void> {
       log,
     });
 
-    // ------------------------------------------------ quality at equal time
-    let quality: {
-      rnnlmValNatsPerChar: number;
-      torchValNatsPerChar: number;
-      minutes: number;
-      rnnlmSteps: number;
-      torchSteps: number;
-      config: string;
-    } | null = null;
-    if (!opts.quick) {
-      const qc = configs[0] as TrainConfig;
-      const cut = Math.floor(tokens.length * 0.9);
-      const trainTok = tokens.subarray(0, cut);
-      const valTok = tokens.subarray(cut);
-      const trainFile = join(tmp, 'train.i32');
-      const valFile = join(tmp, 'val.i32');
-      writeInt32(trainFile, trainTok);
-      writeInt32(valFile, valTok);
-      log(`quality: rnnlm trains ${opts.minutes} min`);
-      const q = new RnnlmTrainer(qc, trainTok, vocab, 11);
-      const budget = opts.minutes * 60_000;
-      const t0 = performance.now();
-      let qSteps = 0;
-      while (performance.now() - t0 < budget) {
-        await q.run(1);
-        qSteps++;
-      }
-      const rVal = await rnnlmValNats(q.model, valTok, qc.batch, qc.steps);
-      q.dispose();
-      log(
-        `quality: rnnlm ${qSteps} steps, val ${rVal.toFixed(4)} nats/char; torch trains ${opts.minutes} min`,
-      );
-      const tq = await torch<{ steps: number; valNatsPerChar: number }>([
-        'quality',
-        ...modelArgs(qc, vocab),
-        '--tokens',
-        trainFile,
-        '--val',
-        valFile,
-        '--batch',
-        `${qc.batch}`,
-        '--steps',
-        `${qc.steps}`,
-        '--minutes',
-        `${opts.minutes}`,
-      ]);
-      quality = {
-        config: `2x${qc.hidden} LSTM E${qc.embedding} B${qc.batch} T${qc.steps}, 90/10 split`,
-        rnnlmValNatsPerChar: rVal,
-        torchValNatsPerChar: tq.valNatsPerChar,
-        minutes: opts.minutes,
-        rnnlmSteps: qSteps,
-        torchSteps: tq.steps,
-      };
-    }
+    // ------------------------------------------------ quality at equal time and equal steps
+    const qualityInputs = {
+      root,
+      tmp,
+      text,
+      config: configs[0] as TrainConfig,
+      native: opts.native,
+      threads: opts.threads,
+      log,
+    };
+    const quality: { equalTime: QualityResult | null; equalSteps: QualityResult | null } = {
+      equalTime: opts.qualityMinutes > 0 ? await equalTime(qualityInputs, opts.qualityMinutes) : null,
+      equalSteps: opts.qualitySteps > 0 ? await equalSteps(qualityInputs, opts.qualitySteps) : null,
+    };
 
     // ------------------------------------------------ report
     const cpu = cpus();
@@ -630,15 +413,18 @@ async function main(): Promise<void> {
         memoryGiB: Math.round(totalmem() / 2 ** 30),
         node: process.version,
         platform: `${process.platform}-${process.arch}`,
-        torch: ceiling.torch,
-        torchThreads: ceiling.threads,
-        sgemmGflops: ceiling.gflops,
+        torch: ceilings.settings[ceilings.winner].torch,
+        /** Best torch.mm 2048² over the thread settings (GFLOP/s), and every setting's figure. */
+        sgemmGflops: ceiling,
+        sgemm: ceilings,
         /** 1-minute load average before and after the run (other work on the machine skews ratios). */
         loadAvg: [loadAvgStart, loadavg()[0] ?? Number.NaN],
       },
       backend: backend.name,
-      nativeKernels: nativeKernels() === undefined ? null : backend.nativeKernels,
+      nativeKernels: nativeKernels() === undefined ? null : nativeKernels()?.blas(),
+      rnnlmThreads: opts.threads,
       tfjs: backend.tfjsVersion,
+      torchSettings: TORCH_SETTINGS,
       train,
       score,
       generate: generateResult,
@@ -649,56 +435,7 @@ async function main(): Promise<void> {
     };
     mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
-
-    const lines: string[] = [];
-    lines.push(
-      `rnnlm bench (${result.mode}) ${result.date} — ${result.machine.cpu}, ${result.machine.cores} cores; rnnlm ${backend.name}${result.nativeKernels === null ? ' (1 thread)' : ` + native kernels (${result.nativeKernels})`} vs torch ${ceiling.torch} (${ceiling.threads} threads); sgemm ceiling ${fmt(ceiling.gflops, 1)} GFLOP/s; load avg ${result.machine.loadAvg.map((l) => l.toFixed(2)).join(' → ')}`,
-    );
-    lines.push('');
-    lines.push(
-      '| training (2-layer LSTM, Adam, clip 5) | rnnlm tok/s | torch tok/s | ratio | rnnlm GFLOP/s | torch GFLOP/s | rnnlm % ceiling | torch % ceiling | steps (r/t) | torch 1-thread tok/s | ratio vs 1-thread |',
-    );
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const t of train) {
-      lines.push(
-        `| ${t.config} | ${fmt(t.rnnlmTokPerSec)} | ${fmt(t.torchTokPerSec)} | ${fmt(t.ratio, 2)}× | ${fmt(t.rnnlmGflops, 1)} | ${fmt(t.torchGflops, 1)} | ${fmt(100 * t.ceilingShare, 1)} % | ${fmt(100 * t.torchCeilingShare, 1)} % | ${t.stepsMeasured.rnnlm}/${t.stepsMeasured.torch} | ${fmt(t.torch1ThreadTokPerSec)} | ${fmt(t.ratioVsTorch1Thread, 2)}× |`,
-      );
-    }
-    lines.push('');
-    lines.push('| measure | rnnlm | torch | ratio (>1: rnnlm faster) | torch 1-thread |');
-    lines.push('| --- | ---: | ---: | ---: | ---: |');
-    lines.push(
-      `| scoring tok/s (${score.config}, forward only) | ${fmt(score.rnnlmTokPerSec)} | ${fmt(score.torchTokPerSec)} | ${fmt(score.ratio, 2)}× | ${fmt(score.torch1ThreadTokPerSec)} (${fmt(score.ratioVsTorch1Thread, 2)}×) |`,
-    );
-    lines.push(
-      `| generation ms/token (batch 1, ${genCount} tokens) | ${fmt(generateResult.rnnlmMsPerToken, 3)} | ${fmt(generateResult.torchMsPerToken, 3)} | ${fmt(generateResult.ratio, 2)}× | ${fmt(generateResult.torch1ThreadMsPerToken, 3)} |`,
-    );
-    if (quality !== null) {
-      lines.push(
-        `| validation nats/char after ${quality.minutes} min (steps r/t ${quality.rnnlmSteps}/${quality.torchSteps}) | ${fmt(quality.rnnlmValNatsPerChar, 4)} | ${fmt(quality.torchValNatsPerChar, 4)} | ${fmt(quality.torchValNatsPerChar - quality.rnnlmValNatsPerChar, 4)} (torch − rnnlm) | |`,
-      );
-    } else {
-      lines.push('| validation nats/char at equal time | skipped (--quick) | | | |');
-    }
-    lines.push(
-      `| cross-check loss (${crossCheck.config}, same weights and batch) | ${crossCheck.rnnlmLoss.toFixed(6)} | ${crossCheck.torchLoss.toFixed(6)} | max abs Δ per token ${crossCheck.maxAbsDiff.toExponential(2)} — ${crossCheck.pass ? 'agrees to 1e-4' : 'MISMATCH'} | |`,
-    );
-    lines.push('');
-    lines.push(
-      '| through the service (autocannon, one API process) | connections | ok req/s | p50 ms | p99 ms | statuses | socket errors / timeouts |',
-    );
-    lines.push('| --- | ---: | ---: | ---: | ---: | --- | ---: |');
-    for (const row of service) {
-      const statuses = Object.entries(row.statusCodes)
-        .map(([code, n]) => `${code}: ${n}`)
-        .join(', ');
-      lines.push(
-        `| ${row.route} | ${row.connections} | ${fmt(row.okPerSec, 1)} | ${fmt(row.p50Ms)} | ${fmt(row.p99Ms)} | ${statuses} | ${row.errors} / ${row.timeouts} |`,
-      );
-    }
-    lines.push('');
-    lines.push(`wrote ${opts.out} in ${fmt(result.seconds)} s`);
-    console.log(lines.join('\n'));
+    console.log(renderReport(result, opts.out));
     if (!crossCheck.pass) process.exitCode = 1;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

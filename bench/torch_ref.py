@@ -6,6 +6,10 @@ weights as raw float32 plus a JSON manifest) and prints one JSON object on stdou
 The model mirrors rnnlm's RnnLm: Embedding(V, E) -> LSTM(E, H, layers) -> Linear(H, V),
 time-major batches x[t*B + b], Adam (PyTorch defaults) + global-norm clip, state carried
 (detached) between minibatches.
+
+Threads come from the environment, set by run.ts before this process starts (torch reads
+OpenBLAS's and OpenMP's settings when it loads): BENCH_TORCH_THREADS is the intra-op thread
+count (torch.set_num_threads), OPENBLAS_NUM_THREADS the BLAS threads each of them may use.
 """
 import argparse
 import json
@@ -19,20 +23,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# 2 threads is the reference setting; BENCH_TORCH_THREADS=1 gives the single-thread comparison.
-torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
 
 
 class CharLstm(nn.Module):
-    def __init__(self, vocab, emb, hidden, layers):
+    def __init__(self, vocab, emb, hidden, layers, init="torch"):
         super().__init__()
         self.embedding = nn.Embedding(vocab, emb)
         self.lstm = nn.LSTM(emb, hidden, layers)
         self.output = nn.Linear(hidden, vocab)
         self.layers = layers
         self.hidden = hidden
-        # rnnlm's initialisation: U(-0.1, 0.1) for embedding/output, U(-1/sqrt(H), ..) for the
-        # recurrent weights (torch's default), zero biases except the forget gate at 1.
+        # "torch" keeps what a PyTorch user gets: N(0, 1) embedding, U(+-1/sqrt(H)) for every
+        # LSTM weight and bias, nn.Linear's U(+-1/sqrt(H)) for the decoder. "rnnlm" is
+        # rnnlm's old scheme (before 2026-12-06): U(-0.1, 0.1) embedding and decoder, zero
+        # biases except the forget gate at 1.
+        if init == "torch":
+            return
         nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
         nn.init.uniform_(self.output.weight, -0.1, 0.1)
         nn.init.zeros_(self.output.bias)
@@ -77,6 +84,12 @@ class Batches:
         return x, y, self.offset == self.steps
 
 
+def over_budget(a, i, started):
+    """True once --max-seconds have passed and at least one step was measured: a badly
+    oversubscribed thread setting can take many seconds a step and still gets its figure."""
+    return i > a.warmup and time.perf_counter() - started > a.max_seconds
+
+
 def train_step(model, opt, x, y, state, clip):
     opt.zero_grad(set_to_none=True)
     logits, state = model(x, state)
@@ -106,13 +119,16 @@ def cmd_ceiling(a):
 def cmd_train(a):
     torch.manual_seed(a.seed)
     tokens = load_tokens(a.tokens)
-    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers)
+    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers, a.init)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     data = Batches(tokens, a.batch, a.steps)
     state = model.zero_state(a.batch)
     times = []
     losses = []
+    started = time.perf_counter()
     for i in range(a.warmup + a.measure):
+        if over_budget(a, i, started):
+            break
         x, y, reset = data.next()
         if reset:
             state = model.zero_state(a.batch)
@@ -128,12 +144,15 @@ def cmd_train(a):
 def cmd_score(a):
     torch.manual_seed(a.seed)
     tokens = load_tokens(a.tokens)
-    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers).eval()
+    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers, a.init).eval()
     data = Batches(tokens, a.batch, a.steps)
     state = model.zero_state(a.batch)
     times = []
+    started = time.perf_counter()
     with torch.no_grad():
         for i in range(a.warmup + a.measure):
+            if over_budget(a, i, started):
+                break
             x, y, _ = data.next()
             t0 = time.perf_counter()
             logits, state = model(x, state)
@@ -147,7 +166,7 @@ def cmd_score(a):
 
 def cmd_generate(a):
     torch.manual_seed(a.seed)
-    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers).eval()
+    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers, a.init).eval()
     gen = torch.Generator().manual_seed(a.seed)
     times = []
     with torch.no_grad():
@@ -190,7 +209,7 @@ def load_weights(model, manifest_path, layers, hidden):
 
 
 def cmd_crosscheck(a):
-    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers).eval()
+    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers, a.init).eval()
     load_weights(model, a.weights, a.layers, a.hidden)
     x = torch.from_numpy(np.fromfile(a.x, dtype=np.int32).astype(np.int64)).reshape(a.steps, a.batch)
     y = torch.from_numpy(np.fromfile(a.y, dtype=np.int32).astype(np.int64))
@@ -216,28 +235,44 @@ def evaluate(model, tokens, batch, steps):
 
 
 def cmd_quality(a):
+    """Trains for --minutes of wall time, or exactly --max-steps steps when given, then validates."""
     torch.manual_seed(a.seed)
     train = load_tokens(a.tokens)
     val = load_tokens(a.val)
-    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers)
+    model = CharLstm(a.vocab, a.emb, a.hidden, a.layers, a.init)
+    if a.weights is not None:
+        load_weights(model, a.weights, a.layers, a.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     data = Batches(train, a.batch, a.steps)
     state = model.zero_state(a.batch)
+    losses = []
     budget = a.minutes * 60
     t0 = time.perf_counter()
     steps = 0
     loss = math.nan
-    while time.perf_counter() - t0 < budget:
+
+    def more():
+        if a.max_steps is not None:
+            return steps < a.max_steps
+        return time.perf_counter() - t0 < budget
+
+    while more():
         x, y, reset = data.next()
         if reset:
             state = model.zero_state(a.batch)
         loss, state = train_step(model, opt, x, y, state, a.clip)
+        losses.append(loss)
         steps += 1
     trained_s = time.perf_counter() - t0
     model.eval()
-    torch.set_num_threads(1)  # evaluation is not timed; one thread is faster here for small matMuls
     val_nats = evaluate(model, val, a.batch, a.steps)
-    return {"steps": steps, "trainSeconds": trained_s, "trainLoss": loss, "valNatsPerChar": val_nats}
+    return {
+        "steps": steps,
+        "trainSeconds": trained_s,
+        "trainLoss": loss,
+        "losses": losses,
+        "valNatsPerChar": val_nats,
+    }
 
 
 def main():
@@ -250,6 +285,7 @@ def main():
         s.add_argument("--hidden", type=int, default=256)
         s.add_argument("--layers", type=int, default=2)
         s.add_argument("--seed", type=int, default=1)
+        s.add_argument("--init", choices=["torch", "rnnlm"], default="torch")
 
     s = sub.add_parser("ceiling")
     s.add_argument("--n", type=int, default=2048)
@@ -266,6 +302,9 @@ def main():
         s.add_argument("--clip", type=float, default=5.0)
         s.add_argument("--val")
         s.add_argument("--minutes", type=float, default=10)
+        s.add_argument("--max-steps", type=int)
+        s.add_argument("--max-seconds", type=float, default=math.inf)
+        s.add_argument("--weights", help="start from these weights (run.ts's manifest)")
     s = sub.add_parser("generate")
     model_args(s)
     s.add_argument("--count", type=int, default=500)
@@ -290,6 +329,7 @@ def main():
     result = fn(a)
     result["torch"] = torch.__version__
     result["threads"] = torch.get_num_threads()
+    result["blasThreads"] = int(os.environ.get("OPENBLAS_NUM_THREADS", "0"))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
