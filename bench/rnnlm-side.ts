@@ -4,7 +4,7 @@
  */
 import type { ModelConfig } from '../src/ml/config.js';
 import { chunkNll } from '../src/ml/eval/evaluate.js';
-import type { LayerState } from '../src/ml/model/cells.js';
+import type { LayerState } from '../src/ml/model/layer.js';
 import { disposeState, RnnLm } from '../src/ml/model/lm.js';
 import { Rng } from '../src/ml/rng.js';
 import { createOptimizer } from '../src/ml/train/optimizers.js';

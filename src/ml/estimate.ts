@@ -4,11 +4,12 @@
  * service refuses a job over its limits at submit time instead of letting a worker run out of
  * memory halfway through.
  */
-import type { CellType } from './model/cells.js';
-import { GATES } from './model/cells.js';
-import type { ModelConfig, RunConfig, TokenizerSpec } from './config.js';
+import { parameterCount, type CellType } from './model/layout.js';
+import type { RunConfig, TokenizerSpec } from './config.js';
 import { TruncationSchedule } from './data/truncation.js';
 import { BPE_DEFAULT_VOCAB_SIZE } from './tokenizers/bpe.js';
+
+export { parameterCount };
 
 const FLOAT32_BYTES = 4;
 
@@ -69,24 +70,6 @@ export function vocabularyBound(tokenizer: TokenizerSpec, corpus: string, defaul
     case 'bpe':
       return tokenizer.vocabSize ?? BPE_DEFAULT_VOCAB_SIZE;
   }
-}
-
-/**
- * Trainable parameters of the model: embedding [V, E]; per layer a fused input kernel
- * [in, G·H], recurrent kernel [H, G·H] and bias [G·H] (GRU: and a recurrent bias [H]), with
- * G gate blocks per cell; output kernel [H, V] unless tied to the embedding, and bias [V].
- */
-export function parameterCount(model: ModelConfig): number {
-  const { vocabSize: v, embeddingSize: e, hiddenSize: h, layers, cell } = model;
-  const g = GATES[cell];
-  let n = v * e;
-  for (let l = 0; l < layers; l++) {
-    const input = l === 0 ? e : h;
-    n += input * g * h + h * g * h + g * h;
-    if (cell === 'gru') n += h;
-  }
-  if (!model.tieWeights) n += h * v;
-  return n + v;
 }
 
 /** What {@link estimateTraining} returns; sizes in bytes. */

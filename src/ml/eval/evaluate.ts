@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import type { LayerState } from '../model/cells.js';
+import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { flatIndices } from '../model/ops.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { RnnlmError } from '../../errors.js';
-import type { LayerState } from '../model/cells.js';
+import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { HostStepper } from '../model/native-cells.js';
 import { nativeKernels } from '../native.js';

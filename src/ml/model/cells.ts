@@ -1,30 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { nativeKernels } from '../native.js';
+import type { LayerParams, LayerRun, LayerState } from './layer.js';
+import type { CellType } from './layout.js';
 import { nativeSegment, runNativeLayer } from './native-cells.js';
-
-/** Recurrent cell kinds: LSTM, GRU (cuDNN/PyTorch variant) and the plain tanh RNN. */
-export type CellType = 'lstm' | 'gru' | 'rnn';
-
-/** Gate blocks per cell: the fused kernels are [in, gates*hidden]. */
-export const GATES: Record<CellType, number> = { lstm: 4, gru: 3, rnn: 1 };
-
-export interface LayerParams {
-  /** [input, gates*hidden]; LSTM gate order i, f, o, g; GRU r, u, n. */
-  kernel: tf.Tensor2D;
-  /** [hidden, gates*hidden]. */
-  recurrent: tf.Tensor2D;
-  /** [gates*hidden], added on the input side. */
-  bias: tf.Tensor1D;
-  /** GRU only: [hidden] bias of the recurrent part of the candidate, applied inside r ⊙ (·). */
-  recurrentBias?: tf.Tensor1D | undefined;
-}
-
-/** Hidden state of one layer: h, plus the cell state c for LSTM. */
-export interface LayerState {
-  h: tf.Tensor2D;
-  c?: tf.Tensor2D | undefined;
-}
 
 type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [T, ...R]>;
 
@@ -93,12 +72,6 @@ function timesteps(x: tf.Tensor2D, steps: number, batch = x.shape[0] / steps): t
   if (steps === 1 && x.shape[0] === batch) return [x];
   const width = x.shape[1];
   return Array.from({ length: steps }, (_, t) => tf.slice(x, [t * batch, 0], [batch, width]));
-}
-
-export interface LayerRun {
-  /** Outputs of every step, time-major [T*B, H]. */
-  outputs: tf.Tensor2D;
-  final: LayerState;
 }
 
 /**

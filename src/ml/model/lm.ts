@@ -3,7 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../config.js';
 import { RnnlmError } from '../../errors.js';
 import { Rng } from '../rng.js';
-import { GATES, runLayer, trainableLayer, type LayerParams, type LayerState } from './cells.js';
+import { runLayer, trainableLayer } from './cells.js';
+import type { LayerParams, LayerState } from './layer.js';
+import { parameterCount, weightShapes } from './layout.js';
 import { embed, linear, sparseSoftmaxCrossEntropy } from './ops.js';
 
 /** A float32 tensor as plain data (`data.length` = product of `shape`): what checkpoints and model directories store. */
@@ -62,26 +64,12 @@ export class RnnLm {
 
   /** Names and shapes of every weight, in a stable order. */
   static weightShapes(config: ModelConfig): Map<string, number[]> {
-    const { vocabSize: v, embeddingSize: e, hiddenSize: h, layers, cell } = config;
-    const g = GATES[cell];
-    const shapes = new Map<string, number[]>([['embedding', [v, e]]]);
-    for (let l = 0; l < layers; l++) {
-      const input = l === 0 ? e : h;
-      shapes.set(`layers.${l}.kernel`, [input, g * h]);
-      shapes.set(`layers.${l}.recurrent`, [h, g * h]);
-      shapes.set(`layers.${l}.bias`, [g * h]);
-      if (cell === 'gru') shapes.set(`layers.${l}.recurrentBias`, [h]);
-    }
-    if (!config.tieWeights) shapes.set('output.kernel', [h, v]);
-    shapes.set('output.bias', [v]);
-    return shapes;
+    return weightShapes(config);
   }
 
   /** Number of trainable parameters. */
   static parameterCount(config: ModelConfig): number {
-    let n = 0;
-    for (const shape of RnnLm.weightShapes(config).values()) n += shape.reduce((a, b) => a * b, 1);
-    return n;
+    return parameterCount(config);
   }
 
   /**

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.js';
 import type { NativeKernels } from '../native.js';
-import { GATES, type CellType, type LayerParams, type LayerRun, type LayerState } from './cells.js';
+import type { LayerParams, LayerRun, LayerState } from './layer.js';
+import { GATES, type CellType } from './layout.js';
 
 /**
  * Host copies of weights, keyed by their tfjs data id: a variable gets a new data id when it

@@ -5,7 +5,7 @@ import type { BackendInfo } from '../backend.js';
 import type { ModelConfig, RunConfig } from '../config.js';
 import { fillBatch, planEpoch, type Minibatch, type PartitionOptions } from '../data/partition.js';
 import { evaluate, type EvalResult } from '../eval/evaluate.js';
-import type { LayerState } from '../model/cells.js';
+import type { LayerState } from '../model/layer.js';
 import { disposeState, RnnLm, type NamedArray } from '../model/lm.js';
 import { Rng, type RngState } from '../rng.js';
 import type { TokenizerJSON } from '../tokenizers/types.js';

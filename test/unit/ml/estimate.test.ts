@@ -11,7 +11,7 @@ import {
   parameterCount,
   vocabularyBound,
 } from '../../../src/ml/estimate.js';
-import type { CellType } from '../../../src/ml/model/cells.js';
+import type { CellType } from '../../../src/ml/model/layout.js';
 import { disposeState, RnnLm } from '../../../src/ml/model/lm.js';
 import { Rng } from '../../../src/ml/rng.js';
 import { CharTokenizer } from '../../../src/ml/tokenizers/char.js';

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../../../src/ml/backend.js';
 import type { ModelConfig } from '../../../../src/ml/config.js';
-import type { CellType } from '../../../../src/ml/model/cells.js';
+import type { CellType } from '../../../../src/ml/model/layout.js';
 import { RnnLm } from '../../../../src/ml/model/lm.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
