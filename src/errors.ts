@@ -16,6 +16,10 @@ export const ERRORS = {
   RNNLM_CHECKPOINT_NOT_FOUND: { status: 404, retryable: false },
   RNNLM_CHECKPOINT_MISMATCH: { status: 400, retryable: false },
   RNNLM_BACKEND_UNAVAILABLE: { status: 503, retryable: true },
+  // The native kernels: missing or unloadable where RNNLM_NATIVE_KERNELS=on demands them, or a
+  // kernel that refused its arguments; neither changes on another attempt.
+  RNNLM_NATIVE_UNAVAILABLE: { status: 503, retryable: false },
+  RNNLM_NATIVE_FAILED: { status: 500, retryable: false },
   RNNLM_FILE_NOT_FOUND: { status: 404, retryable: false },
   RNNLM_INVALID_TEXT: { status: 400, retryable: false },
   // Service and HTTP codes.

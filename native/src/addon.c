@@ -1,23 +1,25 @@
 /*
  * N-API bindings of the fused recurrent kernels. Every array is a Float32Array owned by the
  * caller; the functions check the lengths against the dimensions and write into the output
- * arrays, so no memory crosses the boundary by ownership.
+ * arrays, so no memory crosses the boundary by ownership. Each layer function takes one options
+ * object, read through a table of its fields (LAYER_FNS), so adding an array is one table row.
  */
 #include <cblas.h>
 #include <node_api.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "recurrent.h"
 
-#define MAX_ARGS 20
-
-#define CHECK(call)                                                   \
-  do {                                                                \
-    if ((call) != napi_ok) {                                          \
+#define CHECK(call)                                                       \
+  do {                                                                    \
+    if ((call) != napi_ok) {                                              \
       napi_throw_error(env, "RNNLM_NATIVE", "N-API call failed: " #call); \
-      return NULL;                                                    \
-    }                                                                 \
+      return NULL;                                                        \
+    }                                                                     \
   } while (0)
 
 static bool get_int(napi_env env, napi_value v, const char *name, int *out) {
@@ -32,7 +34,7 @@ static bool get_int(napi_env env, napi_value v, const char *name, int *out) {
   return true;
 }
 
-/* A Float32Array of exactly `length` elements (or null when `nullable`, giving NULL). */
+/* A Float32Array of exactly `length` elements (or null/undefined when `nullable`, giving NULL). */
 static bool get_floats(napi_env env, napi_value v, const char *name, size_t length, bool nullable,
                        float **out) {
   napi_valuetype type;
@@ -61,196 +63,202 @@ static bool get_floats(napi_env env, napi_value v, const char *name, size_t leng
   return true;
 }
 
-static bool get_dims(napi_env env, napi_value *argv, rnn_dims *d) {
-  return get_int(env, argv[0], "steps", &d->steps) && get_int(env, argv[1], "batch", &d->batch) &&
-         get_int(env, argv[2], "input", &d->input) && get_int(env, argv[3], "hidden", &d->hidden);
+/* Every array any layer function takes; a function's table says which it reads. */
+typedef struct {
+  rnn_dims d;
+  float *x, *kernel, *recurrent, *bias, *recurrent_bias, *h0, *c0, *out, *cells, *hn, *gates, *d_out,
+      *d_cell_last, *scale, *d_x, *d_kernel, *d_recurrent, *d_bias, *d_recurrent_bias;
+} layer_args;
+
+/* An array's length as a product of the dimensions (G = gates per cell times H). */
+typedef enum { ROWS_X_IN, ROWS_X_H, ROWS_X_G, IN_X_G, H_X_G, G_, H_, STATE, STEPS } extent;
+
+typedef struct {
+  const char *name;
+  size_t offset;
+  extent length;
+  bool nullable;
+} field;
+
+typedef struct {
+  const char *name;
+  int gates;
+  const field *fields;
+  size_t count;
+  /* Returns 0, or -1 when the kernel could not allocate its scratch memory. */
+  int (*run)(const layer_args *a);
+} layer_fn;
+
+/* The lengths of every extent, or false (with a RangeError thrown) when one would overflow. */
+static bool extents(napi_env env, const layer_fn *fn, const rnn_dims *d, size_t len[STEPS + 1]) {
+  size_t rows, g;
+  bool over = __builtin_mul_overflow((size_t)d->steps, (size_t)d->batch, &rows) ||
+              __builtin_mul_overflow((size_t)fn->gates, (size_t)d->hidden, &g);
+  /* sgemm takes int dimensions: T*B rows and G*H columns must fit. */
+  over = over || rows > INT_MAX || g > INT_MAX;
+  over = over || __builtin_mul_overflow(rows, (size_t)d->input, &len[ROWS_X_IN]) ||
+         __builtin_mul_overflow(rows, (size_t)d->hidden, &len[ROWS_X_H]) ||
+         __builtin_mul_overflow(rows, g, &len[ROWS_X_G]) ||
+         __builtin_mul_overflow((size_t)d->input, g, &len[IN_X_G]) ||
+         __builtin_mul_overflow((size_t)d->hidden, g, &len[H_X_G]) ||
+         __builtin_mul_overflow((size_t)d->batch, (size_t)d->hidden, &len[STATE]);
+  if (!over) {
+    len[G_] = g;
+    len[H_] = (size_t)d->hidden;
+    len[STEPS] = (size_t)d->steps;
+  }
+  for (int e = 0; !over && e <= STEPS; e++) over = len[e] > SIZE_MAX / sizeof(float);
+  if (over) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s: steps %d, batch %d, input %d, hidden %d give arrays too large to address",
+             fn->name, d->steps, d->batch, d->input, d->hidden);
+    napi_throw_range_error(env, "RNNLM_NATIVE", msg);
+    return false;
+  }
+  return true;
 }
 
-/* lstmForward(T, B, I, H, x, kernel, recurrent, bias, h0, c0, out, cells, gates) */
-static napi_value lstm_forward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 13) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "lstmForward takes 13 arguments");
+/* fn(options): reads the dimensions and every array of fn's table from one options object. */
+static napi_value call_layer(napi_env env, napi_callback_info info, const layer_fn *fn) {
+  size_t argc = 1;
+  napi_value options;
+  napi_valuetype type;
+  CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
+  if (argc != 1 || napi_typeof(env, options, &type) != napi_ok || type != napi_object) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s takes one options object", fn->name);
+    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
     return NULL;
   }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, G = 4 * (size_t)d.hidden, state = (size_t)d.batch * d.hidden;
-  float *x, *kernel, *recurrent, *bias, *h0, *c0, *out, *cells, *gates;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * G, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", (size_t)d.hidden * G, false, &recurrent) ||
-      !get_floats(env, argv[7], "bias", G, false, &bias) ||
-      !get_floats(env, argv[8], "h0", state, false, &h0) ||
-      !get_floats(env, argv[9], "c0", state, false, &c0) ||
-      !get_floats(env, argv[10], "out", rows * d.hidden, false, &out) ||
-      !get_floats(env, argv[11], "cells", rows * d.hidden, false, &cells) ||
-      !get_floats(env, argv[12], "gates", rows * G, false, &gates))
-    return NULL;
-  lstm_forward(&d, x, kernel, recurrent, bias, h0, c0, out, cells, gates);
+  layer_args a = {0};
+  static const char *const dims[] = {"steps", "batch", "input", "hidden"};
+  int *dim_out[] = {&a.d.steps, &a.d.batch, &a.d.input, &a.d.hidden};
+  for (int i = 0; i < 4; i++) {
+    napi_value v;
+    CHECK(napi_get_named_property(env, options, dims[i], &v));
+    if (!get_int(env, v, dims[i], dim_out[i])) return NULL;
+  }
+  size_t len[STEPS + 1];
+  if (!extents(env, fn, &a.d, len)) return NULL;
+  for (size_t i = 0; i < fn->count; i++) {
+    const field *f = &fn->fields[i];
+    napi_value v;
+    CHECK(napi_get_named_property(env, options, f->name, &v));
+    if (!get_floats(env, v, f->name, len[f->length], f->nullable, (float **)((char *)&a + f->offset)))
+      return NULL;
+  }
+  if (fn->run(&a) != 0) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s could not allocate its scratch memory", fn->name);
+    napi_throw_error(env, "RNNLM_NATIVE_NO_MEMORY", msg);
+  }
   return NULL;
 }
 
-/*
- * lstmBackward(T, B, I, H, x, kernel, recurrent, h0, c0, out, cells, gates, dOut, dCellLast,
- *              scale | null, dX, dKernel, dRecurrent, dBias)
- */
-static napi_value lstm_backward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 19;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 19) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "lstmBackward takes 19 arguments");
-    return NULL;
-  }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, G = 4 * (size_t)d.hidden, state = (size_t)d.batch * d.hidden;
-  float *x, *kernel, *recurrent, *h0, *c0, *out, *cells, *gates, *d_out, *d_c_last, *scale, *d_x,
-      *d_kernel, *d_recurrent, *d_bias;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * G, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", (size_t)d.hidden * G, false, &recurrent) ||
-      !get_floats(env, argv[7], "h0", state, false, &h0) ||
-      !get_floats(env, argv[8], "c0", state, false, &c0) ||
-      !get_floats(env, argv[9], "out", rows * d.hidden, false, &out) ||
-      !get_floats(env, argv[10], "cells", rows * d.hidden, false, &cells) ||
-      !get_floats(env, argv[11], "gates", rows * G, false, &gates) ||
-      !get_floats(env, argv[12], "dOut", rows * d.hidden, false, &d_out) ||
-      !get_floats(env, argv[13], "dCellLast", state, false, &d_c_last) ||
-      !get_floats(env, argv[14], "scale", (size_t)d.steps, true, &scale) ||
-      !get_floats(env, argv[15], "dX", rows * d.input, false, &d_x) ||
-      !get_floats(env, argv[16], "dKernel", (size_t)d.input * G, false, &d_kernel) ||
-      !get_floats(env, argv[17], "dRecurrent", (size_t)d.hidden * G, false, &d_recurrent) ||
-      !get_floats(env, argv[18], "dBias", G, false, &d_bias))
-    return NULL;
-  if (lstm_backward(&d, x, kernel, recurrent, h0, c0, out, cells, gates, d_out, d_c_last, scale, d_x,
-                    d_kernel, d_recurrent, d_bias) != 0) {
-    napi_throw_error(env, "RNNLM_NATIVE", "lstmBackward could not allocate its scratch memory");
-  }
-  return NULL;
+#define F(js, member, extent) {js, offsetof(layer_args, member), extent, false}
+#define F_NULLABLE(js, member, extent) {js, offsetof(layer_args, member), extent, true}
+#define COUNT(table) (sizeof table / sizeof table[0])
+
+static int run_lstm_forward(const layer_args *a) {
+  lstm_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->h0, a->c0, a->out, a->cells, a->gates);
+  return 0;
+}
+static int run_lstm_backward(const layer_args *a) {
+  return lstm_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->c0, a->out, a->cells, a->gates,
+                       a->d_out, a->d_cell_last, a->scale, a->d_x, a->d_kernel, a->d_recurrent, a->d_bias);
+}
+static int run_gru_forward(const layer_args *a) {
+  return gru_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->recurrent_bias, a->h0, a->out, a->hn,
+                     a->gates);
+}
+static int run_gru_backward(const layer_args *a) {
+  return gru_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->out, a->hn, a->gates, a->d_out,
+                      a->scale, a->d_x, a->d_kernel, a->d_recurrent, a->d_bias, a->d_recurrent_bias);
+}
+static int run_rnn_forward(const layer_args *a) {
+  rnn_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->h0, a->out);
+  return 0;
+}
+static int run_rnn_backward(const layer_args *a) {
+  return rnn_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->out, a->d_out, a->scale, a->d_x,
+                      a->d_kernel, a->d_recurrent, a->d_bias);
 }
 
-/* gruForward(T, B, I, H, x, kernel, recurrent, bias, recurrentBias, h0, out, hn, gates) */
-static napi_value gru_forward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 13) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "gruForward takes 13 arguments");
-    return NULL;
-  }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, H = d.hidden, G = 3 * H;
-  float *x, *kernel, *recurrent, *bias, *rbias, *h0, *out, *hn, *gates;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * G, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", H * G, false, &recurrent) ||
-      !get_floats(env, argv[7], "bias", G, false, &bias) ||
-      !get_floats(env, argv[8], "recurrentBias", H, false, &rbias) ||
-      !get_floats(env, argv[9], "h0", (size_t)d.batch * H, false, &h0) ||
-      !get_floats(env, argv[10], "out", rows * H, false, &out) ||
-      !get_floats(env, argv[11], "hn", rows * H, false, &hn) ||
-      !get_floats(env, argv[12], "gates", rows * G, false, &gates))
-    return NULL;
-  if (gru_forward(&d, x, kernel, recurrent, bias, rbias, h0, out, hn, gates) != 0)
-    napi_throw_error(env, "RNNLM_NATIVE", "gruForward could not allocate its scratch memory");
-  return NULL;
-}
+static const field LSTM_FORWARD[] = {
+    F("x", x, ROWS_X_IN),         F("kernel", kernel, IN_X_G), F("recurrent", recurrent, H_X_G),
+    F("bias", bias, G_),          F("h0", h0, STATE),          F("c0", c0, STATE),
+    F("out", out, ROWS_X_H),      F("cells", cells, ROWS_X_H), F("gates", gates, ROWS_X_G),
+};
+static const field LSTM_BACKWARD[] = {
+    F("x", x, ROWS_X_IN),
+    F("kernel", kernel, IN_X_G),
+    F("recurrent", recurrent, H_X_G),
+    F("h0", h0, STATE),
+    F("c0", c0, STATE),
+    F("out", out, ROWS_X_H),
+    F("cells", cells, ROWS_X_H),
+    F("gates", gates, ROWS_X_G),
+    F("dOut", d_out, ROWS_X_H),
+    F("dCellLast", d_cell_last, STATE),
+    F_NULLABLE("scale", scale, STEPS),
+    F("dX", d_x, ROWS_X_IN),
+    F("dKernel", d_kernel, IN_X_G),
+    F("dRecurrent", d_recurrent, H_X_G),
+    F("dBias", d_bias, G_),
+};
+static const field GRU_FORWARD[] = {
+    F("x", x, ROWS_X_IN),    F("kernel", kernel, IN_X_G),           F("recurrent", recurrent, H_X_G),
+    F("bias", bias, G_),     F("recurrentBias", recurrent_bias, H_), F("h0", h0, STATE),
+    F("out", out, ROWS_X_H), F("hn", hn, ROWS_X_H),                  F("gates", gates, ROWS_X_G),
+};
+static const field GRU_BACKWARD[] = {
+    F("x", x, ROWS_X_IN),
+    F("kernel", kernel, IN_X_G),
+    F("recurrent", recurrent, H_X_G),
+    F("h0", h0, STATE),
+    F("out", out, ROWS_X_H),
+    F("hn", hn, ROWS_X_H),
+    F("gates", gates, ROWS_X_G),
+    F("dOut", d_out, ROWS_X_H),
+    F_NULLABLE("scale", scale, STEPS),
+    F("dX", d_x, ROWS_X_IN),
+    F("dKernel", d_kernel, IN_X_G),
+    F("dRecurrent", d_recurrent, H_X_G),
+    F("dBias", d_bias, G_),
+    F("dRecurrentBias", d_recurrent_bias, H_),
+};
+static const field RNN_FORWARD[] = {
+    F("x", x, ROWS_X_IN), F("kernel", kernel, IN_X_G), F("recurrent", recurrent, H_X_G),
+    F("bias", bias, G_),  F("h0", h0, STATE),          F("out", out, ROWS_X_H),
+};
+static const field RNN_BACKWARD[] = {
+    F("x", x, ROWS_X_IN),
+    F("kernel", kernel, IN_X_G),
+    F("recurrent", recurrent, H_X_G),
+    F("h0", h0, STATE),
+    F("out", out, ROWS_X_H),
+    F("dOut", d_out, ROWS_X_H),
+    F_NULLABLE("scale", scale, STEPS),
+    F("dX", d_x, ROWS_X_IN),
+    F("dKernel", d_kernel, IN_X_G),
+    F("dRecurrent", d_recurrent, H_X_G),
+    F("dBias", d_bias, G_),
+};
 
-/*
- * gruBackward(T, B, I, H, x, kernel, recurrent, h0, out, hn, gates, dOut, scale | null, dX,
- *             dKernel, dRecurrent, dBias, dRecurrentBias)
- */
-static napi_value gru_backward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 18;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 18) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "gruBackward takes 18 arguments");
-    return NULL;
-  }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, H = d.hidden, G = 3 * H;
-  float *x, *kernel, *recurrent, *h0, *out, *hn, *gates, *d_out, *scale, *d_x, *d_kernel, *d_recurrent,
-      *d_bias, *d_rbias;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * G, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", H * G, false, &recurrent) ||
-      !get_floats(env, argv[7], "h0", (size_t)d.batch * H, false, &h0) ||
-      !get_floats(env, argv[8], "out", rows * H, false, &out) ||
-      !get_floats(env, argv[9], "hn", rows * H, false, &hn) ||
-      !get_floats(env, argv[10], "gates", rows * G, false, &gates) ||
-      !get_floats(env, argv[11], "dOut", rows * H, false, &d_out) ||
-      !get_floats(env, argv[12], "scale", (size_t)d.steps, true, &scale) ||
-      !get_floats(env, argv[13], "dX", rows * d.input, false, &d_x) ||
-      !get_floats(env, argv[14], "dKernel", (size_t)d.input * G, false, &d_kernel) ||
-      !get_floats(env, argv[15], "dRecurrent", H * G, false, &d_recurrent) ||
-      !get_floats(env, argv[16], "dBias", G, false, &d_bias) ||
-      !get_floats(env, argv[17], "dRecurrentBias", H, false, &d_rbias))
-    return NULL;
-  if (gru_backward(&d, x, kernel, recurrent, h0, out, hn, gates, d_out, scale, d_x, d_kernel, d_recurrent,
-                   d_bias, d_rbias) != 0)
-    napi_throw_error(env, "RNNLM_NATIVE", "gruBackward could not allocate its scratch memory");
-  return NULL;
-}
+static const layer_fn LAYER_FNS[] = {
+    {"lstmForward", 4, LSTM_FORWARD, COUNT(LSTM_FORWARD), run_lstm_forward},
+    {"lstmBackward", 4, LSTM_BACKWARD, COUNT(LSTM_BACKWARD), run_lstm_backward},
+    {"gruForward", 3, GRU_FORWARD, COUNT(GRU_FORWARD), run_gru_forward},
+    {"gruBackward", 3, GRU_BACKWARD, COUNT(GRU_BACKWARD), run_gru_backward},
+    {"rnnForward", 1, RNN_FORWARD, COUNT(RNN_FORWARD), run_rnn_forward},
+    {"rnnBackward", 1, RNN_BACKWARD, COUNT(RNN_BACKWARD), run_rnn_backward},
+};
 
-/* rnnForward(T, B, I, H, x, kernel, recurrent, bias, h0, out) */
-static napi_value rnn_forward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 10) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "rnnForward takes 10 arguments");
-    return NULL;
-  }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, H = d.hidden;
-  float *x, *kernel, *recurrent, *bias, *h0, *out;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * H, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", H * H, false, &recurrent) ||
-      !get_floats(env, argv[7], "bias", H, false, &bias) ||
-      !get_floats(env, argv[8], "h0", (size_t)d.batch * H, false, &h0) ||
-      !get_floats(env, argv[9], "out", rows * H, false, &out))
-    return NULL;
-  rnn_forward(&d, x, kernel, recurrent, bias, h0, out);
-  return NULL;
-}
-
-/* rnnBackward(T, B, I, H, x, kernel, recurrent, h0, out, dOut, scale | null, dX, dKernel, dRecurrent, dBias) */
-static napi_value rnn_backward_js(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[MAX_ARGS];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 15) {
-    napi_throw_type_error(env, "RNNLM_NATIVE", "rnnBackward takes 15 arguments");
-    return NULL;
-  }
-  rnn_dims d;
-  if (!get_dims(env, argv, &d)) return NULL;
-  const size_t rows = (size_t)d.steps * d.batch, H = d.hidden;
-  float *x, *kernel, *recurrent, *h0, *out, *d_out, *scale, *d_x, *d_kernel, *d_recurrent, *d_bias;
-  if (!get_floats(env, argv[4], "x", rows * d.input, false, &x) ||
-      !get_floats(env, argv[5], "kernel", (size_t)d.input * H, false, &kernel) ||
-      !get_floats(env, argv[6], "recurrent", H * H, false, &recurrent) ||
-      !get_floats(env, argv[7], "h0", (size_t)d.batch * H, false, &h0) ||
-      !get_floats(env, argv[8], "out", rows * H, false, &out) ||
-      !get_floats(env, argv[9], "dOut", rows * H, false, &d_out) ||
-      !get_floats(env, argv[10], "scale", (size_t)d.steps, true, &scale) ||
-      !get_floats(env, argv[11], "dX", rows * d.input, false, &d_x) ||
-      !get_floats(env, argv[12], "dKernel", (size_t)d.input * H, false, &d_kernel) ||
-      !get_floats(env, argv[13], "dRecurrent", H * H, false, &d_recurrent) ||
-      !get_floats(env, argv[14], "dBias", H, false, &d_bias))
-    return NULL;
-  if (rnn_backward(&d, x, kernel, recurrent, h0, out, d_out, scale, d_x, d_kernel, d_recurrent, d_bias) != 0)
-    napi_throw_error(env, "RNNLM_NATIVE", "rnnBackward could not allocate its scratch memory");
-  return NULL;
+/* The table entry travels as the callback's data pointer. */
+static napi_value layer_js(napi_env env, napi_callback_info info) {
+  void *fn;
+  CHECK(napi_get_cb_info(env, info, NULL, NULL, NULL, &fn));
+  return call_layer(env, info, (const layer_fn *)fn);
 }
 
 /*
@@ -274,10 +282,15 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   }
   if (!get_int(env, argv[2], "M", &m) || !get_int(env, argv[3], "N", &n) || !get_int(env, argv[4], "K", &k))
     return NULL;
+  size_t mk, kn, mn;
+  if (__builtin_mul_overflow((size_t)m, (size_t)k, &mk) || __builtin_mul_overflow((size_t)k, (size_t)n, &kn) ||
+      __builtin_mul_overflow((size_t)m, (size_t)n, &mn)) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "sgemm: M, N and K give arrays too large to address");
+    return NULL;
+  }
   float *a, *b, *c;
-  if (!get_floats(env, argv[5], "a", (size_t)m * k, false, &a) ||
-      !get_floats(env, argv[6], "b", (size_t)k * n, false, &b) ||
-      !get_floats(env, argv[7], "c", (size_t)m * n, false, &c))
+  if (!get_floats(env, argv[5], "a", mk, false, &a) ||
+      !get_floats(env, argv[6], "b", kn, false, &b) || !get_floats(env, argv[7], "c", mn, false, &c))
     return NULL;
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m,
               n, k, 1.0f, a, trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
@@ -308,18 +321,18 @@ static napi_value blas_js(napi_env env, napi_callback_info info) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"lstmForward", NULL, lstm_forward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"lstmBackward", NULL, lstm_backward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"gruForward", NULL, gru_forward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"gruBackward", NULL, gru_backward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"rnnForward", NULL, rnn_forward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"rnnBackward", NULL, rnn_backward_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"blas", NULL, blas_js, NULL, NULL, NULL, napi_enumerable, NULL},
-  };
-  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 3];
+  for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
+    props[i] = (napi_property_descriptor){
+        LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
+  }
+  props[COUNT(LAYER_FNS)] =
+      (napi_property_descriptor){"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[COUNT(LAYER_FNS) + 1] =
+      (napi_property_descriptor){"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[COUNT(LAYER_FNS) + 2] =
+      (napi_property_descriptor){"blas", NULL, blas_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  CHECK(napi_define_properties(env, exports, COUNT(props), props));
   return exports;
 }
 

@@ -15,6 +15,9 @@
  */
 static inline float vexpf(float x) {
   const float in = x;
+  /* NaN is replaced before the float -> int conversion below (undefined for NaN) and put back
+     at the end; the clamps keep n in [-126, 127], so the exponent shift never sees a negative. */
+  x = in != in ? 0.0f : x;
   x = x > 88.3762626647949f ? 88.3762626647949f : x;
   x = x < -87.3365447504f ? -87.3365447504f : x;
   const float n = floorf(x * 1.44269504088896341f + 0.5f);
@@ -29,7 +32,7 @@ static inline float vexpf(float x) {
   union {
     int32_t i;
     float f;
-  } scale = {.i = ((int32_t)n + 127) << 23};
+  } scale = {.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23)};
   const float r = y * scale.f;
   return in != in ? in : r;
 }

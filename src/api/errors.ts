@@ -131,6 +131,7 @@ function statusText(status: number): string {
 const SERVER_MESSAGES: Partial<Record<string, string>> = {
   RNNLM_REDIS_UNAVAILABLE: 'The job store (Redis) is unavailable; try again later',
   RNNLM_BACKEND_UNAVAILABLE: 'The compute backend is unavailable; try again later',
+  RNNLM_NATIVE_UNAVAILABLE: 'The native compute kernels are unavailable on this server',
   RNNLM_OVERLOADED: 'The server is overloaded; retry after the time in Retry-After',
   RNNLM_REDIS_OUT_OF_MEMORY: 'The job store (Redis) is out of memory; try again later',
 };

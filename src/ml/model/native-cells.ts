@@ -77,17 +77,17 @@ function forward(
   const out = value.subarray(0, rows);
   const aux = cell === 'rnn' ? EMPTY : new Float32Array(rows);
   const gates = cell === 'rnn' ? EMPTY : new Float32Array(GATES[cell] * rows);
-  const args = [d.steps, d.batch, d.input, d.hidden, x, w.kernel, w.recurrent, w.bias] as const;
+  const common = { ...d, x, kernel: w.kernel, recurrent: w.recurrent, bias: w.bias, h0, out };
   switch (cell) {
     case 'lstm':
-      k.lstmForward(...args, h0, c0, out, aux, gates);
+      k.lstmForward({ ...common, c0, cells: aux, gates });
       value.set(aux.subarray(rows - d.batch * d.hidden), rows);
       break;
     case 'gru':
-      k.gruForward(...args, w.recurrentBias, h0, out, aux, gates);
+      k.gruForward({ ...common, recurrentBias: w.recurrentBias, hn: aux, gates });
       break;
     case 'rnn':
-      k.rnnForward(...args, h0, out);
+      k.rnnForward(common);
       break;
   }
   return { value, out, aux, gates, h0, c0 };
@@ -159,45 +159,39 @@ function backward(
   const dBias = new Float32Array(g);
   const scale = scaleFor(steps, backwardScale);
   const dOut = dy.subarray(0, rows * hidden);
-  const args = [steps, batch, input, hidden, x, w.kernel, w.recurrent, f.h0] as const;
+  const common = {
+    ...d,
+    x,
+    kernel: w.kernel,
+    recurrent: w.recurrent,
+    h0: f.h0,
+    out: f.out,
+    dOut,
+    scale,
+    dX,
+    dKernel,
+    dRecurrent,
+    dBias,
+  };
   const grads: tf.Tensor[] = [];
   switch (cell) {
     case 'lstm':
-      k.lstmBackward(
-        ...args,
-        f.c0,
-        f.out,
-        f.aux,
-        f.gates,
-        dOut,
-        dy.subarray(rows * hidden),
-        scale,
-        dX,
-        dKernel,
-        dRecurrent,
-        dBias,
-      );
+      k.lstmBackward({
+        ...common,
+        c0: f.c0,
+        cells: f.aux,
+        gates: f.gates,
+        dCellLast: dy.subarray(rows * hidden),
+      });
       break;
     case 'gru': {
       const dRecurrentBias = new Float32Array(hidden);
-      k.gruBackward(
-        ...args,
-        f.out,
-        f.aux,
-        f.gates,
-        dOut,
-        scale,
-        dX,
-        dKernel,
-        dRecurrent,
-        dBias,
-        dRecurrentBias,
-      );
+      k.gruBackward({ ...common, hn: f.aux, gates: f.gates, dRecurrentBias });
       grads.push(tf.tensor1d(dRecurrentBias));
       break;
     }
     case 'rnn':
-      k.rnnBackward(...args, f.out, dOut, scale, dX, dKernel, dRecurrent, dBias);
+      k.rnnBackward(common);
       break;
   }
   return [

@@ -7,6 +7,7 @@ import { initBackend, type BackendPreference } from '../../../../src/ml/backend.
 import type { ModelConfig } from '../../../../src/ml/config.js';
 import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
 import { HostStepper } from '../../../../src/ml/model/native-cells.js';
+import { isRnnlmError } from '../../../../src/errors.js';
 import { loadNativeKernels, nativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
@@ -108,6 +109,18 @@ for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     },
   );
 }
+// Sizes that are not multiples of the vector width (8 floats for AVX2, 16 for AVX-512), so the
+// scalar tails of the gate loops run as well as the vector bodies.
+for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+  for (const hiddenSize of [13, 37]) {
+    cases.push({
+      name: `${cell}, H = ${hiddenSize}, E = 11`,
+      cfg: config({ cell, hiddenSize, embeddingSize: 11, vocabSize: 17 }),
+      steps: 5,
+      batch: 3,
+    });
+  }
+}
 cases.push({
   name: 'lstm, tied weights',
   cfg: config({ embeddingSize: 24, tieWeights: true }),
@@ -139,27 +152,38 @@ for (const c of cases) {
   );
 }
 
-for (const cell of ['lstm', 'gru', 'rnn'] as const) {
-  test(`${cell} inference on the native kernels gives the tfjs logits and state`, { skip }, async () => {
-    const cfg = config({ cell });
-    const x = tokens(5, 7 * 3, cfg.vocabSize);
-    const run = async (native: 'on' | 'off') => {
-      await initBackend('wasm', native);
-      const model = RnnLm.create(cfg, 9);
-      const out = tf.tidy(() => {
-        const r = model.logits(x, 7, model.zeroState(3));
-        return [r.logits, ...r.state.flatMap((s) => [s.h, ...(s.c ? [s.c] : [])])].map(
-          (t) => t.dataSync().slice() as Float32Array,
-        );
-      });
-      model.dispose();
-      return out;
-    };
-    const reference = await run('off');
-    const native = await run('on');
-    assert.equal(native.length, reference.length);
-    native.forEach((a, i) => assertClose(a, reference[i] as Float32Array, `output ${i}`));
-  });
+for (const [cell, hiddenSize] of [
+  ['lstm', 24],
+  ['gru', 24],
+  ['rnn', 24],
+  ['lstm', 13],
+  ['gru', 37],
+  ['rnn', 37],
+] as const) {
+  test(
+    `${cell} inference on the native kernels gives the tfjs logits and state (H = ${hiddenSize})`,
+    { skip },
+    async () => {
+      const cfg = config({ cell, hiddenSize });
+      const x = tokens(5, 7 * 3, cfg.vocabSize);
+      const run = async (native: 'on' | 'off') => {
+        await initBackend('wasm', native);
+        const model = RnnLm.create(cfg, 9);
+        const out = tf.tidy(() => {
+          const r = model.logits(x, 7, model.zeroState(3));
+          return [r.logits, ...r.state.flatMap((s) => [s.h, ...(s.c ? [s.c] : [])])].map(
+            (t) => t.dataSync().slice() as Float32Array,
+          );
+        });
+        model.dispose();
+        return out;
+      };
+      const reference = await run('off');
+      const native = await run('on');
+      assert.equal(native.length, reference.length);
+      native.forEach((a, i) => assertClose(a, reference[i] as Float32Array, `output ${i}`));
+    },
+  );
 }
 
 test('native training steps leave no tensors behind', { skip }, async () => {
@@ -183,31 +207,75 @@ test('native training steps leave no tensors behind', { skip }, async () => {
   model.dispose();
 });
 
+/** An LSTM forward call of T steps, B = 1, I = 3, H = 4 with every array sized right. */
+function lstmForwardArgs(steps: number, fill = 0.1) {
+  const f = (n: number) => new Float32Array(n).fill(fill);
+  return {
+    steps,
+    batch: 1,
+    input: 3,
+    hidden: 4,
+    x: f(steps * 3),
+    kernel: f(48),
+    recurrent: f(64),
+    bias: f(16),
+    h0: f(4),
+    c0: f(4),
+    out: new Float32Array(steps * 4),
+    cells: f(steps * 4),
+    gates: f(steps * 16),
+  };
+}
+
 test('the native kernels refuse arrays of the wrong length instead of reading past them', { skip }, () => {
   const k = loadNativeKernels();
   assert.ok(k !== null);
-  const f = (n: number) => new Float32Array(n);
   assert.throws(
-    () => k.lstmForward(2, 1, 3, 4, f(6), f(48), f(64), f(16), f(4), f(4), f(8), f(8), f(31)),
-    /gates has 31 elements, expected 32/,
+    () => k.lstmForward({ ...lstmForwardArgs(2), gates: new Float32Array(31) }),
+    (err: unknown) =>
+      isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && /gates has 31 elements, expected 32/.test(err.message),
   );
-  assert.throws(
-    () => k.lstmForward(0, 1, 3, 4, f(0), f(48), f(64), f(16), f(4), f(4), f(0), f(0), f(0)),
-    /steps must be a positive integer/,
-  );
+  assert.throws(() => k.lstmForward({ ...lstmForwardArgs(1), steps: 0 }), /steps must be a positive integer/);
+  const { cells: _cells, ...withoutCells } = lstmForwardArgs(1);
+  assert.throws(() => k.lstmForward(withoutCells as never), /cells must be a Float32Array/);
 });
+
+test(
+  'the native kernels refuse dimensions whose array sizes overflow before sizing anything',
+  { skip },
+  () => {
+    const k = loadNativeKernels();
+    assert.ok(k !== null);
+    const big = 2 ** 31 - 1;
+    assert.throws(
+      () => k.lstmForward({ ...lstmForwardArgs(1), steps: big, batch: big }),
+      /too large to address/,
+    );
+    assert.throws(() => k.lstmForward({ ...lstmForwardArgs(1), hidden: big }), /too large to address/);
+  },
+);
 
 test('a NaN entering the native kernels comes out as NaN, so divergence is still detected', { skip }, () => {
   const k = loadNativeKernels();
   assert.ok(k !== null);
-  const f = (n: number, v = 0.1) => new Float32Array(n).fill(v);
-  const x = f(3);
-  x[1] = Number.NaN;
-  const out = f(4, 0);
-  k.lstmForward(1, 1, 3, 4, x, f(48), f(64), f(16), f(4), f(4), out, f(4), f(16));
-  assert.ok(out.every((v) => Number.isNaN(v)));
-  const rnnOut = f(4, 0);
-  k.rnnForward(1, 1, 3, 4, x, f(12), f(16), f(4), f(4), rnnOut);
+  const args = lstmForwardArgs(1);
+  args.x[1] = Number.NaN;
+  k.lstmForward(args);
+  assert.ok(args.out.every((v) => Number.isNaN(v)));
+  const f = (n: number) => new Float32Array(n).fill(0.1);
+  const rnnOut = new Float32Array(4);
+  k.rnnForward({
+    steps: 1,
+    batch: 1,
+    input: 3,
+    hidden: 4,
+    x: args.x,
+    kernel: f(12),
+    recurrent: f(16),
+    bias: f(4),
+    h0: f(4),
+    out: rnnOut,
+  });
   assert.ok(rnnOut.every((v) => Number.isNaN(v)));
 });
 
