@@ -132,9 +132,8 @@ async function main(): Promise<void> {
   const loadAvgStart = loadavg()[0] ?? Number.NaN;
   const log = (msg: string) =>
     console.error(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${msg}`);
-  const backend = await initBackend('wasm', opts.native);
+  const backend = await initBackend('wasm', opts.native, opts.threads);
   if (backend.name !== 'wasm') throw new Error(`expected the wasm backend, got ${backend.name}`);
-  nativeKernels()?.setThreads(opts.threads);
 
   const text = readFileSync(DATA, 'utf8');
   const tokenizer = CharTokenizer.train(text);

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { dataDirs, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { initBackend } from './ml/backend.js';
+import { nativeStatus } from './ml/native.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
 import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
 import { RedisJobService } from './queue/job-service.js';
@@ -54,7 +55,7 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
   const dirs = dataDirs(config);
   await mkdir(dirs.models, { recursive: true });
   // The API generates and scores in-process; the worker reports the backend its children use.
-  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
+  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
   const closables: Closable[] = [];
   let listening: string | undefined;
 
@@ -95,6 +96,12 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
     );
   }
   say(`  backend    ${backend.name} (${backend.package}${backend.gpu ? ', GPU' : ''})`);
+  const kernels = nativeStatus();
+  say(
+    kernels.inUse
+      ? `  kernels    native (${kernels.build ?? 'unknown build'}), ${kernels.threads ?? '?'} thread(s) per process (RNNLM_THREADS=${config.RNNLM_THREADS})`
+      : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
+  );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
   say(`  models     ${dirs.models}`);
   return closables;

@@ -52,7 +52,7 @@ export async function readTextFile(path: string, what: string): Promise<string> 
 
 /** Starts the backend the environment asks for and says on stderr which one it got. */
 export async function startBackend(config: Config, io: CliIo): Promise<BackendInfo> {
-  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
+  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
   io.stderr.write(`backend: ${backend.name} (${backend.package}${backend.gpu ? ', GPU' : ''})\n`);
   return backend;
 }

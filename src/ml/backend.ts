@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { RnnlmError } from '../errors.js';
-import { selectNativeKernels, type NativeKernelMode } from './native.js';
+import { nativeStatus, selectNativeKernels, type NativeKernelMode } from './native.js';
 import { installWasmKernels } from './wasm-kernels.js';
 
 /** Which tfjs backend to run on; `auto` takes the fastest one that loads. */
@@ -30,6 +30,7 @@ const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] a
 let current: Promise<BackendInfo> | undefined;
 let currentPreference: string | undefined;
 let nativeMode: NativeKernelMode = 'auto';
+let nativeThreads: number | undefined;
 
 async function tryNative(pkg: string): Promise<boolean> {
   try {
@@ -40,21 +41,24 @@ async function tryNative(pkg: string): Promise<boolean> {
   return tf.findBackend('tensorflow') !== null && (await tf.setBackend('tensorflow'));
 }
 
-async function select(preference: BackendPreference, native: NativeKernelMode): Promise<BackendInfo> {
+async function select(
+  preference: BackendPreference,
+  native: NativeKernelMode,
+  threads: number | undefined,
+): Promise<BackendInfo> {
   const info = (name: string, pkg: string, gpu = false): BackendInfo => {
     // libtensorflow has its own threaded kernels (and on CUDA the data is not in host
     // memory): the native kernels serve the wasm and cpu backends.
-    const kernels = selectNativeKernels(native, name === 'wasm' || name === 'cpu');
-    const blas = kernels?.blas();
+    selectNativeKernels(native, name === 'wasm' || name === 'cpu', threads);
+    const status = nativeStatus();
     return {
       name,
       package: pkg,
       gpu,
       tfjsVersion: tf.version_core,
-      nativeKernels:
-        blas === undefined
-          ? null
-          : `${blas.config.split(' ').slice(0, 2).join(' ')}, ${blas.threads} threads`,
+      nativeKernels: status.inUse
+        ? `${status.build ?? 'unknown build'}, ${status.threads ?? '?'} threads`
+        : null,
     };
   };
   if (preference === 'auto' || preference === 'tensorflow') {
@@ -88,19 +92,22 @@ async function select(preference: BackendPreference, native: NativeKernelMode): 
 
 /**
  * Selects and initialises the tfjs backend once per process, and with it whether the
- * recurrent layers and matMuls run on the native kernels (src/ml/native.ts). Later calls with
- * the same preferences return the same answer; different ones switch.
+ * recurrent layers and matMuls run on the native kernels (src/ml/native.ts) and with how many
+ * threads (`RNNLM_THREADS`). Later calls with the same preferences return the same answer;
+ * different ones switch.
  */
 export function initBackend(
   preference: BackendPreference = 'auto',
   native?: NativeKernelMode,
+  threads?: number,
 ): Promise<BackendInfo> {
-  // Without a native mode, the one chosen last stands: a readiness probe must not flip it.
+  // Without a native mode or threads, the ones chosen last stand: a readiness probe must not flip them.
   nativeMode = native ?? nativeMode;
-  const key = `${preference}/${nativeMode}`;
+  nativeThreads = threads ?? nativeThreads;
+  const key = `${preference}/${nativeMode}/${nativeThreads ?? 'default'}`;
   if (current === undefined || currentPreference !== key) {
     currentPreference = key;
-    current = select(preference, nativeMode);
+    current = select(preference, nativeMode, nativeThreads);
     current.catch(() => {
       current = undefined;
     });

@@ -15,6 +15,7 @@ import { dataDirs, loadConfig, type Config } from '../config.js';
 import { isRnnlmError, RnnlmError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
+import { nativeStatus } from '../ml/native.js';
 import { trainFromText, type TrainerCheckpoint } from '../ml/pipeline.js';
 import type { TrainerState } from '../ml/train/trainer.js';
 import { readModelMeta, writeModelDir } from '../storage/artifacts.js';
@@ -64,7 +65,11 @@ function setUp(): Promise<Context> {
   context ??= (async () => {
     const config = loadConfig();
     const logger = createLogger(config, { base: { role: 'trainer' }, pretty: false });
-    const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
+    const backend = await initBackend(
+      config.RNNLM_BACKEND,
+      config.RNNLM_NATIVE_KERNELS,
+      config.RNNLM_THREADS,
+    );
     const redis = createWorkerConnection(config, 'rnnlm-trainer');
     redis.on('error', (err) => logger.debug({ err }, 'redis connection error'));
     const dirs = dataDirs(config);
@@ -74,7 +79,7 @@ function setUp(): Promise<Context> {
     // The worker that forked us is gone (killed): its job will be picked up elsewhere and
     // resumed from the last checkpoint, so this process must not keep writing to it.
     if (process.send !== undefined) process.once('disconnect', () => process.exit(1));
-    logger.info({ backend: backend.name }, 'trainer process ready');
+    logger.info({ backend: backend.name, kernels: nativeStatus() }, 'trainer process ready');
     return {
       config,
       logger,

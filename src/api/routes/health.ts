@@ -3,6 +3,7 @@ import { z } from 'zod';
 
 import { isRnnlmError, RnnlmError } from '../../errors.js';
 import { initBackend } from '../../ml/backend.js';
+import { nativeStatus } from '../../ml/native.js';
 import { evictionWarning } from '../../queue/connection.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
@@ -18,7 +19,18 @@ const BACKEND_TIMEOUT_MS = 10_000;
 
 const statusSchema = z.object({ status: z.enum(['ok', 'ready']) });
 /** Ready, with what an operator should fix though the service runs (present only when there is some). */
-const readySchema = statusSchema.extend({ warnings: z.array(z.string()).optional() });
+const readySchema = statusSchema.extend({
+  warnings: z.array(z.string()).optional(),
+  /** The kernels this process computes with (native OpenBLAS ones or tfjs alone) and their threads. */
+  kernels: z
+    .object({
+      native: z.boolean(),
+      build: z.string().nullable(),
+      threads: z.number().int().nullable(),
+      reason: z.string().nullable(),
+    })
+    .optional(),
+});
 
 /** Rejects when `promise` has not settled within `ms`: readiness must answer fast, not hang. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -66,9 +78,11 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         : within(jobs.maxmemoryPolicy(), settings.readyTimeoutMs, 'Redis').catch(() => 'unknown');
     const [, , maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
     const warning = maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy);
+    const { inUse, ...native } = nativeStatus();
+    const kernels = { native: inUse, ...native };
     return warning === undefined
-      ? { status: 'ready' as const }
-      : { status: 'ready' as const, warnings: [warning] };
+      ? { status: 'ready' as const, kernels }
+      : { status: 'ready' as const, warnings: [warning], kernels };
   });
   done();
 };

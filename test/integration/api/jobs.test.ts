@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
+import { nativeStatus } from '../../../src/ml/native.js';
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
 import { SHAKESPEARE } from '../../helpers/ml.js';
 import { assertMatchesOpenApi, build, multipart, parseSse } from '../../helpers/app.js';
@@ -404,5 +405,6 @@ test('GET /healthz and GET /readyz answer 200 with Redis up', async (t) => {
   const ready = await app.inject({ method: 'GET', url: '/readyz' });
   assert.equal(ready.statusCode, 200);
   assertMatchesOpenApi(ready, 'GET /readyz');
-  assert.deepEqual(ready.json(), { status: 'ready' });
+  const { inUse, ...kernels } = nativeStatus();
+  assert.deepEqual(ready.json(), { status: 'ready', kernels: { native: inUse, ...kernels } });
 });

@@ -1,0 +1,22 @@
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { test } from 'node:test';
+
+import { loadConfig } from '../../src/config.js';
+
+test('RNNLM_THREADS defaults to the cores shared among the concurrent jobs, at least one', () => {
+  const cores = availableParallelism();
+  assert.equal(loadConfig({}).RNNLM_THREADS, cores);
+  assert.equal(
+    loadConfig({ RNNLM_WORKER_CONCURRENCY: '2' }).RNNLM_THREADS,
+    Math.max(1, Math.floor(cores / 2)),
+  );
+  assert.equal(loadConfig({ RNNLM_WORKER_CONCURRENCY: String(cores * 4) }).RNNLM_THREADS, 1);
+});
+
+test('RNNLM_THREADS set explicitly wins, and a value that is not a positive integer is refused by name', () => {
+  assert.equal(loadConfig({ RNNLM_THREADS: '3', RNNLM_WORKER_CONCURRENCY: '8' }).RNNLM_THREADS, 3);
+  for (const bad of ['0', '-1', '1.5', 'two']) {
+    assert.throws(() => loadConfig({ RNNLM_THREADS: bad }), /RNNLM_THREADS/);
+  }
+});

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import { isRnnlmError } from '../../../src/errors.js';
+import { initBackend } from '../../../src/ml/backend.js';
+import { loadAddon, loadNativeKernels, nativeStatus, selectNativeKernels } from '../../../src/ml/native.js';
+
+const skip = loadNativeKernels() === null ? 'native/ is not built (npm run build:native)' : false;
+
+after(async () => {
+  await initBackend('wasm', 'auto');
+});
+
+test('an addon that is there but does not load says why, not that it is not built', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rnnlm-native-'));
+  try {
+    const path = join(dir, 'rnnlm_native.node');
+    writeFileSync(path, 'not a shared object');
+    const result = loadAddon(path);
+    assert.equal(result.kernels, null);
+    assert.match(result.error ?? '', /failed to load: .*(invalid ELF header|too short)/);
+    assert.doesNotMatch(result.error ?? '', /not built/);
+    assert.match(
+      loadAddon(join(dir, 'missing.node')).error ?? '',
+      /not built \(.*missing\.node is missing\)/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with the kernels turned off the status says so and names no build', async () => {
+  await initBackend('wasm', 'off');
+  assert.deepEqual(nativeStatus(), {
+    inUse: false,
+    build: null,
+    threads: null,
+    reason: 'turned off (RNNLM_NATIVE_KERNELS=off)',
+  });
+});
+
+test('RNNLM_NATIVE_KERNELS=on on a backend they cannot serve fails with a non-retryable code', () => {
+  assert.throws(
+    () => selectNativeKernels('on', false),
+    (err: unknown) =>
+      isRnnlmError(err, 'RNNLM_NATIVE_UNAVAILABLE') && !err.retryable && /wasm and cpu/.test(err.message),
+  );
+});
+
+test('the status reports the build and the thread count the backend was started with', { skip }, async () => {
+  await initBackend('wasm', 'on', 1);
+  const status = nativeStatus();
+  assert.equal(status.inUse, true);
+  assert.match(status.build ?? '', /OpenBLAS/);
+  assert.equal(status.threads, 1);
+  assert.equal(status.reason, null);
+  await initBackend('wasm', 'on', 2);
+  assert.equal(nativeStatus().threads, 2);
+});
+
+test(
+  'a kernel that refuses its arguments fails with RNNLM_NATIVE_FAILED, which is not retried',
+  { skip },
+  () => {
+    const k = loadNativeKernels();
+    assert.ok(k !== null);
+    assert.throws(
+      () => k.sgemm(false, false, 2, 2, 2, new Float32Array(3), new Float32Array(4), new Float32Array(4)),
+      (err: unknown) =>
+        isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && !err.retryable && /a has 3 elements/.test(err.message),
+    );
+  },
+);
