@@ -3,13 +3,27 @@ import { readFileSync } from 'node:fs';
 import type { BackendInfo } from '../../src/ml/backend.js';
 import { initBackend } from '../../src/ml/backend.js';
 import type { RunConfigInput } from '../../src/ml/config.js';
+import { loadNativeKernels, type NativeKernelMode } from '../../src/ml/native.js';
 
 /** 30 kB of tinyshakespeare, copied into the repository so unit tests are self-contained. */
 export const SHAKESPEARE = readFileSync(new URL('../fixtures/shakespeare-30k.txt', import.meta.url), 'utf8');
 
-/** The backend the unit tests run on: wasm, as the service does here. */
-export function testBackend(): Promise<BackendInfo> {
-  return initBackend('wasm');
+/** The backend the unit tests run on: wasm, as the service does here, with the native kernels as asked. */
+export function testBackend(native: NativeKernelMode = 'auto'): Promise<BackendInfo> {
+  return initBackend('wasm', native);
+}
+
+/**
+ * Both engines a suite runs on: the native kernels (with the host-memory generation stepper)
+ * and tfjs alone (with the tfjs stepper), so each is checked, leaks included.
+ */
+export const KERNEL_MODES = ['on', 'off'] as const;
+
+/** Why a suite for `mode` cannot run here, or false. */
+export function kernelSkip(mode: NativeKernelMode): string | false {
+  return mode === 'on' && loadNativeKernels() === null
+    ? 'native/ is not built (npm run build:native)'
+    : false;
 }
 
 /** A model small enough that a training step takes milliseconds. */
