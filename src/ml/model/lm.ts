@@ -74,9 +74,17 @@ export class RnnLm {
 
   /**
    * Fresh weights drawn from `seed` in JavaScript, so initialisation is identical on every
-   * backend: embeddings and the output layer U(-0.1, 0.1) as in PyTorch's
-   * word_language_model, recurrent weights U(-1/√H, 1/√H) as in torch.nn.LSTM, zero biases
-   * except the LSTM forget gate at 1 (Jozefowicz et al. 2015).
+   * backend. PyTorch's defaults (what torch.nn.Embedding, nn.LSTM/GRU/RNN and nn.Linear
+   * give): embedding N(0, 1); every recurrent weight U(-1/√H, 1/√H); each layer's bias the sum
+   * of torch's two (b_ih + b_hh, each U(-1/√H, 1/√H)) where torch adds them, GRU's candidate
+   * keeping b_hn apart as `recurrentBias`; output kernel and bias U(-1/√H, 1/√H). A tied
+   * embedding doubles as the output kernel and stays U(-0.1, 0.1) (word_language_model's
+   * choice), since N(0, 1) output weights would start from huge logits.
+   *
+   * Until 2026-12-06 the embedding and output kernel were U(-0.1, 0.1) and the biases zero
+   * with the LSTM forget gate at 1: at equal steps on the same batches that scheme sat on the
+   * unigram plateau (~3.3 nats/char) for the first hundred-odd steps that this one leaves at
+   * once (docs/performance.md, "Equal steps"). Saved models keep their weights either way.
    */
   static create(config: ModelConfig, seed: number): RnnLm {
     if (config.tieWeights && config.embeddingSize !== config.hiddenSize) {
@@ -85,16 +93,19 @@ export class RnnLm {
     const rng = new Rng(seed);
     const h = config.hiddenSize;
     const bound = 1 / Math.sqrt(h);
+    const uniform = (r: number) => (rng.float() * 2 - 1) * r;
     const weights: NamedArray[] = [];
     for (const [name, shape] of RnnLm.weightShapes(config)) {
       const size = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(size);
-      const isBias = name.endsWith('bias') || name.endsWith('Bias');
-      if (!isBias) {
-        const r = name === 'embedding' || name === 'output.kernel' ? 0.1 : bound;
-        for (let i = 0; i < size; i++) data[i] = (rng.float() * 2 - 1) * r;
-      } else if (config.cell === 'lstm' && name.startsWith('layers.') && name.endsWith('.bias')) {
-        data.fill(1, h, 2 * h);
+      if (name === 'embedding') {
+        for (let i = 0; i < size; i++) data[i] = config.tieWeights ? uniform(0.1) : rng.normal();
+      } else if (name.startsWith('layers.') && name.endsWith('.bias')) {
+        // GRU's candidate block has b_in only; torch's b_hn is recurrentBias.
+        const summed = config.cell === 'gru' ? 2 * h : size;
+        for (let i = 0; i < size; i++) data[i] = uniform(bound) + (i < summed ? uniform(bound) : 0);
+      } else {
+        for (let i = 0; i < size; i++) data[i] = uniform(bound);
       }
       weights.push({ name, shape, data });
     }
