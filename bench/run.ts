@@ -394,6 +394,8 @@ async function main(): Promise<void> {
       config: configs[0] as TrainConfig,
       native: opts.native,
       threads: opts.threads,
+      // A thread setting that oversubscribes the cores validates slowly; quick runs read less.
+      valChars: opts.quick ? 20_000 : undefined,
       log,
     };
     const quality: { equalTime: QualityResult | null; equalSteps: QualityResult | null } = {
