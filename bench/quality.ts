@@ -96,7 +96,14 @@ function result(
   rnnlm: QualityResult['rnnlm'],
   torch: Record<string, TorchQuality>,
 ): QualityResult {
-  const picked = pickWinner(torch as PerSetting<TorchQuality>['settings'], (t) => t.valNatsPerChar, lower);
+  // Only the figures: torch_ref.py also returns every step's loss, which would swell the JSON.
+  const figures = Object.fromEntries(
+    Object.entries(torch).map(([s, t]) => [
+      s,
+      { steps: t.steps, trainSeconds: t.trainSeconds, valNatsPerChar: t.valNatsPerChar },
+    ]),
+  ) as PerSetting<TorchQuality>['settings'];
+  const picked = pickWinner(figures, (t) => t.valNatsPerChar, lower);
   return {
     config: `${config.layers}x${config.hidden} LSTM E${config.embedding} B${config.batch} T${config.steps}, 90/10 split`,
     budget,
