@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 
+import { errorSchema, text } from '../schemas/common.js';
+
 /**
  * Where `npm run build` (scripts/build-web.mjs) puts the dashboard: dist/web at the package
  * root, three levels above both src/api/routes and dist/api/routes.
@@ -43,7 +45,29 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardRoutesOptions> = async
     maxAge: 0,
   });
 
-  app.get('/', async (_request, reply) => {
+  const schema = {
+    tags: ['service'],
+    operationId: 'dashboard',
+    security: [],
+    summary: 'The dashboard (a single page served locally; its assets are under /dashboard/)',
+    description: [
+      'The page and its scripts and styles (`GET /dashboard/{file}`) hold no data and need no',
+      "key; the page asks for the API key once, keeps it in the tab's sessionStorage and sends",
+      'it as `Authorization: Bearer <key>` on every call it makes to the operations here.',
+    ].join(' '),
+    response: {
+      200: text('text/html', 'The dashboard page.'),
+      503: {
+        description:
+          'The dashboard was not built (`npm run build` builds it into dist/web), or the server is overloaded.',
+        content: {
+          ...text('text/plain', '').content,
+          'application/json': { schema: errorSchema },
+        },
+      },
+    },
+  };
+  app.get('/', { schema }, async (_request, reply) => {
     let page: string;
     try {
       page = await readFile(`${dir}/index.html`, 'utf8');
