@@ -65,3 +65,11 @@ test('storage imports no queue, worker, API or ML code at runtime: it knows file
     .filter((e) => !allowed.has(e));
   assert.deepEqual(found, [], 'storage imports (type-only imports are fine: `import type`)');
 });
+
+test('the worker imports nothing of the API side: neither src/api nor the job service', () => {
+  const found = runtime
+    .filter((e) => e.from.startsWith('src/worker/'))
+    .filter((e) => e.to.startsWith('src/api/') || e.to === 'src/queue/job-service.ts')
+    .map((e) => `${e.from} -> ${e.to}`);
+  assert.deepEqual(found, [], 'shared job code belongs in src/queue modules both sides import');
+});
