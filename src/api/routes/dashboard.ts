@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { serializerCompiler } from 'fastify-type-provider-zod';
 
 import { errorSchema, text } from '../schemas/common.js';
 
@@ -32,6 +33,8 @@ const NOT_BUILT = 'The dashboard is not built: run `npm run build` (it writes di
  */
 export const dashboardRoutes: FastifyPluginAsync<DashboardRoutesOptions> = async (app, options) => {
   const dir = options.dir ?? DASHBOARD_DIR;
+  // Its response schemas are zod, like every route's, also where it is registered alone.
+  app.setSerializerCompiler(serializerCompiler);
   await app.register(fastifyStatic, {
     root: dir,
     prefix: DASHBOARD_ASSETS_PREFIX,
