@@ -22,7 +22,23 @@ const { runConfigSchema } = await import('../src/ml/config.ts');
 const { generateBodySchema } = await import('../src/api/schemas/inference.ts');
 await unregister();
 
-const jsonSchema = (schema) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+/**
+ * The JSON Schema of a zod schema as the forms read it: the named schemas (the OpenAPI
+ * components, which zod puts under `$defs` and refers to) inlined where they are used.
+ */
+function jsonSchema(schema) {
+  const { $defs = {}, ...top } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  const inline = (node) => {
+    if (Array.isArray(node)) return node.map(inline);
+    if (node === null || typeof node !== 'object') return node;
+    const { $ref, ...rest } = node;
+    const own = Object.fromEntries(Object.entries(rest).map(([key, value]) => [key, inline(value)]));
+    return typeof $ref === 'string' && $ref.startsWith('#/$defs/')
+      ? { ...inline($defs[$ref.slice('#/$defs/'.length)]), ...own }
+      : own;
+  };
+  return inline(top);
+}
 const schemas = {
   runConfig: jsonSchema(runConfigSchema),
   // The service's own cap on maxTokens is a setting; the API answers 400 above it.

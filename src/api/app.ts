@@ -7,7 +7,7 @@ import type { JobService, ModelService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
-import { docsRoutes } from './routes/docs.js';
+import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
@@ -84,6 +84,8 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
   async (app, { jobs, models, settings }) => {
     const generations = new InflightLimiter(settings.maxInflightGenerations);
     const metrics = new ApiMetrics({ jobs, models, generations, logger: app.log });
+    // Before any route, so that the OpenAPI document sees every one.
+    await app.register(openapiCollector);
     // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
     // overloaded server still answers its scrapes: that is when they matter most.
     await app.register(protections, { ...settings.overload, exemptRoutes: ['/healthz', '/metrics'] });

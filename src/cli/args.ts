@@ -3,31 +3,27 @@
  * every usage error can be tested without spawning a process; bad arguments throw
  * {@link UsageError}, which the entry point turns into exit code 2. Hyperparameters are
  * checked against the same zod schema the engine uses, with zod's field paths mapped back to
- * the flags that set them.
+ * the flags that set them (./config-flags.ts); the help text is in ./usage.ts.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { z } from 'zod';
 
 import { isRnnlmError } from '../errors.js';
-import { runConfigSchema, trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
+import { trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
 import type { GenerateOptions } from '../ml/generate/generate.js';
 import { validateSamplingOptions } from '../ml/generate/logits.js';
+import {
+  CONFIG_FLAGS,
+  configFromFlags,
+  describeIssue,
+  parseNumber,
+  RESUMABLE_FLAGS,
+  type ConfigFlag,
+  type Values,
+} from './config-flags.js';
+import { COMMANDS, DEFAULT_MAX_TOKENS, MAX_VAL_FRACTION, UsageError, type CommandName } from './usage.js';
 
-export const COMMANDS = ['train', 'generate', 'score'] as const;
-export type CommandName = (typeof COMMANDS)[number];
-
-/** A bad command line: the message names the offending flag; exit code 2. */
-export class UsageError extends Error {
-  /** The command whose usage applies, when one was recognised. */
-  readonly command: CommandName | undefined;
-
-  constructor(message: string, command?: CommandName) {
-    super(message);
-    this.name = 'UsageError';
-    this.command = command;
-  }
-}
+export { COMMANDS, usage, UsageError, type CommandName } from './usage.js';
 
 export interface TrainArgs {
   corpus: string;
@@ -61,44 +57,6 @@ export type Invocation =
   | { command: 'train'; args: TrainArgs }
   | { command: 'generate'; args: GenerateArgs }
   | { command: 'score'; args: ScoreArgs };
-
-type ConfigFlag = { path: readonly string[]; kind: 'number' | 'string' | 'boolean' };
-
-/** Every hyperparameter flag and where it lands in the run config. */
-const CONFIG_FLAGS = {
-  tokenizer: { path: ['tokenizer', 'type'], kind: 'string' },
-  'vocab-size': { path: ['tokenizer', 'vocabSize'], kind: 'number' },
-  cell: { path: ['model', 'cell'], kind: 'string' },
-  layers: { path: ['model', 'layers'], kind: 'number' },
-  hidden: { path: ['model', 'hiddenSize'], kind: 'number' },
-  embedding: { path: ['model', 'embeddingSize'], kind: 'number' },
-  dropout: { path: ['model', 'dropout'], kind: 'number' },
-  'tie-weights': { path: ['model', 'tieWeights'], kind: 'boolean' },
-  'batch-size': { path: ['training', 'batchSize'], kind: 'number' },
-  'seq-length': { path: ['training', 'seqLength'], kind: 'number' },
-  truncation: { path: ['training', 'truncation', 'mode'], kind: 'string' },
-  partition: { path: ['training', 'partition'], kind: 'string' },
-  optimizer: { path: ['training', 'optimizer'], kind: 'string' },
-  lr: { path: ['training', 'learningRate'], kind: 'number' },
-  'clip-norm': { path: ['training', 'clipNorm'], kind: 'number' },
-  epochs: { path: ['training', 'epochs'], kind: 'number' },
-  'max-steps': { path: ['training', 'maxSteps'], kind: 'number' },
-  'max-minutes': { path: ['training', 'maxMinutes'], kind: 'number' },
-  'eval-every': { path: ['training', 'evalEvery'], kind: 'number' },
-  'checkpoint-every': { path: ['training', 'checkpointEvery'], kind: 'number' },
-  seed: { path: ['training', 'seed'], kind: 'number' },
-} as const satisfies Record<string, ConfigFlag>;
-
-type ConfigFlagName = keyof typeof CONFIG_FLAGS;
-
-/** The limits a resumed run may change; every other hyperparameter comes from the checkpoint. */
-const RESUMABLE_FLAGS: ReadonlySet<ConfigFlagName> = new Set([
-  'max-steps',
-  'max-minutes',
-  'epochs',
-  'eval-every',
-  'checkpoint-every',
-]);
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean };
 
@@ -138,108 +96,6 @@ const SCORE_OPTIONS = {
   json: { type: 'boolean' },
 } as const satisfies Record<string, OptionSpec>;
 
-/** generate's own default; the engine requires the caller to choose one. */
-const DEFAULT_MAX_TOKENS = 200;
-/** splitText accepts hold-out shares up to one half. */
-const MAX_VAL_FRACTION = 0.5;
-
-/** The schema's defaults, shown in the help text so that it cannot drift from them. */
-const d = runConfigSchema.parse({});
-
-const MAIN_USAGE = `Usage: rnnlm <command> [options]
-
-Commands:
-  train      train a model on a text file
-  generate   sample text from a trained model
-  score      measure how well a model predicts a text (perplexity, bits per character)
-
-Run "rnnlm <command> --help" for the options of a command.
-Progress goes to stderr, results to stdout; --json prints the result as one JSON line.
-`;
-
-const TRAIN_USAGE = `Usage: rnnlm train --corpus FILE --out DIR [options]
-
-Trains a model on a UTF-8 text file and writes it to DIR (replaced if it exists).
-
-Data:
-  --corpus FILE           training text (required)
-  --out DIR               model directory to write (required)
-  --val-file FILE         validation text, instead of holding out part of the corpus
-  --val-fraction F        share of the corpus held out for validation, 0 to ${MAX_VAL_FRACTION} (default 0.1; 0 = none)
-Tokenizer:
-  --tokenizer TYPE        char | word | bpe (default ${d.tokenizer.type})
-  --vocab-size N          bpe: target vocabulary size; word: vocabulary cap
-Model:
-  --cell TYPE             lstm | gru | rnn (default ${d.model.cell})
-  --layers N              recurrent layers (default ${d.model.layers})
-  --hidden N              hidden units per layer (default ${d.model.hiddenSize})
-  --embedding N           embedding size (default ${d.model.embeddingSize})
-  --dropout P             dropout probability (default ${d.model.dropout})
-  --tie-weights           share the embedding with the output layer (needs --embedding = --hidden)
-Training:
-  --batch-size N          parallel streams per step (default ${d.training.batchSize})
-  --seq-length N          backpropagation-through-time length (default ${d.training.seqLength})
-  --truncation MODE       fixed | variable | randomized | none (default ${d.training.truncation.mode})
-  --partition MODE        sequential | random (default ${d.training.partition})
-  --optimizer NAME        adam | sgd | rmsprop (default ${d.training.optimizer})
-  --lr RATE               learning rate (default ${d.training.learningRate})
-  --clip-norm N           clip the global gradient norm, 0 = off (default ${d.training.clipNorm})
-  --epochs N              passes over the training text (default ${d.training.epochs})
-  --max-steps N           stop after N steps
-  --max-minutes M         stop after M minutes
-  --eval-every N          evaluate every N steps (validation also runs after each epoch)
-  --checkpoint-every N    write a checkpoint every N steps (and on Ctrl-C) to DIR.checkpoint
-  --resume CKPT           continue from the checkpoint in CKPT; give --corpus (and the same
-                          validation flags) again. Only --max-steps, --max-minutes, --epochs,
-                          --eval-every and --checkpoint-every may change; checkpoints go to CKPT
-  --seed N                random seed (default: random)
-Output:
-  --json                  print the result as one JSON line on stdout
-  -h, --help              show this help
-`;
-
-const GENERATE_USAGE = `Usage: rnnlm generate --model DIR [options]
-
-Samples text from a trained model and streams it to stdout.
-
-  --model DIR             model directory written by "rnnlm train" (required)
-  --prompt TEXT           text to continue (default: start of a line)
-  --max-tokens N          tokens to sample at most (default ${DEFAULT_MAX_TOKENS})
-  --temperature T         0 = greedy; below 1 is more conservative, above 1 more random (default 1)
-  --top-k N               sample from the N most likely tokens only (0 = off)
-  --top-p P               nucleus sampling: the smallest set of tokens with probability >= P
-  --stop STR              stop before STR (repeatable); STR is not printed
-  --seed N                sampler seed: the same seed gives the same text
-  --json                  print {"text","tokens","finishReason"} as one JSON line instead
-  -h, --help              show this help
-`;
-
-const SCORE_USAGE = `Usage: rnnlm score --model DIR (--file FILE | --text TEXT) [options]
-
-Scores a text under a trained model: negative log-likelihood, perplexity, bits per character.
-
-  --model DIR             model directory written by "rnnlm train" (required)
-  --file FILE             UTF-8 text file to score
-  --text TEXT             text to score
-  --context TEXT          text the model reads first; it is not scored
-  --json                  print the result as one JSON line
-  -h, --help              show this help
-`;
-
-/** The help text of a command, or the overview without one. */
-export function usage(command?: CommandName): string {
-  switch (command) {
-    case undefined:
-      return MAIN_USAGE;
-    case 'train':
-      return TRAIN_USAGE;
-    case 'generate':
-      return GENERATE_USAGE;
-    case 'score':
-      return SCORE_USAGE;
-  }
-}
-
 function isCommand(word: string | undefined): word is CommandName {
   return (COMMANDS as readonly (string | undefined)[]).includes(word);
 }
@@ -274,8 +130,6 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       return { command: 'score', args: parseScoreArgs(rest) };
   }
 }
-
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** A negative number, which node:util would take for a flag when it follows one as a separate word. */
 const NEGATIVE_NUMBER = /^-\.?\d/;
@@ -336,98 +190,6 @@ function required(values: Values, name: string, command: CommandName): string {
   const value = stringValue(values, name);
   if (value === undefined || value === '') throw new UsageError(`missing required flag --${name}`, command);
   return value;
-}
-
-function parseNumber(flag: string, raw: string, command: CommandName): number {
-  const value = raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value)) {
-    throw new UsageError(`--${flag} expects a number, got ${JSON.stringify(raw)}`, command);
-  }
-  return value;
-}
-
-function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const child = node[key];
-    if (typeof child === 'object' && child !== null) {
-      node = child as Record<string, unknown>;
-    } else {
-      const created: Record<string, unknown> = {};
-      node[key] = created;
-      node = created;
-    }
-  }
-  node[path.at(-1) as string] = value;
-}
-
-const FLAG_BY_PATH = new Map<string, ConfigFlagName>(
-  Object.entries(CONFIG_FLAGS).map(([name, flag]) => [flag.path.join('.'), name as ConfigFlagName]),
-);
-
-/** One zod issue as a sentence about flags: `--layers must be >= 1 (got "0")`. */
-function describeIssue(issue: z.core.$ZodIssue, given: ReadonlyMap<string, string>): string {
-  const key = issue.path.join('.');
-  const name = FLAG_BY_PATH.get(key);
-  const flag = name === undefined ? key : `--${name}`;
-  const raw = name === undefined ? undefined : given.get(name);
-  const got = raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`;
-  switch (issue.code) {
-    case 'too_small':
-      return `${flag} must be ${issue.inclusive === false ? '>' : '>='} ${String(issue.minimum)}${got}`;
-    case 'too_big':
-      return `${flag} must be ${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}${got}`;
-    case 'invalid_value':
-      return `${flag} must be one of ${issue.values.map(String).join(', ')}${got}`;
-    case 'invalid_type':
-      return `${flag} must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}${got}`;
-    case 'custom':
-    case 'invalid_format':
-    case 'not_multiple_of':
-    case 'unrecognized_keys':
-    case 'invalid_union':
-    case 'invalid_key':
-    case 'invalid_element':
-      return `${flag}: ${renameFields(issue.message, issue.path)}`;
-  }
-}
-
-/** Cross-field messages name schema fields (`tieWeights needs embeddingSize…`); say flags instead. */
-function renameFields(message: string, path: readonly PropertyKey[]): string {
-  const parent = path.slice(0, -1).join('.');
-  let text = message;
-  for (const [name, flag] of Object.entries(CONFIG_FLAGS) as [string, ConfigFlag][]) {
-    const field = flag.path.at(-1);
-    if (field !== undefined && flag.path.slice(0, -1).join('.') === parent) {
-      text = text.replaceAll(new RegExp(`\\b${field}\\b`, 'g'), `--${name}`);
-    }
-  }
-  return text;
-}
-
-/** Builds the explicit part of the run config from the flags and validates it with the schema. */
-function configFromFlags(values: Values): { config: RunConfigInput; given: Map<ConfigFlagName, string> } {
-  const input: Record<string, unknown> = {};
-  const given = new Map<ConfigFlagName, string>();
-  for (const [name, flag] of Object.entries(CONFIG_FLAGS) as [ConfigFlagName, ConfigFlag][]) {
-    const value = values[name];
-    if (value === undefined) continue;
-    if (flag.kind === 'boolean') {
-      given.set(name, 'true');
-      setPath(input, flag.path, true);
-    } else if (typeof value === 'string') {
-      given.set(name, value);
-      setPath(input, flag.path, flag.kind === 'number' ? parseNumber(name, value, 'train') : value);
-    }
-  }
-  const parsed = runConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = [...new Set(parsed.error.issues.map((issue) => describeIssue(issue, given)))];
-    throw new UsageError(problems.join('; '), 'train');
-  }
-  // The schema accepted it. It is passed on unparsed so that a resumed run can tell the flags
-  // that were given from the defaults the schema would fill in.
-  return { config: input, given };
 }
 
 /** Parses the arguments after `rnnlm train`. */

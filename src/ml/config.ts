@@ -9,30 +9,47 @@ export const tokenizerSpecSchema = z
   .object({
     type: z.enum(['char', 'word', 'bpe']).default('char'),
     /** bpe: target vocabulary size; word: cap on the vocabulary. */
-    vocabSize: z.number().int().min(2).max(1_000_000).optional(),
+    vocabSize: z
+      .number()
+      .int()
+      .min(2)
+      .max(1_000_000)
+      .optional()
+      .describe('bpe: target vocabulary size; word: cap on the vocabulary. Bounded by RNNLM_MAX_VOCAB.'),
     /** word: words seen fewer times map to `<unk>`. */
-    minFrequency: z.number().int().min(1).optional(),
+    minFrequency: z.number().int().min(1).optional().describe('word: words seen fewer times map to `<unk>`.'),
     /** word: lowercase the text first. */
-    lowercase: z.boolean().optional(),
+    lowercase: z.boolean().optional().describe('word: lowercase the text first.'),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'TokenizerSpec' });
 
 export const modelSpecSchema = z
   .object({
     cell: z.enum(['lstm', 'gru', 'rnn']).default('lstm'),
-    layers: z.number().int().min(1).max(64).default(2),
-    hiddenSize: z.number().int().min(1).max(65_536).default(256),
-    embeddingSize: z.number().int().min(1).max(65_536).default(64),
+    layers: z.number().int().min(1).max(64).default(2).describe('Bounded by RNNLM_MAX_LAYERS.'),
+    hiddenSize: z.number().int().min(1).max(65_536).default(256).describe('Bounded by RNNLM_MAX_HIDDEN.'),
+    embeddingSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_536)
+      .default(64)
+      .describe('Bounded by RNNLM_MAX_EMBEDDING.'),
     /** Dropout on the embedding output, between layers and before the output projection. */
     dropout: z.number().min(0).max(0.95).default(0),
     /** Share the embedding matrix with the output projection (needs embeddingSize = hiddenSize). */
-    tieWeights: z.boolean().default(false),
+    tieWeights: z
+      .boolean()
+      .default(false)
+      .describe('Share the embedding with the output projection (needs embeddingSize = hiddenSize).'),
   })
   .strict()
   .refine((m) => !m.tieWeights || m.embeddingSize === m.hiddenSize, {
     message: 'tieWeights needs embeddingSize equal to hiddenSize',
     path: ['tieWeights'],
-  });
+  })
+  .meta({ id: 'ModelSpec' });
 
 export const truncationSchema = z
   .object({
@@ -42,18 +59,19 @@ export const truncationSchema = z
     minLength: z.number().int().min(1).optional(),
     maxLength: z.number().int().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'Truncation', description: 'How backpropagation through time is cut.' });
 
 export const trainingSpecSchema = z
   .object({
-    batchSize: z.number().int().min(1).max(4096).default(32),
-    seqLength: z.number().int().min(1).max(65_536).default(64),
+    batchSize: z.number().int().min(1).max(4096).default(32).describe('Bounded by RNNLM_MAX_BATCH.'),
+    seqLength: z.number().int().min(1).max(65_536).default(64).describe('Bounded by RNNLM_MAX_SEQ_LENGTH.'),
     truncation: truncationSchema.prefault({}),
     partition: z.enum(['sequential', 'random']).default('sequential'),
     optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
     learningRate: z.number().positive().default(0.002),
     /** Clip the global gradient norm to this value (0 turns clipping off). */
-    clipNorm: z.number().min(0).default(5),
+    clipNorm: z.number().min(0).default(5).describe('Clip the global gradient norm to this (0 = off).'),
     /** Clip each gradient element to [-clipValue, clipValue] before the norm clip. */
     clipValue: z.number().positive().optional(),
     /** Multiply the learning rate by this when validation loss stops improving. */
@@ -61,7 +79,7 @@ export const trainingSpecSchema = z
     /** Evaluations without improvement before the learning rate decays. */
     lrPatience: z.number().int().min(0).default(1),
     epochs: z.number().int().min(1).max(100_000).default(1),
-    maxSteps: z.number().int().min(1).optional(),
+    maxSteps: z.number().int().min(1).optional().describe('Bounded by RNNLM_MAX_STEPS.'),
     maxMinutes: z.number().positive().optional(),
     evalEvery: z.number().int().min(1).optional(),
     checkpointEvery: z.number().int().min(1).optional(),
@@ -76,7 +94,8 @@ export const trainingSpecSchema = z
     /** Parallel streams used for validation (forward only). */
     evalBatchSize: z.number().int().min(1).max(4096).default(32),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'TrainingSpec' });
 
 export const runConfigSchema = z
   .object({
@@ -84,7 +103,8 @@ export const runConfigSchema = z
     model: modelSpecSchema.prefault({}),
     training: trainingSpecSchema.prefault({}),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'RunConfig', description: 'The settings a job trains with, every default filled in.' });
 
 export type TokenizerSpec = z.infer<typeof tokenizerSpecSchema>;
 export type ModelSpec = z.infer<typeof modelSpecSchema>;

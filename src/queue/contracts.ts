@@ -13,25 +13,35 @@ export const JOB_ID_PATTERN = /^job_[a-z0-9]{26}$/;
 /** Model ids: `mdl_` + the suffix of the job that trained the model. */
 export const MODEL_ID_PATTERN = /^mdl_[a-z0-9]{26}$/;
 
-export const jobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+export const jobStatusSchema = z
+  .enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])
+  .meta({ id: 'JobStatus' });
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 /** Body of `POST /jobs` (JSON), or the `config` field of the multipart form plus the file. */
 export const jobRequestSchema = z
   .object({
     name: z.string().min(1).max(200).optional(),
-    corpus: z.object({ text: z.string() }).strict(),
+    corpus: z
+      .object({
+        text: z
+          .string()
+          .describe('The training text; at most RNNLM_MAX_CORPUS_BYTES bytes (50 MB by default).'),
+      })
+      .strict(),
     validation: z
       .union([
         z.object({ text: z.string().min(1) }).strict(),
         z.object({ fraction: z.number().min(0).max(0.5) }).strict(),
       ])
-      .optional(),
+      .optional()
+      .describe('A separate validation text, or the share of the corpus to hold out (default 0.1).'),
     tokenizer: tokenizerSpecSchema.optional(),
     model: modelSpecSchema.optional(),
     training: trainingSpecSchema.optional(),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'JobRequest' });
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
 export const corpusRefSchema = z.object({
@@ -53,47 +63,81 @@ export const trainingJobDataSchema = z.object({
 });
 export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
 
-export const jobProgressSchema = z.object({
-  epoch: z.number().int(),
-  step: z.number().int(),
-  totalSteps: z.number().int(),
-  fraction: z.number().min(0).max(1),
-});
+export const jobProgressSchema = z
+  .object({
+    epoch: z.number().int(),
+    step: z.number().int(),
+    totalSteps: z.number().int(),
+    fraction: z.number().min(0).max(1),
+  })
+  .meta({ id: 'JobProgress' });
 
-export const jobMetricsSchema = z.object({
-  trainLoss: z.number().nullable(),
-  valLoss: z.number().nullable(),
-  valPerplexity: z.number().nullable(),
-  valBitsPerChar: z.number().nullable(),
-  tokensPerSecond: z.number().nullable(),
-});
+export const jobMetricsSchema = z
+  .object({
+    trainLoss: z.number().nullable(),
+    valLoss: z.number().nullable(),
+    valPerplexity: z.number().nullable(),
+    valBitsPerChar: z.number().nullable(),
+    tokensPerSecond: z.number().nullable(),
+  })
+  .meta({ id: 'JobMetrics' });
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 export type JobMetrics = z.infer<typeof jobMetricsSchema>;
 
+/**
+ * Documents the id patterns and timestamp format of what the API returns without checking them
+ * again: the service made these values itself.
+ */
+export const jobIdOut = z.string().meta({ pattern: JOB_ID_PATTERN.source });
+export const modelIdOut = z.string().meta({ pattern: MODEL_ID_PATTERN.source });
+export const timestampOut = z.string().meta({ format: 'date-time' });
+
 /** A job as the API returns it. */
-export const jobSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  status: jobStatusSchema,
-  progress: jobProgressSchema,
-  metrics: jobMetricsSchema,
-  config: runConfigSchema,
-  modelId: z.string().optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  backend: z.string().optional(),
-  createdAt: z.string(),
-  startedAt: z.string().optional(),
-  finishedAt: z.string().optional(),
-});
+export const jobSchema = z
+  .object({
+    id: jobIdOut,
+    name: z.string(),
+    status: jobStatusSchema,
+    progress: jobProgressSchema,
+    metrics: jobMetricsSchema,
+    config: runConfigSchema,
+    modelId: modelIdOut.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    backend: z.string().optional().describe('The tfjs backend that trained it.'),
+    createdAt: timestampOut,
+    startedAt: timestampOut.optional(),
+    finishedAt: timestampOut.optional(),
+  })
+  .meta({ id: 'Job' });
 export type Job = z.infer<typeof jobSchema>;
 
 export const jobEventTypeSchema = z.enum(['progress', 'metrics', 'checkpoint', 'log', 'status']);
 export type JobEventType = z.infer<typeof jobEventTypeSchema>;
 
 /** One entry of a job's event log (a Redis stream); `id` is the stream id, usable as Last-Event-ID. */
-export const jobEventSchema = z.object({
-  id: z.string(),
-  type: jobEventTypeSchema,
-  data: z.record(z.string(), z.unknown()),
-});
+export const jobEventSchema = z
+  .object({
+    id: z.string().describe("The event's place in the job's log; usable as `Last-Event-ID`."),
+    type: jobEventTypeSchema,
+    data: z.record(z.string(), z.unknown()).meta({
+      description: [
+        'By type:',
+        '- `progress`: `epoch`, `step`, `totalSteps`, `fraction`, and the latest `trainLoss`,',
+        '  `valLoss`, `valPerplexity`, `valBitsPerChar`, `tokensPerSecond` (numbers or null).',
+        '- `metrics`: an evaluation: `step`, `epoch`, `valLoss`, `valPerplexity`, `valBitsPerChar`.',
+        '- `checkpoint`: the `step` and `epoch` saved.',
+        '- `log`: a `message` (and facts such as `resumedFrom`).',
+        '- `status`: the new `status`; `attempt`, `backend` and `worker` when it starts running;',
+        '  `modelId` when it succeeded, `error` (`code`, `message`) when it failed or was cancelled.',
+        '',
+      ].join('\n'),
+      properties: {
+        status: { $ref: '#/components/schemas/JobStatus' },
+        message: { type: 'string' },
+        step: { type: 'integer' },
+        epoch: { type: 'integer' },
+      },
+    }),
+  })
+  .meta({ id: 'JobEvent' });
 export type JobEvent = z.infer<typeof jobEventSchema>;

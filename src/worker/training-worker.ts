@@ -15,7 +15,7 @@ import type { Logger } from '../logger.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { TrainingJobData } from '../queue/contracts.js';
-import { jobView, parseRecord } from '../queue/job-service.js';
+import { jobView, parseRecord } from '../queue/job-records.js';
 import {
   appendEvent,
   decodeError,

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelV
 
 import type { JobService, ModelService } from '../../queue/types.js';
 import type { InflightLimiter } from './inflight.js';
+import { errors, text as textResponse } from '../schemas/common.js';
 
 /** Label of requests that matched no route, so unknown URLs cannot grow the label set. */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -251,7 +252,22 @@ export const metricsPlugin = fp<{ metrics: ApiMetrics }>(
       );
       hookDone();
     });
-    app.get('/metrics', async (_request, reply) => {
+    const schema = {
+      tags: ['service'],
+      operationId: 'metrics',
+      summary: 'Prometheus metrics of this API instance',
+      description: [
+        'The Prometheus text exposition format (0.0.4): request durations by route pattern,',
+        'generation and scoring latencies, the model cache, jobs by state, the training tokens/s',
+        'of running jobs, finished jobs and their durations, and the process metrics (README.md,',
+        '"Metrics", lists every one). With API keys it needs one like every other operation',
+        '(Prometheus sends it with `authorization: { credentials: <key> }`). It answers even when',
+        'the server is overloaded; when Redis does not answer within a second, `rnnlm_queue_up`',
+        'is 0 and the job series are left out.',
+      ].join(' '),
+      response: { 200: textResponse('text/plain', 'The metrics.'), 401: errors.unauthorized },
+    };
+    app.get('/metrics', { schema }, async (_request, reply) => {
       const text = await metrics.scrape();
       return reply.type(metrics.contentType).send(text);
     });

@@ -3,6 +3,9 @@ import { fileURLToPath } from 'node:url';
 
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
+import { serializerCompiler } from 'fastify-type-provider-zod';
+
+import { errorSchema, text } from '../schemas/common.js';
 
 /**
  * Where `npm run build` (scripts/build-web.mjs) puts the dashboard: dist/web at the package
@@ -30,6 +33,8 @@ const NOT_BUILT = 'The dashboard is not built: run `npm run build` (it writes di
  */
 export const dashboardRoutes: FastifyPluginAsync<DashboardRoutesOptions> = async (app, options) => {
   const dir = options.dir ?? DASHBOARD_DIR;
+  // Its response schemas are zod, like every route's, also where it is registered alone.
+  app.setSerializerCompiler(serializerCompiler);
   await app.register(fastifyStatic, {
     root: dir,
     prefix: DASHBOARD_ASSETS_PREFIX,
@@ -43,7 +48,29 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardRoutesOptions> = async
     maxAge: 0,
   });
 
-  app.get('/', async (_request, reply) => {
+  const schema = {
+    tags: ['service'],
+    operationId: 'dashboard',
+    security: [],
+    summary: 'The dashboard (a single page served locally; its assets are under /dashboard/)',
+    description: [
+      'The page and its scripts and styles (`GET /dashboard/{file}`) hold no data and need no',
+      "key; the page asks for the API key once, keeps it in the tab's sessionStorage and sends",
+      'it as `Authorization: Bearer <key>` on every call it makes to the operations here.',
+    ].join(' '),
+    response: {
+      200: text('text/html', 'The dashboard page.'),
+      503: {
+        description:
+          'The dashboard was not built (`npm run build` builds it into dist/web), or the server is overloaded.',
+        content: {
+          ...text('text/plain', '').content,
+          'application/json': { schema: errorSchema },
+        },
+      },
+    },
+  };
+  app.get('/', { schema }, async (_request, reply) => {
     let page: string;
     try {
       page = await readFile(`${dir}/index.html`, 'utf8');

@@ -1,18 +1,32 @@
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 
-/** openapi.yaml at the package root (src/api/routes and dist/api/routes are both three levels below it). */
+import { swaggerOptions } from '../openapi.js';
+import { errors, text } from '../schemas/common.js';
+
+/**
+ * openapi.yaml at the package root (src/api/routes and dist/api/routes are both three levels
+ * below it): the generated document, committed (`npm run openapi` writes it).
+ */
 export const OPENAPI_PATH = fileURLToPath(new URL('../../../openapi.yaml', import.meta.url));
 
-/** `GET /openapi.yaml` serves the contract as written; `GET /docs` is Swagger UI over it, served locally. */
-export const docsRoutes: FastifyPluginAsync = async (app) => {
-  const yaml = await readFile(OPENAPI_PATH, 'utf8');
+/**
+ * Collects the routes for the OpenAPI document. Registered before any route, without
+ * encapsulation, so that it sees all of them.
+ */
+export const openapiCollector = fp(
+  async (app) => {
+    await app.register(swagger, swaggerOptions());
+  },
+  { name: 'rnnlm-openapi', fastify: '5.x' },
+);
 
-  await app.register(swagger, { mode: 'static', specification: { path: OPENAPI_PATH, baseDir: '' } });
+/** `GET /openapi.yaml` serves the document generated from the routes; `GET /docs` is Swagger UI over it, served locally. */
+export const docsRoutes: FastifyPluginAsync = async (app) => {
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     // Its own CSP (allowing the page's inline script and styles by hash) replaces helmet's on
@@ -21,7 +35,17 @@ export const docsRoutes: FastifyPluginAsync = async (app) => {
     transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
   });
 
-  app.get('/openapi.yaml', async (_request, reply) =>
-    reply.type('application/yaml; charset=utf-8').send(yaml),
+  const schema = {
+    tags: ['service'],
+    operationId: 'openapi',
+    summary: 'This document',
+    response: {
+      200: text('application/yaml', 'The OpenAPI document.'),
+      401: errors.unauthorized,
+      503: errors.unavailable,
+    },
+  };
+  app.get('/openapi.yaml', { schema }, async (_request, reply) =>
+    reply.type('application/yaml; charset=utf-8').send(app.swagger({ yaml: true })),
   );
 };

@@ -7,7 +7,7 @@ import { nativeStatus } from '../../ml/native.js';
 import { evictionWarning } from '../../queue/connection.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
-import { errorSchema } from '../schemas/common.js';
+import { errors, json } from '../schemas/common.js';
 
 export interface HealthRoutesOptions {
   jobs: JobService;
@@ -17,20 +17,31 @@ export interface HealthRoutesOptions {
 /** How long a probe waits for the tfjs backend to start the first time. */
 const BACKEND_TIMEOUT_MS = 10_000;
 
-const statusSchema = z.object({ status: z.enum(['ok', 'ready']) });
-/** Ready, with what an operator should fix though the service runs (present only when there is some). */
-const readySchema = statusSchema.extend({
-  warnings: z.array(z.string()).optional(),
-  /** The kernels this process computes with (native OpenBLAS ones or tfjs alone) and their threads. */
-  kernels: z
-    .object({
-      native: z.boolean(),
-      build: z.string().nullable(),
-      threads: z.number().int().nullable(),
-      reason: z.string().nullable(),
-    })
-    .optional(),
-});
+/** Alive or ready, with what an operator should fix though the service runs (present only when there is some). */
+const healthSchema = z
+  .object({
+    status: z.enum(['ok', 'ready']),
+    warnings: z
+      .array(z.string())
+      .optional()
+      .describe(
+        "`/readyz` only, and only when there is something to fix: Redis's `maxmemory-policy` is not " +
+          '`noeviction` (a full Redis would evict jobs), or it is unknown because Redis refuses ' +
+          '`CONFIG GET`. The service is ready all the same; the warning is also logged at start.',
+      ),
+    kernels: z
+      .object({
+        native: z.boolean(),
+        build: z.string().nullable(),
+        threads: z.number().int().nullable(),
+        reason: z.string().nullable(),
+      })
+      .optional()
+      .describe(
+        '`/readyz` only: the kernels this process computes with (native OpenBLAS ones or tfjs alone) and their threads.',
+      ),
+  })
+  .meta({ id: 'Health' });
 
 /** Rejects when `promise` has not settled within `ms`: readiness must answer fast, not hang. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -51,9 +62,31 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   { jobs, settings },
   done,
 ) => {
-  app.get('/healthz', { schema: { response: { 200: statusSchema } } }, () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['service'],
+        operationId: 'healthz',
+        security: [],
+        summary: 'The process is alive',
+        response: { 200: json(healthSchema, 'Alive.') },
+      },
+    },
+    () => ({ status: 'ok' as const }),
+  );
 
-  app.get('/readyz', { schema: { response: { 200: readySchema, 503: errorSchema } } }, async (request) => {
+  const readyz = {
+    tags: ['service'],
+    operationId: 'readyz',
+    security: [],
+    summary: 'Redis answers and the service can take requests',
+    response: {
+      200: json(healthSchema, 'Ready; `warnings` lists what to fix, such as a Redis that may evict keys.'),
+      503: errors.unavailable,
+    },
+  };
+  app.get('/readyz', { schema: readyz }, async (request) => {
     const redis = within(jobs.ping(), settings.readyTimeoutMs, 'Redis').catch((err: unknown) => {
       request.log.warn({ err }, 'not ready: Redis does not answer');
       throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')

@@ -8,7 +8,7 @@ import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
 import type { ApiMetrics } from '../plugins/metrics.js';
 import { rateLimitHook } from '../plugins/rate-limit.js';
-import { errorSchema } from '../schemas/common.js';
+import { errors, json, text, type ResponseDoc } from '../schemas/common.js';
 import {
   generateBodySchema,
   generateQuerySchema,
@@ -43,14 +43,29 @@ function clientGone(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
+const generated: ResponseDoc = {
+  description: 'The generated text, or (streaming) its events.',
+  content: {
+    'application/json': { schema: generateResultSchema },
+    ...text(
+      'text/event-stream',
+      '',
+      [
+        '`event: token` with `data: {"text": "..."}` per piece of text, then `event: done` with',
+        'a `GenerateResult`, or `event: error` with an `Error`.',
+      ].join(' '),
+    ).content,
+  },
+};
+
 const generateResponses = {
-  200: generateResultSchema,
-  400: errorSchema,
-  401: errorSchema,
-  404: errorSchema,
-  409: errorSchema,
-  429: errorSchema,
-  503: errorSchema,
+  200: generated,
+  400: errors.badRequest,
+  401: errors.unauthorized,
+  404: errors.notFound,
+  409: errors.notReady,
+  429: errors.rateLimited,
+  503: errors.unavailable,
 };
 
 /** `/generate` and `/score`: inference on a published model, in this process. */
@@ -132,6 +147,14 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       exposeHeadRoute: false,
       onRequest: rateLimit,
       schema: {
+        tags: ['inference'],
+        operationId: 'generateGet',
+        summary: 'Generate text from a model',
+        description: [
+          'Answers JSON, or with `stream=true` (or `Accept: text/event-stream`) a stream of one',
+          '`token` event per piece of text as it is sampled, then one `done` event with the',
+          '`GenerateResult` (or an `error` event with an `Error`).',
+        ].join(' '),
         querystring: generateQuerySchema(settings.maxGenerateTokens),
         response: generateResponses,
       },
@@ -144,8 +167,11 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     {
       onRequest: rateLimit,
       schema: {
+        tags: ['inference'],
+        operationId: 'generatePost',
+        summary: 'Generate text from a model (JSON body, for long prompts)',
         body: generateBodySchema(settings.maxGenerateTokens),
-        response: { ...generateResponses, 415: errorSchema },
+        response: { ...generateResponses, 415: errors.unsupportedMediaType },
       },
     },
     async (request, reply) => generate(request, reply, request.body),
@@ -156,16 +182,19 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     {
       onRequest: rateLimit,
       schema: {
+        tags: ['inference'],
+        operationId: 'score',
+        summary: 'Score text under a model (negative log-likelihood, perplexity, bits per character)',
         body: scoreBodySchema,
         response: {
-          200: scoreResultSchema,
-          400: errorSchema,
-          401: errorSchema,
-          404: errorSchema,
-          409: errorSchema,
-          415: errorSchema,
-          429: errorSchema,
-          503: errorSchema,
+          200: json(scoreResultSchema, 'The score.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          409: errors.notReady,
+          415: errors.unsupportedMediaType,
+          429: errors.rateLimited,
+          503: errors.unavailable,
         },
       },
     },

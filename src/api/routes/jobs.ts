@@ -7,7 +7,7 @@ import { jobSchema, type JobEvent } from '../../queue/contracts.js';
 import type { JobService, SubmitInput } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { parseRequest, toErrorBody } from '../errors.js';
-import { errorSchema } from '../schemas/common.js';
+import { errors, json, text } from '../schemas/common.js';
 import {
   eventsHeadersSchema,
   eventsQuerySchema,
@@ -17,6 +17,7 @@ import {
   jobParamsSchema,
   listJobsQuerySchema,
   multipartConfigSchema,
+  submitBodyContent,
   submitBodySchema,
   submitHeadersSchema,
 } from '../schemas/jobs.js';
@@ -26,6 +27,10 @@ export interface JobsRoutesOptions {
   jobs: JobService;
   settings: ApiSettings;
 }
+
+const jobLocation = {
+  Location: { description: "The job's URL, `/jobs/{id}`.", schema: { type: 'string' } },
+};
 
 const FINAL_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -133,8 +138,32 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
     '/jobs',
     {
       schema: {
+        tags: ['jobs'],
+        operationId: 'submitJob',
+        summary: 'Submit a training job',
+        description: [
+          'The corpus is stored on disk, addressed by its sha256, and the job is queued. Send JSON,',
+          'or `multipart/form-data` with the corpus as the file field `corpus` (and optionally the',
+          'validation text as the file field `validation`) and everything else as the JSON field',
+          '`config`. Limits on the corpus size, vocabulary, layers, sizes, sequence length and steps',
+          "come from the service's configuration; a request over them is a 400 (413 for the corpus).",
+          'So is a model whose parameter count or estimated training memory (weights, gradients,',
+          'optimizer state, activations) is over `RNNLM_MAX_PARAMS` or',
+          '`RNNLM_MAX_TRAINING_MEMORY_BYTES`: 400 `RNNLM_MODEL_TOO_LARGE`, with the estimate and',
+          'the limits in the message and in `details`. A Redis at `maxmemory` is a 503',
+          '`RNNLM_REDIS_OUT_OF_MEMORY`.',
+        ].join(' '),
         headers: submitHeadersSchema,
-        response: { 200: jobSchema, 202: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
+        documentedBody: submitBodyContent,
+        response: {
+          200: json(jobSchema, 'The job already submitted with this `Idempotency-Key`.', jobLocation),
+          202: json(jobSchema, 'Queued.', jobLocation),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          413: errors.tooLarge,
+          415: errors.unsupportedMediaType,
+          503: errors.unavailable,
+        },
       },
     },
     async (request, reply) => {
@@ -162,13 +191,40 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
 
   app.get(
     '/jobs',
-    { schema: { querystring: listJobsQuerySchema, response: { 200: jobListSchema, 400: errorSchema } } },
+    {
+      schema: {
+        tags: ['jobs'],
+        operationId: 'listJobs',
+        summary: 'List jobs, newest first',
+        querystring: listJobsQuerySchema,
+        response: {
+          200: json(jobListSchema, 'One page of jobs.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          503: errors.unavailable,
+        },
+      },
+    },
     async (request) => jobs.list(request.query),
   );
 
   app.get(
     '/jobs/:id',
-    { schema: { params: jobParamsSchema, response: { 200: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    {
+      schema: {
+        tags: ['jobs'],
+        operationId: 'getJob',
+        summary: "A job's status, progress and metrics",
+        params: jobParamsSchema,
+        response: {
+          200: json(jobSchema, 'The job.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          503: errors.unavailable,
+        },
+      },
+    },
     async (request) => {
       const job = await jobs.get(request.params.id);
       if (job === undefined) throw jobNotFound(request.params.id);
@@ -178,7 +234,26 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
 
   app.post(
     '/jobs/:id/cancel',
-    { schema: { params: jobParamsSchema, response: { 202: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    {
+      schema: {
+        tags: ['jobs'],
+        operationId: 'cancelJob',
+        summary: 'Cancel a job',
+        description: [
+          'A queued job is removed and ends `cancelled`; a running job is told (through Redis) to',
+          'stop at its next step and then ends `cancelled`, never retried. A finished job is',
+          'returned unchanged.',
+        ].join(' '),
+        params: jobParamsSchema,
+        response: {
+          202: json(jobSchema, 'Cancellation accepted; the job as it is now.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          503: errors.unavailable,
+        },
+      },
+    },
     async (request, reply) => {
       const job = await jobs.cancel(request.params.id);
       if (job === undefined) throw jobNotFound(request.params.id);
@@ -193,10 +268,35 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
       // A HEAD would open a stream that never sends its body.
       exposeHeadRoute: false,
       schema: {
+        tags: ['jobs'],
+        operationId: 'jobEvents',
+        summary: "Follow a job's events",
+        description: [
+          'A `text/event-stream` of `progress`, `metrics`, `checkpoint`, `log` and `status` events;',
+          "each has the `id:` of its place in the job's log. Reconnect with `Last-Event-ID` to",
+          'resume after it. The stream ends after the final `status` event (status `succeeded`,',
+          '`failed` or `cancelled`). Events are kept after the job ends; `?format=json` lists them.',
+        ].join(' '),
         params: jobParamsSchema,
         querystring: eventsQuerySchema,
         headers: eventsHeadersSchema,
-        response: { 200: jobEventListSchema, 400: errorSchema, 404: errorSchema },
+        response: {
+          200: {
+            description: 'The events, as a stream or (`format=json`) as a list.',
+            content: {
+              ...text(
+                'text/event-stream',
+                '',
+                'Lines `id: <event id>`, `event: <type>`, `data: <JobEvent.data as JSON>`.',
+              ).content,
+              'application/json': { schema: jobEventListSchema },
+            },
+          },
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          503: errors.unavailable,
+        },
       },
     },
     async (request, reply) => {

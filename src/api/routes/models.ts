@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { RnnlmError } from '../../errors.js';
 import type { ModelService } from '../../queue/types.js';
-import { errorSchema } from '../schemas/common.js';
+import { errors, json } from '../schemas/common.js';
 import { modelListSchema, modelParamsSchema, modelSchema } from '../schemas/models.js';
 
 export interface ModelsRoutesOptions {
@@ -16,16 +16,39 @@ export function modelNotFound(id: string): RnnlmError {
 
 /** `/models`: the published models. */
 export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (app, { models }, done) => {
-  app.get('/models', { schema: { response: { 200: modelListSchema } } }, async () => ({
-    items: await models.list(),
-  }));
+  app.get(
+    '/models',
+    {
+      schema: {
+        tags: ['models'],
+        operationId: 'listModels',
+        summary: 'The published models',
+        response: {
+          200: json(modelListSchema, 'Every model in the store.'),
+          401: errors.unauthorized,
+          503: errors.unavailable,
+        },
+      },
+    },
+    async () => ({ items: await models.list() }),
+  );
 
   app.get(
     '/models/:id',
     {
       schema: {
+        tags: ['models'],
+        operationId: 'getModel',
+        summary: "A model's configuration, tokenizer, metrics and origin",
         params: modelParamsSchema,
-        response: { 200: modelSchema, 400: errorSchema, 404: errorSchema, 409: errorSchema },
+        response: {
+          200: json(modelSchema, 'The model.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          409: errors.notReady,
+          503: errors.unavailable,
+        },
       },
     },
     async (request) => {
@@ -39,8 +62,18 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (app,
     '/models/:id',
     {
       schema: {
+        tags: ['models'],
+        operationId: 'deleteModel',
+        summary: 'Delete a model',
+        description: 'Removes the model directory, complete or not, and drops it from the cache.',
         params: modelParamsSchema,
-        response: { 204: z.undefined(), 400: errorSchema, 404: errorSchema },
+        response: {
+          204: z.undefined().describe('Deleted.'),
+          400: errors.badRequest,
+          401: errors.unauthorized,
+          404: errors.notFound,
+          503: errors.unavailable,
+        },
       },
     },
     async (request, reply) => {

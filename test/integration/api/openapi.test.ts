@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import type { RouteOptions } from 'fastify';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
+import { generateOpenApiYaml } from '../../../src/api/openapi-generate.js';
+import { OPENAPI_PATH } from '../../../src/api/routes/docs.js';
 import { submitBodySchema } from '../../../src/api/schemas/jobs.js';
 import {
   build,
@@ -132,11 +135,18 @@ test('every status a route declares is documented, and every component schema co
   }
 });
 
-test('GET /openapi.yaml serves the document and GET /docs serves Swagger UI from this server', async (t) => {
+test('the committed openapi.yaml is the document the routes generate (run `npm run openapi` when this fails)', async () => {
+  const generated = await generateOpenApiYaml();
+  assert.ok(generated.includes('/jobs/{id}/events:'), 'the generated document has the routes');
+  assert.equal(readFileSync(OPENAPI_PATH, 'utf8'), generated);
+});
+
+test('GET /openapi.yaml serves the generated document and GET /docs serves Swagger UI from this server', async (t) => {
   const { app } = await build(t);
   const res = await app.inject({ method: 'GET', url: '/openapi.yaml' });
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers['content-type']), /^application\/yaml/);
+  assert.equal(res.body, readFileSync(OPENAPI_PATH, 'utf8'));
   assert.deepEqual(parse(res.body), openapi);
 
   const page = await app.inject({ method: 'GET', url: '/docs' });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import fc from 'fast-check';
@@ -7,10 +6,8 @@ import fc from 'fast-check';
 import { isRnnlmError } from '../../../../src/errors.js';
 import { BpeTokenizer, preTokenize } from '../../../../src/ml/tokenizers/bpe.js';
 import { createStreamingDecoder } from '../../../../src/ml/tokenizers/index.js';
+import { SHAKESPEARE } from '../../../helpers/ml.js';
 
-const SHAKESPEARE = readFileSync(new URL('../../../../../shared/data/tinyshakespeare.txt', import.meta.url))
-  .subarray(0, 50_000)
-  .toString('utf8');
 const shakespeare = BpeTokenizer.train(SHAKESPEARE, { vocabSize: 512 });
 
 /**
