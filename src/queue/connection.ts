@@ -9,8 +9,14 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { RnnlmError } from '../errors.js';
 
-/** How long a producer waits for Redis to connect or answer before giving up. */
+/** How long a producer waits for Redis to connect before giving up. */
 export const PRODUCER_TIMEOUT_MS = 2000;
+
+/**
+ * How long a producer waits for the answer to one command. A Redis that stopped answering
+ * (frozen, a stalled failover) keeps the connection open, so only this bounds a request.
+ */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 1000;
 
 function reconnectDelay(times: number): number {
   return Math.min(200 * times, 2000);
@@ -23,7 +29,7 @@ export function createProducerConnection(config: Pick<Config, 'REDIS_URL'>, name
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: PRODUCER_TIMEOUT_MS,
-    commandTimeout: 5000,
+    commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
   };
   return new Redis(config.REDIS_URL, options);

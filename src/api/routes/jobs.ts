@@ -7,6 +7,7 @@ import { jobSchema, type JobEvent } from '../../queue/contracts.js';
 import type { JobService, SubmitInput } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { parseRequest, toErrorBody } from '../errors.js';
+import { illFormedPath, notUnicode } from '../plugins/json-body.js';
 import { errorSchema } from '../schemas/common.js';
 import {
   eventsHeadersSchema,
@@ -108,6 +109,8 @@ async function readMultipart(request: FastifyRequest, settings: ApiSettings): Pr
       );
     }
   }
+  const illFormed = illFormedPath(configValue, 'body.config');
+  if (illFormed !== undefined) throw notUnicode(illFormed);
   const config = parseRequest(multipartConfigSchema, configValue, 'body.config');
   parseRequest(jobLimitsSchema(settings.limits), config, 'body.config');
   if (validation !== undefined && config.validation !== undefined) {
@@ -134,7 +137,17 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
     {
       schema: {
         headers: submitHeadersSchema,
-        response: { 200: jobSchema, 202: jobSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
+        response: {
+          200: jobSchema,
+          202: jobSchema,
+          400: errorSchema,
+          409: errorSchema,
+          413: errorSchema,
+          415: errorSchema,
+          422: errorSchema,
+          503: errorSchema,
+          507: errorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -162,13 +175,23 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
 
   app.get(
     '/jobs',
-    { schema: { querystring: listJobsQuerySchema, response: { 200: jobListSchema, 400: errorSchema } } },
+    {
+      schema: {
+        querystring: listJobsQuerySchema,
+        response: { 200: jobListSchema, 400: errorSchema, 503: errorSchema },
+      },
+    },
     async (request) => jobs.list(request.query),
   );
 
   app.get(
     '/jobs/:id',
-    { schema: { params: jobParamsSchema, response: { 200: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    {
+      schema: {
+        params: jobParamsSchema,
+        response: { 200: jobSchema, 400: errorSchema, 404: errorSchema, 503: errorSchema },
+      },
+    },
     async (request) => {
       const job = await jobs.get(request.params.id);
       if (job === undefined) throw jobNotFound(request.params.id);
@@ -178,7 +201,12 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
 
   app.post(
     '/jobs/:id/cancel',
-    { schema: { params: jobParamsSchema, response: { 202: jobSchema, 400: errorSchema, 404: errorSchema } } },
+    {
+      schema: {
+        params: jobParamsSchema,
+        response: { 202: jobSchema, 400: errorSchema, 404: errorSchema, 503: errorSchema },
+      },
+    },
     async (request, reply) => {
       const job = await jobs.cancel(request.params.id);
       if (job === undefined) throw jobNotFound(request.params.id);
@@ -196,7 +224,7 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         params: jobParamsSchema,
         querystring: eventsQuerySchema,
         headers: eventsHeadersSchema,
-        response: { 200: jobEventListSchema, 400: errorSchema, 404: errorSchema },
+        response: { 200: jobEventListSchema, 400: errorSchema, 404: errorSchema, 503: errorSchema },
       },
     },
     async (request, reply) => {
