@@ -64,6 +64,11 @@ export const envSchema = z.object({
    */
   RNNLM_DISK_FULL_RETRY_MS: count(30_000),
   /**
+   * Time (ms) the API waits for Redis to answer one command before it answers 503: a Redis
+   * that accepts connections but has stopped answering is refused this fast.
+   */
+  RNNLM_REDIS_COMMAND_TIMEOUT_MS: count(1000),
+  /**
    * Time (ms) a process has, after SIGTERM or SIGINT, to stop taking work, checkpoint and hand
    * back its running jobs and close its connections; then it exits anyway.
    */
