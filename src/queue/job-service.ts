@@ -782,7 +782,7 @@ export class RedisJobService implements JobService {
       return await Promise.race([
         promise,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+          timer = setTimeout(() => reject(new Error(`Command timed out: no answer within ${ms} ms`)), ms);
         }),
       ]);
     } finally {
