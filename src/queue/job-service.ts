@@ -26,7 +26,7 @@ import {
   waitUntilReady,
 } from './connection.js';
 import { idempotencyClaim, parseIdempotencyClaim, requestFingerprint } from './idempotency.js';
-import { RedisHealth } from './redis-health.js';
+import { isRedisUnavailable, RedisHealth } from './redis-health.js';
 import {
   jobEventTypeSchema,
   trainingJobDataSchema,
@@ -402,7 +402,19 @@ export class RedisJobService implements JobService {
     let idemKey: string | undefined;
     if (idempotencyKey !== undefined) {
       idemKey = this.keys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'));
-      const existing = await this.claimIdempotencyKey(idemKey, id, requestFingerprint(input));
+      const fingerprint = requestFingerprint(input);
+      const claim = idempotencyClaim(id, fingerprint);
+      let existing: Job | undefined;
+      try {
+        existing = await this.claimIdempotencyKey(idemKey, claim, fingerprint);
+      } catch (err) {
+        // A frozen Redis runs the SET NX when it thaws: give the key back then, unless another
+        // request holds it, so a retry is not refused as in flight for the key's lifetime.
+        if (isRedisUnavailable(err)) {
+          this.redis.eval(RELEASE_CLAIM_SCRIPT, 1, idemKey, claim).catch(() => undefined);
+        }
+        throw err;
+      }
       if (existing !== undefined) return { job: existing, created: false };
     }
     try {
@@ -459,10 +471,13 @@ export class RedisJobService implements JobService {
    * creating it). A key first used for a different request is a 422; one whose first request
    * is still being processed after the wait, a 409.
    */
-  private async claimIdempotencyKey(key: string, id: string, fingerprint: string): Promise<Job | undefined> {
+  private async claimIdempotencyKey(
+    key: string,
+    claim: string,
+    fingerprint: string,
+  ): Promise<Job | undefined> {
     const deadline = Date.now() + this.idempotencyWaitMs;
     for (;;) {
-      const claim = idempotencyClaim(id, fingerprint);
       const claimed = await this.redis.set(key, claim, 'EX', JOB_RETENTION_SECONDS, 'NX');
       if (claimed === 'OK') return undefined;
       const owner = parseIdempotencyClaim(await this.redis.get(key));
@@ -812,6 +827,14 @@ for i, key in ipairs(KEYS) do
   end
 end
 return out
+`;
+
+/** KEYS[1] an idempotency key, ARGV[1] a claim: deletes the key if it still holds the claim. */
+const RELEASE_CLAIM_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `;
 
 /** KEYS[1] the bucket, ARGV[1] the window in ms; returns `{count, pttl}`. */

@@ -62,8 +62,9 @@ test('3. Redis frozen: every Redis-backed route is a 503 within 1.5 s, generatio
   const frozenAt = Date.now();
   const missing = 'job_00000000000000000000000000';
   const routes: [string, string, RequestInit?][] = [
-    ['POST /jobs', '/jobs', post(jobBody(20))],
+    // First, so its key is claimed in the frozen Redis (and must be given back on thaw).
     ['POST /jobs (Idempotency-Key)', '/jobs', post(jobBody(20), { 'idempotency-key': 'frozen-1' })],
+    ['POST /jobs', '/jobs', post(jobBody(20))],
     ['GET /jobs', '/jobs'],
     ['GET /jobs/{id}', `/jobs/${longId}`],
     ['GET /jobs/{id}/events', `/jobs/${longId}/events?format=json`],
