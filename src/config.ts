@@ -67,6 +67,16 @@ export const envSchema = z
     /** Attempts per job, the first included; transient failures are retried with backoff. */
     RNNLM_JOB_ATTEMPTS: count(3),
     /**
+     * Time (ms) a job that ran out of disk space waits before it resumes from its checkpoint;
+     * such waits do not use up attempts, since the job only needs the space back.
+     */
+    RNNLM_DISK_FULL_RETRY_MS: count(30_000),
+    /**
+     * Time (ms) the API waits for Redis to answer one command before it answers 503: a Redis
+     * that accepts connections but has stopped answering is refused this fast.
+     */
+    RNNLM_REDIS_COMMAND_TIMEOUT_MS: count(1000),
+    /**
      * Time (ms) a process has, after SIGTERM or SIGINT, to stop taking work, checkpoint and hand
      * back its running jobs and close its connections; then it exits anyway.
      */

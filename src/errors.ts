@@ -12,6 +12,8 @@ export const ERRORS = {
   RNNLM_NONFINITE_LOSS: { status: 422, retryable: false },
   RNNLM_ABORTED: { status: 409, retryable: false },
   RNNLM_ARTIFACT_CORRUPT: { status: 409, retryable: false },
+  // Files that match their hashes but hold NaN or infinite weights: the model cannot be served.
+  RNNLM_MODEL_NONFINITE: { status: 409, retryable: false },
   RNNLM_MODEL_NOT_FOUND: { status: 404, retryable: false },
   RNNLM_CHECKPOINT_NOT_FOUND: { status: 404, retryable: false },
   RNNLM_CHECKPOINT_MISMATCH: { status: 400, retryable: false },
@@ -38,6 +40,10 @@ export const ERRORS = {
   RNNLM_OVERLOADED: { status: 503, retryable: true },
   RNNLM_MODEL_TOO_LARGE: { status: 400, retryable: false },
   RNNLM_REDIS_OUT_OF_MEMORY: { status: 503, retryable: true },
+  RNNLM_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false },
+  RNNLM_IDEMPOTENCY_KEY_IN_USE: { status: 409, retryable: true },
+  // No space left on the data volume: it passes once space is freed, so a job waits for it.
+  RNNLM_DISK_FULL: { status: 507, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -61,4 +67,39 @@ export class RnnlmError extends Error {
 
 export function isRnnlmError(err: unknown, code?: ErrorCode): err is RnnlmError {
   return err instanceof RnnlmError && (code === undefined || err.code === code);
+}
+
+const DISK_FULL_CODES: ReadonlySet<unknown> = new Set(['ENOSPC', 'EDQUOT']);
+
+/** A file system out of space (or quota), however deep in `cause` the errno error sits. */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (isRnnlmError(e, 'RNNLM_DISK_FULL') || DISK_FULL_CODES.has((e as { code?: unknown }).code))
+      return true;
+  }
+  return false;
+}
+
+/** What a full disk is reported as: the code and a message about space, without paths. */
+export function diskFull(cause?: unknown): RnnlmError {
+  return new RnnlmError(
+    'RNNLM_DISK_FULL',
+    'no space left on the data volume; free disk space (or grow the volume) and it carries on',
+    undefined,
+    { cause },
+  );
+}
+
+// An absolute path of three or more segments where a word starts (`/data/models/m/weights.bin`),
+// so a route such as `/jobs/x` is left alone.
+const ABSOLUTE_PATH = /(^|[\s'"`(=:,])(\/(?:[\w.@+~-]+\/){2,})([\w.@+~-]*)/g;
+
+/**
+ * The message without the server's directories: each absolute path is cut to its last part
+ * (`weights.bin`), which still says which file is meant.
+ */
+export function redactPaths(message: string): string {
+  return message.replace(ABSOLUTE_PATH, (_m, lead: string, _dirs: string, last: string) =>
+    last === '' ? `${lead}…/` : `${lead}${last}`,
+  );
 }

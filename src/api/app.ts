@@ -16,9 +16,12 @@ import { queueBoardRoutes } from './routes/queue-board.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
-import { strictJsonBody } from './plugins/json-body.js';
+import { strictJsonBody, strictQueryString } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
 import type { JobLimits } from './schemas/jobs.js';
+
+/** 5xx answers that are the service working as designed, not failures to log at error level. */
+const EXPECTED_5XX: ReadonlySet<string> = new Set(['RNNLM_OVERLOADED', 'RNNLM_REDIS_UNAVAILABLE']);
 
 /** What the API is built from: the services behind it, its configuration and a pino logger. */
 export interface AppDeps {
@@ -94,9 +97,11 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
     app.removeContentTypeParser('text/plain');
     await app.register(strictJsonBody);
+    await app.register(strictQueryString);
     app.setErrorHandler((err, request, reply) => {
       const body = toErrorBody(err, { url: request.url, contentType: request.headers['content-type'] });
-      if (body.statusCode >= 500 && body.code !== 'RNNLM_OVERLOADED')
+      // A Redis outage is logged once by the job service as it starts and ends, not per request.
+      if (body.statusCode >= 500 && !EXPECTED_5XX.has(body.code))
         request.log.error({ err }, 'request failed');
       else request.log.info({ code: body.code, message: body.message }, 'request refused');
       // A refusal that will pass later (429, 503 overloaded) says when to come back.

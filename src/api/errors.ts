@@ -3,7 +3,8 @@ import { STATUS_CODES } from 'node:http';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 
-import { ERRORS, RnnlmError, isRnnlmError, type ErrorCode } from '../errors.js';
+import { ERRORS, RnnlmError, isDiskFull, isRnnlmError, redactPaths, type ErrorCode } from '../errors.js';
+import { isRedisUnavailable } from '../queue/redis-health.js';
 
 /**
  * The one mapping from whatever a request handler throws to the HTTP error body
@@ -30,6 +31,20 @@ export interface FieldError {
 /** Where a request value came from, as it prefixes a field path in a 400 message. */
 export type RequestPart = 'body' | 'querystring' | 'params' | 'headers' | (string & {});
 
+/**
+ * What an error answer lists at most: a request with 200,000 unknown keys gets the first few
+ * and a count, so the answer (and its log line) stays small whatever the request's size.
+ */
+export const MAX_LISTED_FIELDS = 20;
+/** The longest field path or message an answer repeats (a key may be megabytes long). */
+const MAX_FIELD_TEXT = 200;
+/** The longest message an error answer carries. */
+const MAX_MESSAGE = 4000;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 /** The bad fields of one issue: `body.model.hiddenSize`, or each unknown key of an object. */
 function issueFields(
   part: string,
@@ -37,17 +52,25 @@ function issueFields(
   message: string,
   keys?: unknown,
 ): FieldError[] {
-  const at = [part, ...path.map(String)].join('.');
+  const at = clip([part, ...path.map(String)].join('.'), MAX_FIELD_TEXT);
   // An unknown key is reported on its parent object by zod: name the key itself instead.
   if (Array.isArray(keys) && keys.length > 0) {
-    return keys.map((k) => ({ path: `${at}.${String(k)}`, message: 'Unrecognized key' }));
+    return keys.map((k) => ({
+      path: clip(`${at}.${String(k)}`, MAX_FIELD_TEXT),
+      message: 'Unrecognized key',
+    }));
   }
-  return [{ path: at, message }];
+  return [{ path: at, message: clip(message, MAX_FIELD_TEXT) }];
 }
 
-/** `body.model.hiddenSize: Too big: expected number to be <=2048; body.name: ...` */
+/**
+ * `body.model.hiddenSize: Too big: expected number to be <=2048; body.name: ...`, the first
+ * {@link MAX_LISTED_FIELDS} of them and how many more there are.
+ */
 function describeFields(fields: readonly FieldError[]): string {
-  return fields.map((f) => `${f.path}: ${f.message}`).join('; ');
+  const listed = fields.slice(0, MAX_LISTED_FIELDS).map((f) => `${f.path}: ${f.message}`);
+  const more = fields.length - listed.length;
+  return listed.join('; ') + (more > 0 ? `; and ${more} more` : '');
 }
 
 function zodIssueFields(part: RequestPart, issues: readonly z.core.$ZodIssue[]): FieldError[] {
@@ -93,19 +116,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_REQ_FILE_TOO_LARGE: 'RNNLM_CORPUS_TOO_LARGE',
 };
 
-const REDIS_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
-
-/**
- * ioredis' signs of an unreachable server, for errors a service let through unwrapped: the
- * socket errors, the offline-queue refusal and the retry limit.
- */
-export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && REDIS_DOWN_CODES.has(code)) return true;
-  if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /Stream isn't writeable|Connection is closed|enableOfflineQueue/.test(err.message);
-}
+export { isRedisUnavailable } from '../queue/redis-health.js';
 
 const REDIS_OOM = /^OOM /;
 
@@ -134,6 +145,7 @@ const SERVER_MESSAGES: Partial<Record<string, string>> = {
   RNNLM_NATIVE_UNAVAILABLE: 'The native compute kernels are unavailable on this server',
   RNNLM_OVERLOADED: 'The server is overloaded; retry after the time in Retry-After',
   RNNLM_REDIS_OUT_OF_MEMORY: 'The job store (Redis) is out of memory; try again later',
+  RNNLM_DISK_FULL: 'The server is out of disk space; try again later',
 };
 
 function body(status: number, code: string, message: string, fields?: FieldError[]): ErrorBody {
@@ -141,8 +153,12 @@ function body(status: number, code: string, message: string, fields?: FieldError
     statusCode: status,
     code,
     error: statusText(status),
-    message: status < 500 ? message : (SERVER_MESSAGES[code] ?? statusText(status)),
-    ...(status === 400 && fields !== undefined && fields.length > 0 ? { fields } : {}),
+    // A message may quote a file's path (a corrupt model): the client gets the file's name only.
+    message:
+      status < 500 ? clip(redactPaths(message), MAX_MESSAGE) : (SERVER_MESSAGES[code] ?? statusText(status)),
+    ...(status === 400 && fields !== undefined && fields.length > 0
+      ? { fields: fields.slice(0, MAX_LISTED_FIELDS).map((f) => ({ ...f, message: redactPaths(f.message) })) }
+      : {}),
   };
 }
 
@@ -199,6 +215,9 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
   }
   if (isRedisUnavailable(err)) {
     return body(503, 'RNNLM_REDIS_UNAVAILABLE', '');
+  }
+  if (isDiskFull(err)) {
+    return body(507, 'RNNLM_DISK_FULL', '');
   }
   if (err instanceof Error) {
     const fastifyCode = (err as { code?: unknown }).code;

@@ -9,21 +9,28 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { RnnlmError } from '../errors.js';
 
-/** How long a producer waits for Redis to connect or answer before giving up. */
+/** How long a producer waits for Redis to connect before giving up. */
 export const PRODUCER_TIMEOUT_MS = 2000;
 
 function reconnectDelay(times: number): number {
   return Math.min(200 * times, 2000);
 }
 
-/** A connection for the API side: no offline queue, one retry, short connect timeout. */
-export function createProducerConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-producer'): Redis {
+/**
+ * A connection for the API side: no offline queue, one retry, short connect timeout, and a
+ * command timeout (`RNNLM_REDIS_COMMAND_TIMEOUT_MS`): a Redis that stopped answering (frozen, a
+ * stalled failover) keeps the connection open, so only that bounds a request.
+ */
+export function createProducerConnection(
+  config: Pick<Config, 'REDIS_URL' | 'RNNLM_REDIS_COMMAND_TIMEOUT_MS'>,
+  name = 'rnnlm-producer',
+): Redis {
   const options: RedisOptions = {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: PRODUCER_TIMEOUT_MS,
-    commandTimeout: 5000,
+    commandTimeout: config.RNNLM_REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
   };
   return new Redis(config.REDIS_URL, options);

@@ -10,7 +10,7 @@ import type { Job as BullJob, JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { dataDirs, type Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { diskFull, isDiskFull, RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runConfigSchema, type RunConfig } from '../ml/config.js';
 import { estimateTraining, vocabularyBound, type TrainingEstimate } from '../ml/estimate.js';
@@ -25,6 +25,8 @@ import {
   redisUnavailable,
   waitUntilReady,
 } from './connection.js';
+import { idempotencyClaim, parseIdempotencyClaim, requestFingerprint } from './idempotency.js';
+import { isRedisUnavailable, RedisHealth } from './redis-health.js';
 import {
   jobEventTypeSchema,
   type CorpusRef,
@@ -217,6 +219,7 @@ export class RedisJobService implements JobService {
   private readonly config: Config;
   private readonly logger: Logger | undefined;
   private readonly idempotencyWaitMs: number;
+  private readonly health: RedisHealth;
   /** Idle connections for XREAD BLOCK (one blocking read per connection at a time). */
   private readonly blockingPool: Redis[] = [];
   private readonly blockingBusy = new Set<Redis>();
@@ -228,6 +231,7 @@ export class RedisJobService implements JobService {
     this.idempotencyWaitMs = options.idempotencyWaitMs ?? 5000;
     this.redis = createProducerConnection(this.config, 'rnnlm-api');
     this.redis.on('error', (err) => this.logger?.debug({ err }, 'redis connection error'));
+    this.health = new RedisHealth(this.redis, this.config.REDIS_URL, this.logger);
     this.queue = createTrainingQueue(this.config, this.redis);
     this.queue.on('error', (err) => this.logger?.debug({ err }, 'queue error'));
     this.keys = serviceKeys(this.config.RNNLM_QUEUE_PREFIX);
@@ -251,7 +255,7 @@ export class RedisJobService implements JobService {
 
   async ping(): Promise<void> {
     try {
-      await this.withTimeout(this.redis.ping(), 1000);
+      await this.health.run(() => this.withTimeout(this.redis.ping(), 1000));
     } catch (err) {
       throw redisUnavailable(this.config.REDIS_URL, err);
     }
@@ -263,7 +267,9 @@ export class RedisJobService implements JobService {
    */
   async hitRateLimit(bucket: string, windowMs: number): Promise<RateLimitHit> {
     const key = `${this.config.RNNLM_QUEUE_PREFIX}:ratelimit:${bucket}`;
-    const result = await this.withTimeout(this.redis.eval(RATE_LIMIT_SCRIPT, 1, key, String(windowMs)), 1000);
+    const result = await this.health.run(() =>
+      this.withTimeout(this.redis.eval(RATE_LIMIT_SCRIPT, 1, key, String(windowMs)), 1000),
+    );
     const [count, ttl] = Array.isArray(result) ? (result as unknown[]) : [];
     if (typeof count !== 'number' || typeof ttl !== 'number') {
       throw new Error(`unexpected rate-limit answer from Redis: ${JSON.stringify(result)}`);
@@ -280,18 +286,46 @@ export class RedisJobService implements JobService {
     const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
     const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
     checkTrainingSize(this.config, config, corpus.text);
+    return this.health.run(() =>
+      this.create(input, { config, corpus, validation, fraction }, idempotencyKey),
+    );
+  }
 
+  /** The writing half of {@link submit}: everything in it has been checked. */
+  private async create(
+    input: SubmitInput,
+    checked: {
+      config: RunConfig;
+      corpus: { bytes: Uint8Array };
+      validation: { bytes: Uint8Array } | undefined;
+      fraction: number;
+    },
+    idempotencyKey: string | undefined,
+  ): Promise<{ job: Job; created: boolean }> {
+    const { config, corpus, validation, fraction } = checked;
     const id = newJobId();
     let idemKey: string | undefined;
     if (idempotencyKey !== undefined) {
       idemKey = this.keys.idempotency(createHash('sha256').update(idempotencyKey).digest('hex'));
-      const existing = await this.claimIdempotencyKey(idemKey, id);
+      const fingerprint = requestFingerprint(input);
+      const claim = idempotencyClaim(id, fingerprint);
+      let existing: Job | undefined;
+      try {
+        existing = await this.claimIdempotencyKey(idemKey, claim, fingerprint);
+      } catch (err) {
+        // A frozen Redis runs the SET NX when it thaws: give the key back then, unless another
+        // request holds it, so a retry is not refused as in flight for the key's lifetime.
+        if (isRedisUnavailable(err)) {
+          this.redis.eval(RELEASE_CLAIM_SCRIPT, 1, idemKey, claim).catch(() => undefined);
+        }
+        throw err;
+      }
       if (existing !== undefined) return { job: existing, created: false };
     }
     try {
-      const ref = await this.corpora.put(corpus.bytes);
+      const ref = await this.putCorpus(corpus.bytes);
       const validationRef: CorpusRef | undefined =
-        validation === undefined ? undefined : await this.corpora.put(validation.bytes);
+        validation === undefined ? undefined : await this.putCorpus(validation.bytes);
       const createdAt = new Date();
       const data: TrainingJobData = {
         name: input.name ?? id,
@@ -313,35 +347,61 @@ export class RedisJobService implements JobService {
       if (job === undefined) throw new Error(`job ${id} vanished right after it was queued`);
       return { job, created: true };
     } catch (err) {
-      // Undo the claim so a retry of the same request can create the job.
+      // Undo the claim so a retry of the same request can create the job. Not awaited: when
+      // Redis is frozen the commands above are still queued on this connection and run when
+      // it thaws, and this undo, sent after them on the same connection, runs after them.
       const cleanup = this.redis
         .multi()
         .del(this.keys.record(id), this.keys.events(id))
         .zrem(this.keys.index, id);
       if (idemKey !== undefined) cleanup.del(idemKey);
-      await cleanup.exec().catch(() => undefined);
+      cleanup.exec().catch(() => undefined);
+      this.queue.remove(id).catch(() => undefined);
       throw err;
     }
   }
 
+  /** Stores a corpus; a full disk is RNNLM_DISK_FULL, whose message says so and names no path. */
+  private async putCorpus(bytes: Uint8Array): Promise<CorpusRef> {
+    try {
+      return await this.corpora.put(bytes);
+    } catch (err) {
+      throw isDiskFull(err) ? diskFull(err) : err;
+    }
+  }
+
   /**
-   * SET NX of key → id: undefined when this request owns the key, else the job the first
-   * request created (waiting briefly while that request is still creating it).
+   * SET NX of key → id and the request's fingerprint: undefined when this request owns the
+   * key, else the job the first request created (waiting briefly while that request is still
+   * creating it). A key first used for a different request is a 422; one whose first request
+   * is still being processed after the wait, a 409.
    */
-  private async claimIdempotencyKey(key: string, id: string): Promise<Job | undefined> {
+  private async claimIdempotencyKey(
+    key: string,
+    claim: string,
+    fingerprint: string,
+  ): Promise<Job | undefined> {
     const deadline = Date.now() + this.idempotencyWaitMs;
     for (;;) {
-      const claimed = await this.redis.set(key, id, 'EX', JOB_RETENTION_SECONDS, 'NX');
+      const claimed = await this.redis.set(key, claim, 'EX', JOB_RETENTION_SECONDS, 'NX');
       if (claimed === 'OK') return undefined;
-      const owner = await this.redis.get(key);
-      if (owner !== null) {
-        const job = isJobId(owner) ? await this.get(owner) : undefined;
+      const owner = parseIdempotencyClaim(await this.redis.get(key));
+      if (owner?.fingerprint !== undefined && owner.fingerprint !== fingerprint) {
+        throw new RnnlmError(
+          'RNNLM_IDEMPOTENCY_KEY_REUSED',
+          'this Idempotency-Key was used for a different request; use a new key for a new job',
+          { field: 'headers.idempotency-key', jobId: owner.id },
+        );
+      }
+      if (owner !== undefined) {
+        const job = isJobId(owner.id) ? await this.get(owner.id) : undefined;
         if (job !== undefined) return job;
       }
       if (Date.now() > deadline) {
         throw new RnnlmError(
-          'RNNLM_INTERNAL',
-          'a request with this Idempotency-Key is still being processed',
+          'RNNLM_IDEMPOTENCY_KEY_IN_USE',
+          'a request with this Idempotency-Key is still being processed; retry in a few seconds',
+          { retryAfterSeconds: 1 },
         );
       }
       await sleep(25);
@@ -363,6 +423,10 @@ export class RedisJobService implements JobService {
 
   async get(id: string): Promise<Job | undefined> {
     if (!isJobId(id)) return undefined;
+    return this.health.run(() => this.read(id));
+  }
+
+  private async read(id: string): Promise<Job | undefined> {
     const record = await this.record(id);
     if (record === undefined) return undefined;
     const { job, state } = await this.bullJob(id);
@@ -370,6 +434,14 @@ export class RedisJobService implements JobService {
   }
 
   async list(query: {
+    status?: JobStatus | undefined;
+    limit: number;
+    cursor?: string | undefined;
+  }): Promise<{ items: Job[]; nextCursor: string | null }> {
+    return this.health.run(() => this.listPage(query));
+  }
+
+  private async listPage(query: {
     status?: JobStatus | undefined;
     limit: number;
     cursor?: string | undefined;
@@ -429,6 +501,10 @@ export class RedisJobService implements JobService {
 
   async cancel(id: string): Promise<Job | undefined> {
     if (!isJobId(id)) return undefined;
+    return this.health.run(() => this.requestCancel(id));
+  }
+
+  private async requestCancel(id: string): Promise<Job | undefined> {
     const record = await this.record(id);
     if (record === undefined) return undefined;
     const { job, state } = await this.bullJob(id);
@@ -471,7 +547,9 @@ export class RedisJobService implements JobService {
   async events(id: string, after?: string, limit = EVENTS_PAGE): Promise<JobEvent[]> {
     if (!isJobId(id)) return [];
     const start = after === undefined ? '-' : `(${checkStreamId(after)}`;
-    const raw = await this.redis.xrange(this.keys.events(id), start, '+', 'COUNT', limit);
+    const raw = await this.health.run(() =>
+      this.redis.xrange(this.keys.events(id), start, '+', 'COUNT', limit),
+    );
     return raw.flatMap(([eventId, fields]) => parseEvent(eventId, fields));
   }
 
@@ -536,10 +614,9 @@ export class RedisJobService implements JobService {
   }
 
   async queueStats(): Promise<QueueStats> {
-    const [counts, active] = await Promise.all([
-      this.queue.getJobCounts(...QUEUE_STATES),
-      this.queue.getActive(0, RUNNING_PAGE - 1),
-    ]);
+    const [counts, active] = await this.health.run(() =>
+      Promise.all([this.queue.getJobCounts(...QUEUE_STATES), this.queue.getActive(0, RUNNING_PAGE - 1)]),
+    );
     return {
       counts: Object.fromEntries(QUEUE_STATES.map((state) => [state, counts[state] ?? 0])) as Record<
         QueueState,
@@ -562,6 +639,10 @@ export class RedisJobService implements JobService {
    * a job behind it, and the claims make the overlap harmless.
    */
   async claimFinished(since: number): Promise<{ jobs: FinishedJob[]; next: number }> {
+    return this.health.run(() => this.claimFinishedSince(since));
+  }
+
+  private async claimFinishedSince(since: number): Promise<{ jobs: FinishedJob[]; next: number }> {
     const found: { id: string; state: 'completed' | 'failed' }[] = [];
     let newest = since;
     let pageEnd = Number.POSITIVE_INFINITY;
@@ -607,6 +688,7 @@ export class RedisJobService implements JobService {
   /** Closes the queue and every connection; safe to call more than once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.health.close();
       for (const conn of [...this.blockingBusy, ...this.blockingPool.splice(0)]) conn.disconnect();
       await this.queue.close().catch(() => undefined);
       await closeConnection(this.redis);
@@ -620,7 +702,7 @@ export class RedisJobService implements JobService {
       return await Promise.race([
         promise,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+          timer = setTimeout(() => reject(new Error(`Command timed out: no answer within ${ms} ms`)), ms);
         }),
       ]);
     } finally {
@@ -650,6 +732,14 @@ for i, key in ipairs(KEYS) do
   end
 end
 return out
+`;
+
+/** KEYS[1] an idempotency key, ARGV[1] a claim: deletes the key if it still holds the claim. */
+const RELEASE_CLAIM_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 `;
 
 /** KEYS[1] the bucket, ARGV[1] the window in ms; returns `{count, pttl}`. */

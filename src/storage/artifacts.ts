@@ -6,7 +6,7 @@
  * `model.save('file://')` needs tfjs-node, so the files are written here from plain arrays.
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 import { RnnlmError } from '../errors.js';
 import type { TokenizerJSON } from '../ml/tokenizers/types.js';
@@ -140,10 +140,30 @@ function parseModelJson(
 }
 
 /**
+ * Refuses weights holding NaN or an infinity. Their hashes match (they were written that way:
+ * training that diverged on another machine, or a bug), so they are not corrupt, but every
+ * generation and score from them would be NaN.
+ */
+function checkFinite(root: string, weights: readonly NamedArray[]): void {
+  for (const { name, data } of weights) {
+    const at = data.findIndex((x) => !Number.isFinite(x));
+    if (at >= 0) {
+      throw new RnnlmError(
+        'RNNLM_MODEL_NONFINITE',
+        `model ${basename(root)} cannot be used: its weights hold ${String(data[at])} (in ${name}, ` +
+          `element ${at}); it was saved from a training run that diverged. Train it again`,
+        { file: WEIGHTS_BIN, weight: name, index: at },
+      );
+    }
+  }
+}
+
+/**
  * Reads a model directory and verifies every file against the hashes in meta.json. A
  * missing directory or meta.json is RNNLM_MODEL_NOT_FOUND; a missing file, a hash mismatch,
  * a weights.bin whose length does not match the manifest, or malformed JSON is
- * RNNLM_ARTIFACT_CORRUPT naming the file and the problem. The tokenizer is only checked to
+ * RNNLM_ARTIFACT_CORRUPT naming the file and the problem; weights that hold NaN or an
+ * infinity are RNNLM_MODEL_NONFINITE. The tokenizer is only checked to
  * be an object of a known type; restoring it validates the rest.
  */
 export async function readModelDir(dir: string): Promise<ModelArtifacts> {
@@ -178,9 +198,11 @@ export async function readModelDir(dir: string): Promise<ModelArtifacts> {
     throw corrupt(root, TOKENIZER_JSON, `unknown tokenizer type ${JSON.stringify(tokenizer.type)}`);
   }
 
+  const weights = unpackArrays(weightsRaw, specs);
+  checkFinite(root, weights);
   return {
     modelConfig,
-    weights: unpackArrays(weightsRaw, specs),
+    weights,
     tokenizer: tokenizer as unknown as TokenizerJSON,
     meta,
   };

@@ -12,7 +12,7 @@ import { DelayedError, UnrecoverableError, type SandboxedJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { dataDirs, loadConfig, type Config } from '../config.js';
-import { isRnnlmError, RnnlmError } from '../errors.js';
+import { diskFull, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
 import { nativeStatus } from '../ml/native.js';
@@ -402,6 +402,7 @@ async function failure(
       return new Error(encodeError('RNNLM_ABORTED', `interrupted at step ${s.lastStep} by worker shutdown`));
     }
   }
+  if (isDiskFull(err)) return waitForSpace(err, s);
   if (err instanceof RnnlmError) {
     if (!err.retryable) {
       await removeCheckpoint(s.checkpointDir);
@@ -415,6 +416,30 @@ async function failure(
   return asJobError(err);
 }
 
+/**
+ * Out of disk space: more attempts would fail the same way until space is freed, so the job
+ * goes back to the queue, delayed, without using up an attempt, and resumes from its last
+ * checkpoint (the stores leave nothing half-written behind).
+ */
+async function waitForSpace(err: unknown, s: Parameters<typeof failure>[1]): Promise<Error> {
+  const waitMs = s.ctx.config.RNNLM_DISK_FULL_RETRY_MS;
+  const full = diskFull(err);
+  const jobId = s.job.id ?? '';
+  try {
+    await s.job.moveToDelayed(Date.now() + waitMs, s.token);
+    await appendEvent(s.ctx.redis, s.ctx.keys, jobId, 'log', {
+      code: full.code,
+      message: `${full.code}: ${full.message}; trying again in ${Math.round(waitMs / 1000)} s from step ${s.lastStep}`,
+    });
+    await appendEvent(s.ctx.redis, s.ctx.keys, jobId, 'status', { status: 'queued' });
+    s.log.warn({ code: full.code, step: s.lastStep, waitMs }, 'out of disk space; job waits for space');
+    return new DelayedError(`out of disk space at step ${s.lastStep}`);
+  } catch (moveErr) {
+    s.log.warn({ err: moveErr }, 'could not put the job back to wait for space; it will be retried');
+    return asJobError(full);
+  }
+}
+
 /** A coded error as BullMQ should see it: unrecoverable unless retrying may help. */
 function asJobError(err: unknown): Error {
   if (err instanceof UnrecoverableError) return err;
@@ -423,7 +448,8 @@ function asJobError(err: unknown): Error {
       ? new Error(encodeError(err.code, err.message))
       : unrecoverable(err.code, err.message);
   }
-  const message = err instanceof Error ? err.message : String(err);
+  // The job's error is shown to API clients: no server paths in it.
+  const message = redactPaths(err instanceof Error ? err.message : String(err));
   return new Error(encodeError('RNNLM_INTERNAL', message));
 }
 

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import { childEnv, dataDirs, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
+import { isRedisUnavailable, OutageLog } from '../queue/redis-health.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { TrainingJobData } from '../queue/contracts.js';
 import { jobView, parseRecord } from '../queue/job-records.js';
@@ -97,7 +98,15 @@ export class TrainingWorker {
       },
       autorun: true,
     });
-    this.worker.on('error', (err) => logger.error({ err }, 'worker error'));
+    // A Redis outage makes every connection fail its reconnects about once a second: logged
+    // once as it starts and once as it ends instead.
+    const outage = new OutageLog(logger, 'training bookkeeping waits for it; running jobs go on');
+    this.connection.on('ready', () => outage.answered());
+    this.worker.on('error', (err) => {
+      if (!isRedisUnavailable(err)) logger.error({ err }, 'worker error');
+      else if (this.connection.status === 'ready') logger.debug({ err }, 'redis connection error');
+      else outage.failed(err);
+    });
     this.worker.on('active', (job) => logger.info({ jobId: job.id }, 'job started'));
     this.worker.on('completed', (job) => void this.finished(job));
     this.worker.on('failed', (job) => {

@@ -284,14 +284,15 @@ test('10. bad input over HTTP: sizes, encodings, content types, limits, ids, key
   );
   assert.equal(generated.status, 200, generated.text);
   assertMatchesOpenApi(asInjected(generated), 'GET /generate');
-  // JSON can carry a lone surrogate, which no query string can.
+  // JSON can carry a lone surrogate, which is not Unicode text: a 400 naming the field.
   const posted = await send(
     base,
     'POST',
     '/generate',
     json({ model: id, prompt: `${prompt} \ud83d`, maxTokens: 5, seed: 1 }),
   );
-  assert.equal(posted.status, 200, posted.text);
+  assert.equal(posted.status, 400, posted.text);
+  assert.match(posted.text, /body\.prompt: not valid Unicode/);
   const scored = await send(base, 'POST', '/score', json({ model: id, text: prompt }));
   assert.equal(scored.status, 200, scored.text);
   assertMatchesOpenApi(asInjected(scored), 'POST /score');

@@ -98,6 +98,19 @@ export class RedisServer {
     await exited;
   }
 
+  /**
+   * Freezes the server (SIGSTOP): it keeps its connections and accepts new ones, but answers
+   * nothing until {@link thaw}, like a `DEBUG SLEEP` or a stalled failover.
+   */
+  freeze(): void {
+    if (this.running) this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server go on; the commands sent meanwhile run now, in order. */
+  thaw(): void {
+    if (this.running) this.child?.kill('SIGCONT');
+  }
+
   /** A client for assertions and admin commands (CONFIG SET, CLIENT KILL); closed when `t` ends. */
   client(t: TestContext): Redis {
     const redis = new Redis(this.url, { maxRetriesPerRequest: 1, lazyConnect: false });

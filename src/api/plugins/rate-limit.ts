@@ -33,7 +33,8 @@ export function rateLimitHook(options: RateLimitOptions) {
     try {
       counted = await hit(`${name}:${clientId(request)}`, windowMs);
     } catch (err) {
-      request.log.warn(
+      // Debug only: the job service logs the outage once as it starts and once as it ends.
+      request.log.debug(
         { err },
         'rate limit not checked: the store does not answer; letting the request through',
       );

@@ -88,7 +88,8 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   };
   app.get('/readyz', { schema: readyz }, async (request) => {
     const redis = within(jobs.ping(), settings.readyTimeoutMs, 'Redis').catch((err: unknown) => {
-      request.log.warn({ err }, 'not ready: Redis does not answer');
+      // The outage itself is logged once by the job service; a probe every few seconds is not news.
+      request.log.debug({ err }, 'not ready: Redis does not answer');
       throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')
         ? err
         : new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'Redis does not answer', undefined, { cause: err });

@@ -7,6 +7,7 @@ import { jobSchema, type JobEvent } from '../../queue/contracts.js';
 import type { JobService, SubmitInput } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { parseRequest, toErrorBody } from '../errors.js';
+import { illFormedPath, notUnicode } from '../plugins/json-body.js';
 import { errors, json, text } from '../schemas/common.js';
 import {
   eventsHeadersSchema,
@@ -113,6 +114,8 @@ async function readMultipart(request: FastifyRequest, settings: ApiSettings): Pr
       );
     }
   }
+  const illFormed = illFormedPath(configValue, 'body.config');
+  if (illFormed !== undefined) throw notUnicode(illFormed);
   const config = parseRequest(multipartConfigSchema, configValue, 'body.config');
   parseRequest(jobLimitsSchema(settings.limits), config, 'body.config');
   if (validation !== undefined && config.validation !== undefined) {
@@ -160,9 +163,12 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
           202: json(jobSchema, 'Queued.', jobLocation),
           400: errors.badRequest,
           401: errors.unauthorized,
+          409: errors.idempotencyKeyInUse,
           413: errors.tooLarge,
           415: errors.unsupportedMediaType,
+          422: errors.idempotencyKeyReused,
           503: errors.unavailable,
+          507: errors.diskFull,
         },
       },
     },

@@ -117,9 +117,24 @@ export const errors = {
   notFound: json(errorSchema, 'No such job or model (`RNNLM_JOB_NOT_FOUND`, `RNNLM_MODEL_NOT_FOUND`).'),
   notReady: json(
     errorSchema,
-    'The model exists but is not complete or is damaged (`RNNLM_MODEL_NOT_READY`, `RNNLM_ARTIFACT_CORRUPT`).',
+    'The model exists but is not complete or is damaged (`RNNLM_MODEL_NOT_READY`, `RNNLM_ARTIFACT_CORRUPT`, `RNNLM_MODEL_NONFINITE`: its weights hold NaN or an infinity).',
   ),
   tooLarge: json(errorSchema, 'The corpus is over the size limit (`RNNLM_CORPUS_TOO_LARGE`).'),
+  idempotencyKeyInUse: json(
+    errorSchema,
+    'The first request with this `Idempotency-Key` is still being processed ' +
+      '(`RNNLM_IDEMPOTENCY_KEY_IN_USE`); retry after `Retry-After` seconds.',
+    { 'Retry-After': retryAfterHeader },
+  ),
+  idempotencyKeyReused: json(
+    errorSchema,
+    'This `Idempotency-Key` was used before with a different request body ' +
+      '(`RNNLM_IDEMPOTENCY_KEY_REUSED`); the first job is unchanged.',
+  ),
+  diskFull: json(
+    errorSchema,
+    'The server is out of disk space (`RNNLM_DISK_FULL`); nothing partial was kept. Retry later.',
+  ),
   unsupportedMediaType: json(
     errorSchema,
     "The body's content type is not accepted here (`RNNLM_UNSUPPORTED_MEDIA_TYPE`).",
@@ -133,7 +148,7 @@ export const errors = {
   ),
   unavailable: json(
     errorSchema,
-    'Redis does not answer (`RNNLM_REDIS_UNAVAILABLE`; answered at once, not after a hang) or is ' +
+    'Redis does not answer (`RNNLM_REDIS_UNAVAILABLE`; within 1.5 s, not after a hang) or is ' +
       'full (`RNNLM_REDIS_OUT_OF_MEMORY`: at `maxmemory`, it refuses writes), or the server is ' +
       'overloaded (`RNNLM_OVERLOADED`, with `Retry-After`): its event loop lags or its heap is over ' +
       'the limit, or (`/generate`) every generation slot is taken.',

@@ -23,9 +23,9 @@ function bytesOf(array: Float32Array): Uint8Array {
 
 function sampleArtifacts(): ModelArtifacts {
   // A view into a larger buffer, so writing must honour byteOffset; values a lossy path would
-  // change (-0, NaN, subnormals, extremes) so equality is really bit-for-bit.
+  // change (-0, subnormals, extremes) so equality is really bit-for-bit.
   const backing = new Float32Array(16).map((_, i) => i * 0.25 - 1);
-  const special = new Float32Array([-0, Number.NaN, 1e-45, 3.4028234663852886e38, -Infinity, 1 / 3]);
+  const special = new Float32Array([-0, -1e-45, 1e-45, 3.4028234663852886e38, -3.4028234663852886e38, 1 / 3]);
   const weights: NamedArray[] = [
     { name: 'embedding/embeddings', shape: [3, 2], data: special },
     { name: 'lstm/kernel', shape: [2, 4], data: backing.subarray(5, 13) },
@@ -159,6 +159,22 @@ test('an edited tokenizer.json, a missing model.json or malformed meta.json is c
   await writeFile(join(malformed, 'meta.json'), '{"files": ');
   await assert.rejects(readModelDir(malformed), rejectsWith('RNNLM_ARTIFACT_CORRUPT', 'meta.json'));
   await assert.rejects(readModelMeta(malformed), rejectsWith('RNNLM_ARTIFACT_CORRUPT', 'meta.json'));
+});
+
+test('weights holding NaN or an infinity, with matching hashes, are RNNLM_MODEL_NONFINITE naming the array', async (t) => {
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    const dir = join(await tempDir(t), 'model');
+    const artifacts = sampleArtifacts();
+    const kernel = artifacts.weights[1];
+    assert.ok(kernel !== undefined);
+    kernel.data[2] = bad;
+    await writeModelDir(dir, artifacts);
+    await assert.rejects(readModelDir(dir), (err: unknown) => {
+      assert.ok(isRnnlmError(err, 'RNNLM_MODEL_NONFINITE'), String(err));
+      assert.match(err.message, new RegExp(`holds? ${String(bad)} \\(in lstm/kernel, element 2\\)`));
+      return true;
+    });
+  }
 });
 
 test('a missing directory or meta.json is RNNLM_MODEL_NOT_FOUND naming the path', async (t) => {
