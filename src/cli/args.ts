@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 
 import { isRnnlmError } from '../errors.js';
-import { runConfigSchema, trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
+import { MAX_EPOCHS, runConfigSchema, trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
 import type { GenerateOptions } from '../ml/generate/generate.js';
 import { validateSamplingOptions } from '../ml/generate/logits.js';
 
@@ -184,9 +184,10 @@ Training:
   --optimizer NAME        adam | sgd | rmsprop (default ${d.training.optimizer})
   --lr RATE               learning rate (default ${d.training.learningRate})
   --clip-norm N           clip the global gradient norm, 0 = off (default ${d.training.clipNorm})
-  --epochs N              passes over the training text (default ${d.training.epochs})
+  --epochs N              passes over the training text (default ${d.training.epochs}, or as
+                          many as fit when only --max-minutes is given)
   --max-steps N           stop after N steps
-  --max-minutes M         stop after M minutes
+  --max-minutes M         stop after M minutes (alone: train until the time is up)
   --eval-every N          evaluate every N steps (validation also runs after each epoch)
   --checkpoint-every N    write a checkpoint every N steps (and on Ctrl-C) to DIR.checkpoint
   --resume CKPT           continue from the checkpoint in CKPT; give --corpus (and the same
@@ -420,6 +421,8 @@ function configFromFlags(values: Values): { config: RunConfigInput; given: Map<C
       setPath(input, flag.path, flag.kind === 'number' ? parseNumber(name, value, 'train') : value);
     }
   }
+  // A time budget alone means "train until the time is up", not "one epoch or the budget".
+  if (given.has('max-minutes') && !given.has('epochs')) setPath(input, ['training', 'epochs'], MAX_EPOCHS);
   const parsed = runConfigSchema.safeParse(input);
   if (!parsed.success) {
     const problems = [...new Set(parsed.error.issues.map((issue) => describeIssue(issue, given)))];

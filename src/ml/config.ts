@@ -34,6 +34,9 @@ export const modelSpecSchema = z
     path: ['tieWeights'],
   });
 
+/** The most epochs a run may ask for; a CLI run bounded only by time asks for this many. */
+export const MAX_EPOCHS = 100_000;
+
 export const truncationSchema = z
   .object({
     mode: z.enum(['fixed', 'variable', 'randomized', 'none']).default('fixed'),
@@ -60,7 +63,7 @@ export const trainingSpecSchema = z
     lrDecay: z.number().gt(0).max(1).default(0.5),
     /** Evaluations without improvement before the learning rate decays. */
     lrPatience: z.number().int().min(0).default(1),
-    epochs: z.number().int().min(1).max(100_000).default(1),
+    epochs: z.number().int().min(1).max(MAX_EPOCHS).default(1),
     maxSteps: z.number().int().min(1).optional(),
     maxMinutes: z.number().positive().optional(),
     evalEvery: z.number().int().min(1).optional(),

@@ -24,8 +24,10 @@ export interface Progress {
   valPerplexity: number | undefined;
   /** Training tokens per second over the recent steps. */
   tokensPerSecond: number;
-  /** Estimated seconds to the end. */
+  /** Estimated seconds to the end: the sooner of the step-based and the time-based end. */
   eta: number;
+  /** Share of the run done, by whichever bound (steps or `maxMinutes`) ends it sooner. */
+  fraction: number;
   learningRate: number;
 }
 
@@ -304,7 +306,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           valLoss: latest?.loss,
           valPerplexity: latest?.perplexity,
           tokensPerSecond,
-          eta: ((totalSteps - step) * msPerStep) / 1000,
+          ...timeToEnd({ step, totalSteps, msPerStep, elapsedMs: elapsed(), maxMinutes: t.maxMinutes }),
           learningRate,
         });
         if (stop) {
@@ -361,6 +363,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     if (carried !== undefined) disposeState(carried);
   }
+}
+
+/**
+ * The ETA and share done of a run that ends at `totalSteps` or after `maxMinutes`, whichever
+ * comes first: a run of many epochs cut short by its time budget must not promise days.
+ */
+export function timeToEnd(p: {
+  step: number;
+  totalSteps: number;
+  msPerStep: number;
+  elapsedMs: number;
+  maxMinutes: number | undefined;
+}): { eta: number; fraction: number } {
+  const bySteps = {
+    eta: (Math.max(0, p.totalSteps - p.step) * p.msPerStep) / 1000,
+    fraction: p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0,
+  };
+  if (p.maxMinutes === undefined) return bySteps;
+  const budgetMs = p.maxMinutes * 60_000;
+  const byTime = {
+    eta: Math.max(0, budgetMs - p.elapsedMs) / 1000,
+    fraction: Math.min(1, p.elapsedMs / budgetMs),
+  };
+  return byTime.eta < bySteps.eta ? byTime : bySteps;
 }
 
 function rate(recent: { ms: number; tokens: number }[]): number {
