@@ -17,11 +17,19 @@ export const envSchema = z.object({
    */
   RNNLM_NATIVE_KERNELS: z.enum(['auto', 'on', 'off']).default('auto'),
   RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Redis shared by the API and the workers. */
+  /**
+   * Redis shared by the API and the workers. Unset, the service uses 127.0.0.1 on
+   * `RNNLM_LOCAL_REDIS_PORT`, and starts a Redis of its own there when none answers.
+   */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .default('redis://127.0.0.1:6379'),
+    .optional(),
+  /**
+   * Port on 127.0.0.1 where the service looks for Redis when `REDIS_URL` is unset, and where it
+   * starts its embedded `redis-server` (files under `RNNLM_DATA_DIR/redis`) when none answers.
+   */
+  RNNLM_LOCAL_REDIS_PORT: z.coerce.number().int().min(1).max(65_535).default(6379),
   /** Prefix of every Redis key the service writes (BullMQ's and its own). */
   RNNLM_QUEUE_PREFIX: z
     .string()
@@ -89,7 +97,14 @@ export const envSchema = z.object({
   RNNLM_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
 });
 
-export type Config = Readonly<z.infer<typeof envSchema>>;
+export type Config = Readonly<
+  Omit<z.infer<typeof envSchema>, 'REDIS_URL'> & {
+    /** The Redis to use: `REDIS_URL`, or the local default when it is unset. */
+    REDIS_URL: string;
+    /** `REDIS_URL` was set: the service must use that Redis and never start one of its own. */
+    REDIS_URL_GIVEN: boolean;
+  }
+>;
 
 /** Parses the environment; a bad value is an error that names the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -98,7 +113,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid environment: ${problems}`);
   }
-  return Object.freeze(parsed.data);
+  const { REDIS_URL, ...rest } = parsed.data;
+  return Object.freeze({
+    ...rest,
+    REDIS_URL: REDIS_URL ?? `redis://127.0.0.1:${rest.RNNLM_LOCAL_REDIS_PORT}`,
+    REDIS_URL_GIVEN: REDIS_URL !== undefined,
+  });
 }
 
 /** Where the service keeps its files, as absolute paths. */
@@ -107,6 +127,8 @@ export interface DataDirs {
   models: string;
   corpora: string;
   checkpoints: string;
+  /** The embedded Redis's files (AOF), when the service runs one. */
+  redis: string;
 }
 
 export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
@@ -116,6 +138,7 @@ export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
     models: resolve(root, 'models'),
     corpora: resolve(root, 'corpora'),
     checkpoints: resolve(root, 'checkpoints'),
+    redis: resolve(root, 'redis'),
   };
 }
 
@@ -126,6 +149,8 @@ export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
  */
 export function childEnv(config: Config): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(config)) env[key] = String(value);
+  for (const [key, value] of Object.entries(config)) {
+    if (key in envSchema.shape) env[key] = String(value);
+  }
   return env;
 }
