@@ -57,7 +57,16 @@ export const jobProgressSchema = z.object({
   epoch: z.number().int(),
   step: z.number().int(),
   totalSteps: z.number().int(),
+  /** Share done, by whichever of the step count and `maxMinutes` ends the run sooner. */
   fraction: z.number().min(0).max(1),
+  /** The learning rate of the coming steps (after `lrDecay`); null before the first step. */
+  learningRate: z.number().nullable(),
+  /** Tokens trained on so far, across attempts. */
+  trainedTokens: z.number().int(),
+  /** Training time so far, across attempts. */
+  elapsedSeconds: z.number(),
+  /** Seconds to the end, the sooner of the step-based and the time-based end; null when not running. */
+  etaSeconds: z.number().nullable(),
 });
 
 export const jobMetricsSchema = z.object({
@@ -70,6 +79,27 @@ export const jobMetricsSchema = z.object({
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 export type JobMetrics = z.infer<typeof jobMetricsSchema>;
 
+/**
+ * Why a finished job stopped: every epoch done (`epochs`), `maxSteps` or `maxMinutes`
+ * reached, early stopping, cancelled, or the loss diverged (the job failed with
+ * RNNLM_NONFINITE_LOSS).
+ */
+export const stopReasonSchema = z.enum([
+  'maxSteps',
+  'epochs',
+  'maxMinutes',
+  'earlyStopping',
+  'cancelled',
+  'diverged',
+]);
+export type StopReason = z.infer<typeof stopReasonSchema>;
+
+/** The validation a job uses: a share of the corpus, or a text of its own (its size). */
+export const jobValidationSchema = z.union([
+  z.object({ fraction: z.number().min(0).max(0.5) }).strict(),
+  z.object({ textBytes: z.number().int().min(0) }).strict(),
+]);
+
 /** A job as the API returns it. */
 export const jobSchema = z.object({
   id: z.string(),
@@ -78,6 +108,8 @@ export const jobSchema = z.object({
   progress: jobProgressSchema,
   metrics: jobMetricsSchema,
   config: runConfigSchema,
+  validation: jobValidationSchema,
+  stopReason: stopReasonSchema.optional(),
   modelId: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   backend: z.string().optional(),

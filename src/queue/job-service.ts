@@ -32,6 +32,7 @@ import {
   type Job,
   type JobEvent,
   type JobStatus,
+  type StopReason,
   type TrainingJobData,
 } from './contracts.js';
 import {
@@ -141,6 +142,10 @@ export function jobView(
       step: int(progress.step),
       totalSteps: int(progress.totalSteps),
       fraction: status === 'succeeded' ? 1 : Math.min(1, Math.max(0, num(progress.fraction) ?? 0)),
+      learningRate: num(progress.learningRate),
+      trainedTokens: int(progress.trainedTokens),
+      elapsedSeconds: num(progress.elapsedSeconds) ?? 0,
+      etaSeconds: status === 'running' ? num(progress.etaSeconds) : null,
     },
     metrics: {
       trainLoss: result?.metrics.trainLoss ?? num(progress.trainLoss),
@@ -150,8 +155,14 @@ export function jobView(
       tokensPerSecond: result?.metrics.tokensPerSecond ?? num(progress.tokensPerSecond),
     },
     config: record.data.config,
+    validation:
+      'fraction' in record.data.validation
+        ? { fraction: record.data.validation.fraction }
+        : { textBytes: record.data.validation.corpus.bytes },
     createdAt: record.data.createdAt,
   };
+  const stopReason = stopReasonOf(status, result, errorOf(record, job));
+  if (stopReason !== undefined) view.stopReason = stopReason;
   if (result?.modelId !== undefined) view.modelId = result.modelId;
   const backend = result?.backend ?? (typeof progress.backend === 'string' ? progress.backend : undefined);
   if (backend !== undefined) view.backend = backend;
@@ -165,6 +176,26 @@ export function jobView(
     record.finishedAt ?? (state === 'completed' || state === 'failed' ? iso(job?.finishedOn) : undefined);
   if (finishedAt !== undefined) view.finishedAt = finishedAt;
   return view;
+}
+
+function errorOf(
+  record: JobRecord,
+  job: BullJob<TrainingJobData, TrainingResult> | undefined,
+): { code: string } | undefined {
+  if (record.error !== undefined) return record.error;
+  return job?.failedReason ? decodeError(job.failedReason) : undefined;
+}
+
+/** Why a finished job stopped; undefined while it runs and for failures other than divergence. */
+function stopReasonOf(
+  status: JobStatus,
+  result: TrainingResult | undefined,
+  error: { code: string } | undefined,
+): StopReason | undefined {
+  if (status === 'cancelled') return 'cancelled';
+  if (status === 'succeeded') return result?.stopReason;
+  if (status === 'failed' && error?.code === 'RNNLM_NONFINITE_LOSS') return 'diverged';
+  return undefined;
 }
 
 interface Cursor {
@@ -193,8 +224,9 @@ function invalid(field: string, message: string): RnnlmError {
 
 /**
  * Checks a run configuration against the deployment's limits; the error names the field.
- * Fills in the limits where the request leaves a size open (a word vocabulary's cap, the
- * step budget) so a job can never grow past them while it runs.
+ * Fills in the service's default checkpoint interval, a setting the job then uses; limits
+ * where the request leaves a size open are the worker's to apply (see withServiceCaps), so
+ * the job's config never shows a limit as if it were a setting.
  */
 export function applyLimits(config: Config, run: RunConfig): RunConfig {
   const { tokenizer, model, training } = run;
@@ -211,19 +243,10 @@ export function applyLimits(config: Config, run: RunConfig): RunConfig {
   over('training.evalBatchSize', training.evalBatchSize, config.RNNLM_MAX_BATCH);
   over('training.maxSteps', training.maxSteps, config.RNNLM_MAX_STEPS);
   return {
-    tokenizer:
-      tokenizer.type === 'word' && tokenizer.vocabSize === undefined
-        ? { ...tokenizer, vocabSize: config.RNNLM_MAX_VOCAB }
-        : tokenizer,
+    tokenizer,
     model,
     training: {
       ...training,
-      // Untruncated BPTT unrolls whole streams: hold them to the sequence-length limit too.
-      truncation:
-        training.truncation.mode === 'none' && training.truncation.maxLength === undefined
-          ? { ...training.truncation, maxLength: config.RNNLM_MAX_SEQ_LENGTH }
-          : training.truncation,
-      maxSteps: training.maxSteps ?? config.RNNLM_MAX_STEPS,
       // Without checkpoints a crashed worker's job would start over; with them it resumes.
       checkpointEvery: training.checkpointEvery ?? config.RNNLM_CHECKPOINT_EVERY,
     },

@@ -28,7 +28,12 @@ export interface Progress {
   eta: number;
   /** Share of the run done, by whichever bound (steps or `maxMinutes`) ends it sooner. */
   fraction: number;
+  /** The learning rate of the coming steps (after any decay on a plateau). */
   learningRate: number;
+  /** Tokens trained on so far, across resumes. */
+  trainedTokens: number;
+  /** Training time so far, across resumes. */
+  elapsedMs: number;
 }
 
 export interface EvalRecord extends EvalResult {
@@ -66,6 +71,8 @@ export interface TrainerState {
   evalsWithoutImprovement: number;
   plateau: number;
   elapsedMs: number;
+  /** Tokens trained on so far; absent from checkpoints made before it was kept. */
+  trainedTokens?: number | undefined;
   history: EvalRecord[];
   /** Token counts, to refuse a checkpoint resumed on different data. */
   data: { trainTokens: number; validationTokens: number };
@@ -80,7 +87,8 @@ export interface TrainerCheckpoint {
   state: TrainerState;
 }
 
-export type StopReason = 'completed' | 'maxSteps' | 'maxMinutes' | 'earlyStopping';
+/** Why a run ended: every epoch done, a limit reached, or validation stopped improving. */
+export type StopReason = 'epochs' | 'maxSteps' | 'maxMinutes' | 'earlyStopping';
 
 export interface TrainResult {
   /** The trained model (the best weights when validation was available). */
@@ -93,6 +101,7 @@ export interface TrainResult {
   validation: EvalResult | undefined;
   tokensPerSecond: number;
   elapsedMs: number;
+  trainedTokens: number;
   history: EvalRecord[];
 }
 
@@ -179,7 +188,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let lastLoss = Number.NaN;
     let latest: EvalResult | undefined = history.at(-1);
     let lastEvalStep = history.at(-1)?.step ?? -1;
-    let stopReason: StopReason = 'completed';
+    let stopReason: StopReason = 'epochs';
+    let trainedTokens = s?.trainedTokens ?? 0;
     let lastCheckpointStep = s?.step ?? -1;
 
     const checkpoint = (): TrainerCheckpoint => ({
@@ -204,6 +214,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         evalsWithoutImprovement,
         plateau,
         elapsedMs: elapsed(),
+        trainedTokens,
         history,
         data: { trainTokens: tokens.length, validationTokens: validation?.tokens.length ?? 0 },
       },
@@ -289,6 +300,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         }
         step++;
         batchInEpoch++;
+        trainedTokens += size;
         lastLoss = loss;
         recent.push({ ms: performance.now() - stepStart, tokens: size });
         if (recent.length > RATE_WINDOW) recent.shift();
@@ -308,6 +320,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           tokensPerSecond,
           ...timeToEnd({ step, totalSteps, msPerStep, elapsedMs: elapsed(), maxMinutes: t.maxMinutes }),
           learningRate,
+          trainedTokens,
+          elapsedMs: elapsed(),
         });
         if (stop) {
           stopReason = 'earlyStopping';
@@ -354,6 +368,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       validation: final,
       tokensPerSecond: rate(recent),
       elapsedMs: elapsed(),
+      trainedTokens,
       history,
     };
   } catch (err) {

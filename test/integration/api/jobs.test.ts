@@ -55,6 +55,9 @@ test('POST /jobs (multipart): the corpus file and the JSON config field', async 
   ]);
   const validated = await app.inject({ method: 'POST', url: '/jobs', ...withValidation });
   assert.equal(validated.statusCode, 202, validated.body);
+  assert.deepEqual(validated.json<Job>().validation, {
+    textBytes: Buffer.byteLength(SHAKESPEARE.slice(-2000)),
+  });
 
   const twice = multipart([
     { name: 'config', value: JSON.stringify({ validation: { fraction: 0.1 } }) },
@@ -86,6 +89,19 @@ test('POST /jobs (multipart): the corpus file and the JSON config field', async 
   const invalid = await app.inject({ method: 'POST', url: '/jobs', ...badConfig });
   assert.equal(invalid.statusCode, 400);
   assert.match(invalid.json<{ message: string }>().message, /^body\.config\.model\.hiddenSize: /);
+});
+
+test('a multipart job sent without a config echoes what it will use: defaults and validation, no service limit', async (t) => {
+  const { app } = await build(t);
+  const form = multipart([{ name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' }]);
+  const res = await app.inject({ method: 'POST', url: '/jobs', ...form });
+  assert.equal(res.statusCode, 202, res.body);
+  assertMatchesOpenApi(res, 'POST /jobs');
+  const job = res.json<Job>();
+  assert.equal(job.config.training.maxSteps, undefined);
+  assert.equal(job.config.training.epochs, 1);
+  assert.deepEqual(job.validation, { fraction: 0.1 });
+  assert.equal(job.progress.etaSeconds, null);
 });
 
 test('an Idempotency-Key maps to one job: the repeat answers 200 with the same job', async (t) => {
