@@ -79,7 +79,25 @@ export const trainingSpecSchema = z
     /** Parallel streams used for validation (forward only). */
     evalBatchSize: z.number().int().min(1).max(4096).default(32),
   })
-  .strict();
+  .strict()
+  // Shapes no truncation mode can train, refused wherever a config is read (CLI, API, worker).
+  .superRefine((t, ctx) => {
+    const { mode, maxLength, minLength } = t.truncation;
+    if (maxLength !== undefined && maxLength < t.seqLength) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['truncation', 'maxLength'],
+        message: `must be >= seqLength (${t.seqLength}) in every truncation mode`,
+      });
+    }
+    if (mode === 'randomized' && minLength !== undefined && minLength > t.seqLength) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['truncation', 'minLength'],
+        message: `must be <= seqLength (${t.seqLength}) in randomized truncation`,
+      });
+    }
+  });
 
 export const runConfigSchema = z
   .object({

@@ -35,6 +35,7 @@ import {
   type StopReason,
   type TrainingJobData,
 } from './contracts.js';
+import { checkDataFits } from './preflight.js';
 import {
   appendEvent,
   createTrainingQueue,
@@ -398,6 +399,7 @@ export class RedisJobService implements JobService {
     const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
     const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
     checkTrainingSize(this.config, config, corpus.text);
+    checkDataFits(this.config, config, corpus.text, validation === undefined ? { fraction } : validation);
 
     const id = newJobId();
     let idemKey: string | undefined;

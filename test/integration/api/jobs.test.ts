@@ -330,6 +330,47 @@ test('400: unknown fields, bad values and limits name the field', async (t) => {
   assert.match(badId.json<{ message: string }>().message, /^params\.id: /);
 });
 
+test('400 at submit for what the worker would refuse for its shape, naming the field', async (t) => {
+  const { app } = await build(t);
+  const post = (payload: object) => app.inject({ method: 'POST', url: '/jobs', payload });
+  const cases: [object, string, string][] = [
+    // A cap below the segment length, in every mode (fixed used to accept it silently).
+    ...(['none', 'fixed', 'variable', 'randomized'] as const).map((mode): [object, string, string] => [
+      { corpus: { text: CORPUS }, training: { seqLength: 64, truncation: { mode, maxLength: 16 } } },
+      'RNNLM_INVALID_REQUEST',
+      'body.training.truncation.maxLength',
+    ]),
+    // Untruncated streams of about 1100 characters over a cap of 128.
+    [
+      {
+        corpus: { text: CORPUS },
+        training: { batchSize: 4, seqLength: 8, truncation: { mode: 'none', maxLength: 128 } },
+      },
+      'RNNLM_SEQUENCE_TOO_LONG',
+      'training.truncation.maxLength',
+    ],
+    // Seven characters cannot make one batch of 32 streams.
+    [{ corpus: { text: 'abc def' } }, 'RNNLM_CORPUS_TOO_SMALL', 'corpus'],
+  ];
+  for (const [payload, code, field] of cases) {
+    const res = await post(payload);
+    assert.equal(res.statusCode, 400, `${JSON.stringify(payload).slice(0, 120)}: ${res.body}`);
+    assertMatchesOpenApi(res, 'POST /jobs');
+    const body = res.json<{ code: string; message: string; fields: { path: string }[] }>();
+    assert.equal(body.code, code, res.body);
+    assert.ok(body.message.includes(field), res.body);
+    assert.deepEqual(
+      body.fields.map((f) => f.path),
+      [field],
+    );
+  }
+  const fits = await post({
+    corpus: { text: CORPUS },
+    training: { batchSize: 8, seqLength: 8, truncation: { mode: 'none', maxLength: 1000 } },
+  });
+  assert.equal(fits.statusCode, 202, fits.body);
+});
+
 test('404: unknown jobs and routes', async (t) => {
   const { app } = await build(t);
   const id = `job_${'a'.repeat(26)}`;

@@ -128,7 +128,7 @@ test('the config echo never shows a service limit as a setting: no vocabulary ca
   const { jobs } = await service(t, {
     RNNLM_MAX_VOCAB: '500',
     RNNLM_MAX_STEPS: '1000',
-    RNNLM_MAX_SEQ_LENGTH: '300',
+    RNNLM_MAX_SEQ_LENGTH: '1000',
   });
   const { job } = await jobs.submit({
     ...tinyRequest({ maxSteps: undefined, truncation: { mode: 'none' } }),
@@ -139,12 +139,12 @@ test('the config echo never shows a service limit as a setting: no vocabulary ca
   assert.equal(job.config.training.truncation.maxLength, undefined);
   // The worker applies them when it trains.
   const capped = withServiceCaps(
-    { RNNLM_MAX_VOCAB: 500, RNNLM_MAX_STEPS: 1000, RNNLM_MAX_SEQ_LENGTH: 300 },
+    { RNNLM_MAX_VOCAB: 500, RNNLM_MAX_STEPS: 1000, RNNLM_MAX_SEQ_LENGTH: 1000 },
     job.config,
   );
   assert.equal(capped.tokenizer.vocabSize, 500);
   assert.equal(capped.training.maxSteps, 1000);
-  assert.equal(capped.training.truncation.maxLength, 300);
+  assert.equal(capped.training.truncation.maxLength, 1000);
 });
 
 test('the config echo shows the validation the job uses and the service default for checkpoints', async (t) => {

@@ -159,8 +159,13 @@ test('a job trains in a child process, publishes its model, and the model genera
 test('input that can never succeed fails once with its error code, without retries', async (t) => {
   const { env, jobs } = await setUp(t);
   startWorker(env);
-  // Too short for one batch of 64 rows: only the trainer can tell, and it refuses it.
-  const { job } = await jobs.submit({ ...tinyRequest({ batchSize: 64 }), corpus: { text: 'abc def' } });
+  // 180 bytes, but bpe merges a run of one letter into a few tokens, too few for one batch of
+  // 64 rows: only the trainer, once it has trained the tokenizer, can tell, and it refuses it.
+  const { job } = await jobs.submit({
+    ...tinyRequest({ batchSize: 64 }),
+    tokenizer: { type: 'bpe', vocabSize: 300 },
+    corpus: { text: 'a'.repeat(200) },
+  });
   const done = await finished(jobs, job.id);
   assert.equal(done.status, 'failed');
   assert.equal(done.error?.code, 'RNNLM_CORPUS_TOO_SMALL');
