@@ -93,7 +93,11 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     app.removeContentTypeParser('text/plain');
     await app.register(strictJsonBody);
     app.setErrorHandler((err, request, reply) => {
-      const body = toErrorBody(err, { url: request.url, contentType: request.headers['content-type'] });
+      const body = toErrorBody(err, {
+        url: request.url,
+        contentType: request.headers['content-type'],
+        method: request.method,
+      });
       if (body.statusCode >= 500 && body.code !== 'RNNLM_OVERLOADED')
         request.log.error({ err }, 'request failed');
       else request.log.info({ code: body.code, message: body.message }, 'request refused');

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
+import type { InjectOptions } from 'fastify';
+
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
 import { SHAKESPEARE } from '../../helpers/ml.js';
 import { assertMatchesOpenApi, build, multipart, parseSse } from '../../helpers/app.js';
@@ -347,10 +349,10 @@ test('400 at submit for what the worker would refuse for its shape, naming the f
         training: { batchSize: 4, seqLength: 8, truncation: { mode: 'none', maxLength: 128 } },
       },
       'RNNLM_SEQUENCE_TOO_LONG',
-      'training.truncation.maxLength',
+      'body.training.truncation.maxLength',
     ],
     // Seven characters cannot make one batch of 32 streams.
-    [{ corpus: { text: 'abc def' } }, 'RNNLM_CORPUS_TOO_SMALL', 'corpus'],
+    [{ corpus: { text: 'abc def' } }, 'RNNLM_CORPUS_TOO_SMALL', 'body.corpus'],
   ];
   for (const [payload, code, field] of cases) {
     const res = await post(payload);
@@ -358,7 +360,7 @@ test('400 at submit for what the worker would refuse for its shape, naming the f
     assertMatchesOpenApi(res, 'POST /jobs');
     const body = res.json<{ code: string; message: string; fields: { path: string }[] }>();
     assert.equal(body.code, code, res.body);
-    assert.ok(body.message.includes(field), res.body);
+    assert.ok(body.message.startsWith(`${field}: `), res.body);
     assert.deepEqual(
       body.fields.map((f) => f.path),
       [field],
@@ -369,6 +371,62 @@ test('400 at submit for what the worker would refuse for its shape, naming the f
     training: { batchSize: 8, seqLength: 8, truncation: { mode: 'none', maxLength: 1000 } },
   });
   assert.equal(fits.statusCode, 202, fits.body);
+});
+
+test('one shape for every request refused for its content: RNNLM_INVALID_REQUEST, request paths, the message from the fields', async (t) => {
+  const { app } = await build(t, { env: { RNNLM_MAX_BATCH: '64' } });
+  const upload = (config: object) =>
+    multipart([
+      { name: 'config', value: JSON.stringify(config) },
+      { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+    ]);
+  const cases: [string, InjectOptions, string][] = [
+    // The route's schema refuses these...
+    [
+      'a bad value',
+      { method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, model: { cell: 'x' } } },
+      'body.model.cell',
+    ],
+    ['a bad query', { method: 'GET', url: '/jobs?limit=0' }, 'querystring.limit'],
+    [
+      'JSON that does not parse',
+      {
+        method: 'POST',
+        url: '/jobs',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"corpus":',
+      },
+      'body',
+    ],
+    // ...the job service these, by limits the schema does not carry.
+    [
+      'a limit in a JSON body',
+      {
+        method: 'POST',
+        url: '/jobs',
+        payload: { corpus: { text: CORPUS }, training: { evalBatchSize: 100 } },
+      },
+      'body.training.evalBatchSize',
+    ],
+    [
+      'a limit in an upload',
+      { method: 'POST', url: '/jobs', ...upload({ training: { evalBatchSize: 100 } }) },
+      'body.config.training.evalBatchSize',
+    ],
+    ['a cursor it never gave', { method: 'GET', url: '/jobs?cursor=bm9wZQ' }, 'querystring.cursor'],
+  ];
+  for (const [what, request, path] of cases) {
+    const res = await app.inject(request);
+    assert.equal(res.statusCode, 400, `${what}: ${res.body}`);
+    const body = res.json<{ code: string; message: string; fields: { path: string; message: string }[] }>();
+    assert.equal(body.code, 'RNNLM_INVALID_REQUEST', `${what}: ${res.body}`);
+    assert.equal(body.fields[0]?.path, path, `${what}: ${res.body}`);
+    assert.equal(
+      body.message,
+      body.fields.map((f) => `${f.path}: ${f.message}`).join('; '),
+      `${what}: ${res.body}`,
+    );
+  }
 });
 
 test('404: unknown jobs and routes', async (t) => {
