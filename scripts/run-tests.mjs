@@ -2,7 +2,8 @@
 // Runs node:test over an explicit file list: on Node 20 a bare directory argument runs nothing.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 
 const suites = process.argv.slice(2);
 const wanted = suites.length > 0 ? suites : ['unit', 'integration', 'faults', 'browser'];
@@ -19,6 +20,32 @@ function collect(dir) {
     if (statSync(path).isDirectory()) return collect(path);
     return name.endsWith('.test.ts') ? [path] : [];
   });
+}
+
+// The native-kernel tests skip where native/ is not built: say so where nobody can miss it,
+// and fail CI, which must test the kernels it ships.
+const ADDON = resolve('native/build/Release/rnnlm_native.node');
+let nativeError;
+try {
+  createRequire(import.meta.url)(ADDON);
+} catch (err) {
+  nativeError = err instanceof Error ? err.message.split('\n')[0] : String(err);
+}
+if (nativeError !== undefined) {
+  const rule = '!'.repeat(78);
+  console.error(
+    [
+      rule,
+      '!! The native kernels are not built: their tests will be SKIPPED.',
+      `!! (${nativeError})`,
+      '!! Install libopenblas-dev g++ make python3 and run: npm run build:native',
+      rule,
+    ].join('\n'),
+  );
+  if (process.env.CI === 'true') {
+    console.error('CI=true: refusing to run the suite without the native kernels.');
+    process.exit(1);
+  }
 }
 
 let failed = false;

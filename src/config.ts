@@ -9,110 +9,121 @@ const count = (fallback: number) => z.coerce.number().int().positive().default(f
  * Environment configuration: the only place that reads process.env. Every setting has a
  * default, so `npm start` works on a machine with a local Redis and nothing else.
  */
-export const envSchema = z
-  .object({
-    /** tfjs backend: `auto` takes the fastest one that loads. */
-    RNNLM_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
-    /**
-     * The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) on the wasm
-     * and cpu backends: `auto` uses them where built, `on` refuses to start without them.
-     */
-    RNNLM_NATIVE_KERNELS: z.enum(['auto', 'on', 'off']).default('auto'),
-    RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Redis shared by the API and the workers. */
-    REDIS_URL: z
-      .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-      .default('redis://127.0.0.1:6379'),
-    /** Prefix of every Redis key the service writes (BullMQ's and its own). */
-    RNNLM_QUEUE_PREFIX: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
-      .default('rnnlm'),
-    /** `api` serves HTTP, `worker` trains, `all` does both in one process. */
-    RNNLM_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
-    HOST: z.string().min(1).default('127.0.0.1'),
-    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
-    /** Models live under `models/`, corpora under `corpora/`, checkpoints under `checkpoints/`. */
-    RNNLM_DATA_DIR: z.string().min(1).default('./data'),
-    RNNLM_MAX_CORPUS_BYTES: count(52_428_800),
-    RNNLM_MAX_VOCAB: count(50_000),
-    RNNLM_MAX_LAYERS: count(8),
-    RNNLM_MAX_HIDDEN: count(2048),
-    RNNLM_MAX_EMBEDDING: count(2048),
-    RNNLM_MAX_SEQ_LENGTH: count(1024),
-    RNNLM_MAX_BATCH: count(1024),
-    RNNLM_MAX_STEPS: count(1_000_000),
-    RNNLM_MAX_GENERATE_TOKENS: count(2000),
-    /** Parameters a job's model may have (estimated at submit from its hyperparameters). */
-    RNNLM_MAX_PARAMS: count(100_000_000),
-    /**
-     * Memory (bytes) a job's training may need by the estimate at submit: weights, gradients,
-     * optimizer state and the activations BPTT keeps. The default, 4 GiB, is what a worker with a
-     * few GB of RAM can hold.
-     */
-    RNNLM_MAX_TRAINING_MEMORY_BYTES: count(4 * 1024 ** 3),
-    /** Loaded models kept in memory by the API for generation and scoring. */
-    RNNLM_MODEL_CACHE_SIZE: count(4),
-    /** Jobs one worker process trains at once (each in its own child process). */
-    RNNLM_WORKER_CONCURRENCY: count(1),
-    /**
-     * Threads of the native kernels (OpenBLAS) in each process: every training child, the CLI
-     * and the API's generation and scoring. Default: the cores divided among the concurrent
-     * jobs (at least 1), so jobs side by side never ask for more threads than there are cores.
-     */
-    RNNLM_THREADS: z.coerce.number().int().positive().max(1024).optional(),
-    /** Steps between checkpoints of a job that does not set `training.checkpointEvery`. */
-    RNNLM_CHECKPOINT_EVERY: count(200),
-    /** Attempts per job, the first included; transient failures are retried with backoff. */
-    RNNLM_JOB_ATTEMPTS: count(3),
-    /**
-     * Time (ms) a job that ran out of disk space waits before it resumes from its checkpoint;
-     * such waits do not use up attempts, since the job only needs the space back.
-     */
-    RNNLM_DISK_FULL_RETRY_MS: count(30_000),
-    /**
-     * Time (ms) the API waits for Redis to answer one command before it answers 503: a Redis
-     * that accepts connections but has stopped answering is refused this fast.
-     */
-    RNNLM_REDIS_COMMAND_TIMEOUT_MS: count(1000),
-    /**
-     * Time (ms) a process has, after SIGTERM or SIGINT, to stop taking work, checkpoint and hand
-     * back its running jobs and close its connections; then it exits anyway.
-     */
-    RNNLM_SHUTDOWN_TIMEOUT_MS: count(30_000),
-    /**
-     * Comma-separated API keys; empty or unset turns authentication off. With keys, every route
-     * but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`.
-     */
-    API_KEYS: z
-      .string()
-      .default('')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((k) => k.trim())
-          .filter((k) => k.length > 0),
-      ),
-    /** Requests to `/generate` and `/score` one client (API key, else IP) may make per window. */
-    RNNLM_RATE_LIMIT_MAX: count(60),
-    RNNLM_RATE_LIMIT_WINDOW_MS: count(60_000),
-    /** Time a client has to send a whole request (headers and body); a slow-drip body is cut off. */
-    RNNLM_REQUEST_TIMEOUT_MS: count(120_000),
-    /** Generations the API runs at once; one more is a 503 `RNNLM_OVERLOADED`. */
-    RNNLM_MAX_INFLIGHT_GENERATIONS: count(4),
-    /** Mean event-loop delay (ms) over which the API answers 503 `RNNLM_OVERLOADED`; 0 turns the check off. */
-    RNNLM_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
-    /** Used V8 heap (bytes) over which the API answers 503; 0 means 90% of the heap limit. */
-    RNNLM_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
-  })
-  .transform((c) => ({
-    ...c,
-    RNNLM_THREADS:
-      c.RNNLM_THREADS ?? Math.max(1, Math.floor(availableParallelism() / c.RNNLM_WORKER_CONCURRENCY)),
-  }));
+export const envSchema = z.object({
+  /** tfjs backend: `auto` takes the fastest one that loads. */
+  RNNLM_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  /**
+   * The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) on the wasm
+   * and cpu backends: `auto` uses them where built, `on` refuses to start without them.
+   */
+  RNNLM_NATIVE_KERNELS: z.enum(['auto', 'on', 'off']).default('auto'),
+  RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Redis shared by the API and the workers. Unset, the service uses 127.0.0.1 on
+   * `RNNLM_LOCAL_REDIS_PORT`, and starts a Redis of its own there when none answers.
+   */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  /**
+   * Port on 127.0.0.1 where the service looks for Redis when `REDIS_URL` is unset, and where it
+   * starts its embedded `redis-server` (files under `RNNLM_DATA_DIR/redis`) when none answers.
+   */
+  RNNLM_LOCAL_REDIS_PORT: z.coerce.number().int().min(1).max(65_535).default(6379),
+  /** Prefix of every Redis key the service writes (BullMQ's and its own). */
+  RNNLM_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - only')
+    .default('rnnlm'),
+  /** `api` serves HTTP, `worker` trains, `all` does both in one process. */
+  RNNLM_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  /** Models live under `models/`, corpora under `corpora/`, checkpoints under `checkpoints/`. */
+  RNNLM_DATA_DIR: z.string().min(1).default('./data'),
+  RNNLM_MAX_CORPUS_BYTES: count(52_428_800),
+  RNNLM_MAX_VOCAB: count(50_000),
+  RNNLM_MAX_LAYERS: count(8),
+  RNNLM_MAX_HIDDEN: count(2048),
+  RNNLM_MAX_EMBEDDING: count(2048),
+  RNNLM_MAX_SEQ_LENGTH: count(1024),
+  RNNLM_MAX_BATCH: count(1024),
+  RNNLM_MAX_STEPS: count(1_000_000),
+  RNNLM_MAX_GENERATE_TOKENS: count(2000),
+  /** Parameters a job's model may have (estimated at submit from its hyperparameters). */
+  RNNLM_MAX_PARAMS: count(100_000_000),
+  /**
+   * Memory (bytes) a job's training may need by the estimate at submit: weights, gradients,
+   * optimizer state and the activations BPTT keeps. The default, 4 GiB, is what a worker with a
+   * few GB of RAM can hold.
+   */
+  RNNLM_MAX_TRAINING_MEMORY_BYTES: count(4 * 1024 ** 3),
+  /** Loaded models kept in memory by the API for generation and scoring. */
+  RNNLM_MODEL_CACHE_SIZE: count(4),
+  /** Jobs one worker process trains at once (each in its own child process). */
+  RNNLM_WORKER_CONCURRENCY: count(1),
+  /**
+   * Threads of the native kernels (OpenBLAS) in each process: every training child, the CLI
+   * and the API's generation and scoring. Default: the cores divided among the concurrent
+   * jobs (at least 1), so jobs side by side never ask for more threads than there are cores.
+   */
+  RNNLM_THREADS: z.coerce.number().int().positive().max(1024).optional(),
+  /** Steps between checkpoints of a job that does not set `training.checkpointEvery`. */
+  RNNLM_CHECKPOINT_EVERY: count(200),
+  /** Attempts per job, the first included; transient failures are retried with backoff. */
+  RNNLM_JOB_ATTEMPTS: count(3),
+  /**
+   * Time (ms) a job that ran out of disk space waits before it resumes from its checkpoint;
+   * such waits do not use up attempts, since the job only needs the space back.
+   */
+  RNNLM_DISK_FULL_RETRY_MS: count(30_000),
+  /**
+   * Time (ms) the API waits for Redis to answer one command before it answers 503: a Redis
+   * that accepts connections but has stopped answering is refused this fast.
+   */
+  RNNLM_REDIS_COMMAND_TIMEOUT_MS: count(1000),
+  /**
+   * Time (ms) a process has, after SIGTERM or SIGINT, to stop taking work, checkpoint and hand
+   * back its running jobs and close its connections; then it exits anyway.
+   */
+  RNNLM_SHUTDOWN_TIMEOUT_MS: count(30_000),
+  /**
+   * Comma-separated API keys; empty or unset turns authentication off. With keys, every route
+   * but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`.
+   */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    ),
+  /** Requests to `/generate` and `/score` one client (API key, else IP) may make per window. */
+  RNNLM_RATE_LIMIT_MAX: count(60),
+  RNNLM_RATE_LIMIT_WINDOW_MS: count(60_000),
+  /** Time a client has to send a whole request (headers and body); a slow-drip body is cut off. */
+  RNNLM_REQUEST_TIMEOUT_MS: count(120_000),
+  /** Generations the API runs at once; one more is a 503 `RNNLM_OVERLOADED`. */
+  RNNLM_MAX_INFLIGHT_GENERATIONS: count(4),
+  /** Mean event-loop delay (ms) over which the API answers 503 `RNNLM_OVERLOADED`; 0 turns the check off. */
+  RNNLM_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  /** Used V8 heap (bytes) over which the API answers 503; 0 means 90% of the heap limit. */
+  RNNLM_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
+});
 
-export type Config = Readonly<z.infer<typeof envSchema>>;
+export type Config = Readonly<
+  Omit<z.infer<typeof envSchema>, 'REDIS_URL' | 'RNNLM_THREADS'> & {
+    /** `RNNLM_THREADS`, or the cores divided among the concurrent jobs (at least 1). */
+    RNNLM_THREADS: number;
+    /** The Redis to use: `REDIS_URL`, or the local default when it is unset. */
+    REDIS_URL: string;
+    /** `REDIS_URL` was set: the service must use that Redis and never start one of its own. */
+    REDIS_URL_GIVEN: boolean;
+  }
+>;
 
 /** Parses the environment; a bad value is an error that names the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -121,7 +132,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid environment: ${problems}`);
   }
-  return Object.freeze(parsed.data);
+  const { REDIS_URL, ...rest } = parsed.data;
+  return Object.freeze({
+    ...rest,
+    REDIS_URL: REDIS_URL ?? `redis://127.0.0.1:${rest.RNNLM_LOCAL_REDIS_PORT}`,
+    REDIS_URL_GIVEN: REDIS_URL !== undefined,
+    RNNLM_THREADS:
+      rest.RNNLM_THREADS ?? Math.max(1, Math.floor(availableParallelism() / rest.RNNLM_WORKER_CONCURRENCY)),
+  });
 }
 
 /** Where the service keeps its files, as absolute paths. */
@@ -130,6 +148,8 @@ export interface DataDirs {
   models: string;
   corpora: string;
   checkpoints: string;
+  /** The embedded Redis's files (AOF), when the service runs one. */
+  redis: string;
 }
 
 export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
@@ -139,6 +159,7 @@ export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
     models: resolve(root, 'models'),
     corpora: resolve(root, 'corpora'),
     checkpoints: resolve(root, 'checkpoints'),
+    redis: resolve(root, 'redis'),
   };
 }
 
@@ -149,6 +170,8 @@ export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
  */
 export function childEnv(config: Config): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(config)) env[key] = String(value);
+  for (const [key, value] of Object.entries(config)) {
+    if (key in envSchema.shape) env[key] = String(value);
+  }
   return env;
 }

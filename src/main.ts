@@ -11,6 +11,7 @@ import { initBackend } from './ml/backend.js';
 import { nativeStatus } from './ml/native.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
 import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './queue/embedded-redis.js';
 import { RedisJobService } from './queue/job-service.js';
 import { ModelStore } from './storage/model-store.js';
 import { TrainingWorker } from './worker/training-worker.js';
@@ -22,7 +23,7 @@ const HTTP_CLOSE_MS = 10_000;
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 
-const CLOSE_ORDER = ['http', 'worker', 'jobs', 'models'] as const;
+const CLOSE_ORDER = ['http', 'worker', 'jobs', 'models', 'redis'] as const;
 
 interface Closable {
   name: (typeof CLOSE_ORDER)[number];
@@ -50,13 +51,17 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function start(config: Config, logger: Logger): Promise<Closable[]> {
+async function start(
+  config: Config,
+  logger: Logger,
+  closables: Closable[],
+  embedded: EmbeddedRedis | undefined,
+): Promise<void> {
   const role = config.RNNLM_ROLE;
   const dirs = dataDirs(config);
   await mkdir(dirs.models, { recursive: true });
   // The API generates and scores in-process; the worker reports the backend its children use.
   const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
-  const closables: Closable[] = [];
   let listening: string | undefined;
 
   if (role === 'api' || role === 'all') {
@@ -103,8 +108,25 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
       : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
   );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
+  if (embedded !== undefined) {
+    say(
+      `             embedded: nothing answered there, so rnnlm started redis-server (pid ${embedded.pid}, AOF in ${embedded.dir}); it stops with rnnlm`,
+    );
+  }
   say(`  models     ${dirs.models}`);
-  return closables;
+}
+
+/**
+ * With no REDIS_URL and nothing answering on the local port, a Redis of our own: the service
+ * then needs nothing but `npm start`.
+ */
+async function embeddedRedis(config: Config, logger: Logger): Promise<EmbeddedRedis> {
+  const redis = await startEmbeddedRedis({
+    port: config.RNNLM_LOCAL_REDIS_PORT,
+    dir: dataDirs(config).redis,
+  });
+  logger.info({ pid: redis.pid, dir: redis.dir, url: redis.url }, 'started an embedded redis-server');
+  return redis;
 }
 
 function installShutdown(closables: Closable[], logger: Logger, timeoutMs: number): void {
@@ -158,26 +180,39 @@ async function main(): Promise<number> {
   }
   const logger = createLogger(config, { base: { role: config.RNNLM_ROLE } });
 
+  const closables: Closable[] = [];
+  let embedded: EmbeddedRedis | undefined;
   if (!(await redisReachable(config))) {
-    process.stderr.write(
-      [
-        `rnnlm: cannot reach Redis at ${redactUrl(config.REDIS_URL)}.`,
-        'Start one, then try again:',
-        '  redis-server --daemonize yes        (a local install)',
-        '  docker compose up -d redis          (from this repository)',
-        'or point REDIS_URL at a running server.',
-        '',
-      ].join('\n'),
-    );
-    return EXIT_FAILURE;
+    if (config.REDIS_URL_GIVEN) {
+      process.stderr.write(
+        [
+          `rnnlm: cannot reach Redis at ${redactUrl(config.REDIS_URL)}.`,
+          'Start one, then try again:',
+          '  redis-server --daemonize yes        (a local install)',
+          '  docker compose up -d redis          (from this repository)',
+          'or point REDIS_URL at a running server (unset, rnnlm starts a Redis of its own).',
+          '',
+        ].join('\n'),
+      );
+      return EXIT_FAILURE;
+    }
+    try {
+      const redis = await embeddedRedis(config, logger);
+      embedded = redis;
+      // Killed without its AOF written, it would lose the last second of queue writes.
+      closables.push({ name: 'redis', close: (budgetMs) => redis.stop(Math.max(budgetMs, 2000)) });
+    } catch (err) {
+      process.stderr.write(`rnnlm: ${err instanceof Error ? err.message : String(err)}\n`);
+      return EXIT_FAILURE;
+    }
   }
 
-  let closables: Closable[];
   try {
-    closables = await start(config, logger);
+    await start(config, logger, closables, embedded);
   } catch (err) {
     logger.fatal({ err }, 'failed to start');
     process.stderr.write(`rnnlm: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    await embedded?.stop(5000);
     return EXIT_FAILURE;
   }
   installShutdown(closables, logger, config.RNNLM_SHUTDOWN_TIMEOUT_MS);

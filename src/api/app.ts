@@ -99,7 +99,11 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     await app.register(strictJsonBody);
     await app.register(strictQueryString);
     app.setErrorHandler((err, request, reply) => {
-      const body = toErrorBody(err, { url: request.url, contentType: request.headers['content-type'] });
+      const body = toErrorBody(err, {
+        url: request.url,
+        contentType: request.headers['content-type'],
+        method: request.method,
+      });
       // A Redis outage is logged once by the job service as it starts and ends, not per request.
       if (body.statusCode >= 500 && !EXPECTED_5XX.has(body.code))
         request.log.error({ err }, 'request failed');

@@ -179,24 +179,55 @@ function isFieldErrorList(value: unknown): value is FieldError[] {
 export interface ErrorContext {
   url?: string | undefined;
   contentType?: string | undefined;
+  /** Tells where a field a service names (`training.seqLength`) sits in the request. */
+  method?: string | undefined;
 }
+
+const REQUEST_PARTS = ['body', 'querystring', 'params', 'headers'];
+
+/**
+ * A field as a 400 names it: by its place in the request (`body.training.seqLength`,
+ * `body.config.training.seqLength` in a multipart upload, `querystring.temperature`), whether
+ * the route's schema found it or a service did, which names it within the content.
+ */
+function requestPath(field: string, context: ErrorContext): string {
+  if (REQUEST_PARTS.some((part) => field === part || field.startsWith(`${part}.`))) return field;
+  if (context.method === 'GET') return `querystring.${field}`;
+  const multipart = context.contentType?.startsWith('multipart/') === true;
+  // In a multipart upload the settings are the JSON field `config`; the texts are files.
+  if (multipart && !/^(corpus|validation)(\.|$)/.test(field)) return `body.config.${field}`;
+  return `body.${field}`;
+}
+
+/** A 400 for a request refused for its content: one code, whether a schema or a service refused it. */
+const CONTENT_CODES: ReadonlySet<string> = new Set(['RNNLM_INVALID_CONFIG', 'RNNLM_INVALID_REQUEST']);
 
 /** Builds the response body for `err`; `context.url` tells a corpus upload from other bodies. */
 export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody {
   if (isRnnlmError(err)) {
-    // A 400 names the bad field even where the service's message does not.
-    const field = err.details?.field;
-    const message =
-      err.statusCode === 400 && typeof field === 'string' && !err.message.includes(field)
-        ? `${field}: ${err.message}`
-        : err.message;
-    const listed = err.details?.fields;
-    const fields = isFieldErrorList(listed)
-      ? listed
-      : typeof field === 'string'
-        ? [{ path: field, message: err.message }]
-        : undefined;
-    const answer = body(err.statusCode, err.code, message, fields);
+    const code = CONTENT_CODES.has(err.code) ? 'RNNLM_INVALID_REQUEST' : err.code;
+    let fields: FieldError[] | undefined;
+    if (err.statusCode === 400) {
+      const listed = err.details?.fields;
+      const field = err.details?.field;
+      if (isFieldErrorList(listed)) {
+        fields = listed.map((f) => ({ path: requestPath(f.path, context), message: f.message }));
+      } else if (typeof field === 'string') {
+        // Services often start their message with the field; the path says it once.
+        const message = err.message.startsWith(`${field}: `)
+          ? err.message.slice(field.length + 2)
+          : err.message;
+        fields = [{ path: requestPath(field, context), message }];
+      } else {
+        fields = [{ path: context.method === 'GET' ? 'querystring' : 'body', message: err.message }];
+      }
+    }
+    const answer = body(
+      err.statusCode,
+      code,
+      fields === undefined ? err.message : describeFields(fields),
+      fields,
+    );
     return PUBLIC_DETAILS.has(err.code) && err.details !== undefined
       ? { ...answer, details: err.details }
       : answer;
@@ -234,11 +265,13 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
         context.contentType === undefined ? 'no Content-Type' : `Content-Type ${context.contentType}`;
       return body(415, code, `${given} is not accepted here; send ${accepted}`);
     }
-    if (code !== undefined) return body(ERRORS[code].status, code, err.message);
-    const status = (err as { statusCode?: unknown }).statusCode;
+    const status = code !== undefined ? ERRORS[code].status : (err as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      // An error some plugin raised for the client (a 4xx) without a code of ours.
-      return body(status, 'RNNLM_INVALID_REQUEST', err.message);
+      // A 4xx some plugin raised without a code of ours is a refusal of the request's content.
+      const answered = code ?? 'RNNLM_INVALID_REQUEST';
+      if (status !== 400) return body(status, answered, err.message);
+      const fields = [{ path: context.method === 'GET' ? 'querystring' : 'body', message: err.message }];
+      return body(400, answered, describeFields(fields), fields);
     }
   }
   return body(500, 'RNNLM_INTERNAL', 'Internal Server Error');

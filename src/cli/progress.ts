@@ -51,15 +51,20 @@ function metrics(p: Progress, separator: string): string {
  * The ETA comes first because a narrow terminal cuts the end off.
  */
 export function formatBar(p: Progress): string {
-  const share = p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0;
-  const filled = Math.round(share * BAR_WIDTH);
+  const filled = Math.round(Math.min(1, Math.max(0, p.fraction)) * BAR_WIDTH);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}]`;
-  return `${bar} ${p.step}/${p.totalSteps} ETA ${formatDuration(p.eta)} ${metrics(p, ' ')}`;
+  return `${bar} ${steps(p)} ETA ${formatDuration(p.eta)} ${metrics(p, ' ')}`;
 }
 
 /** A log line: `step 25/100 (epoch 1)  loss 2.3456  ...  812 tok/s  ETA 9s`. */
 export function formatLine(p: Progress): string {
-  return `step ${p.step}/${p.totalSteps} (epoch ${p.epoch + 1})  ${metrics(p, '  ')}  ETA ${formatDuration(p.eta)}`;
+  return `step ${steps(p)} (epoch ${p.epoch + 1})  ${metrics(p, '  ')}  ETA ${formatDuration(p.eta)}`;
+}
+
+/** `25/100`, or only `25` when the time budget, not the step count, ends the run. */
+function steps(p: Progress): string {
+  const stepShare = p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0;
+  return Math.abs(stepShare - p.fraction) < 1e-9 ? `${p.step}/${p.totalSteps}` : `${p.step}`;
 }
 
 /** A line per evaluation; bits per character compare across tokenizers, so they are shown too. */

@@ -66,9 +66,10 @@ Training:
   --optimizer NAME        adam | sgd | rmsprop (default ${d.training.optimizer})
   --lr RATE               learning rate (default ${d.training.learningRate})
   --clip-norm N           clip the global gradient norm, 0 = off (default ${d.training.clipNorm})
-  --epochs N              passes over the training text (default ${d.training.epochs})
+  --epochs N              passes over the training text (default ${d.training.epochs}, or as
+                          many as fit when only --max-minutes is given)
   --max-steps N           stop after N steps
-  --max-minutes M         stop after M minutes
+  --max-minutes M         stop after M minutes (alone: train until the time is up)
   --eval-every N          evaluate every N steps (validation also runs after each epoch)
   --checkpoint-every N    write a checkpoint every N steps (and on Ctrl-C) to DIR.checkpoint
   --resume CKPT           continue from the checkpoint in CKPT; give --corpus (and the same

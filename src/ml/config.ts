@@ -51,6 +51,9 @@ export const modelSpecSchema = z
   })
   .meta({ id: 'ModelSpec' });
 
+/** The most epochs a run may ask for; a CLI run bounded only by time asks for this many. */
+export const MAX_EPOCHS = 100_000;
+
 export const truncationSchema = z
   .object({
     mode: z.enum(['fixed', 'variable', 'randomized', 'none']).default('fixed'),
@@ -78,7 +81,7 @@ export const trainingSpecSchema = z
     lrDecay: z.number().gt(0).max(1).default(0.5),
     /** Evaluations without improvement before the learning rate decays. */
     lrPatience: z.number().int().min(0).default(1),
-    epochs: z.number().int().min(1).max(100_000).default(1),
+    epochs: z.number().int().min(1).max(MAX_EPOCHS).default(1),
     maxSteps: z.number().int().min(1).optional().describe('Bounded by RNNLM_MAX_STEPS.'),
     maxMinutes: z.number().positive().optional(),
     evalEvery: z.number().int().min(1).optional(),
@@ -95,6 +98,24 @@ export const trainingSpecSchema = z
     evalBatchSize: z.number().int().min(1).max(4096).default(32),
   })
   .strict()
+  // Shapes no truncation mode can train, refused wherever a config is read (CLI, API, worker).
+  .superRefine((t, ctx) => {
+    const { mode, maxLength, minLength } = t.truncation;
+    if (maxLength !== undefined && maxLength < t.seqLength) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['truncation', 'maxLength'],
+        message: `must be >= seqLength (${t.seqLength}) in every truncation mode`,
+      });
+    }
+    if (mode === 'randomized' && minLength !== undefined && minLength > t.seqLength) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['truncation', 'minLength'],
+        message: `must be <= seqLength (${t.seqLength}) in randomized truncation`,
+      });
+    }
+  })
   .meta({ id: 'TrainingSpec' });
 
 export const runConfigSchema = z

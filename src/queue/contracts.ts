@@ -68,7 +68,16 @@ export const jobProgressSchema = z
     epoch: z.number().int(),
     step: z.number().int(),
     totalSteps: z.number().int(),
+    /** Share done, by whichever of the step count and `maxMinutes` ends the run sooner. */
     fraction: z.number().min(0).max(1),
+    /** The learning rate of the coming steps (after `lrDecay`); null before the first step. */
+    learningRate: z.number().nullable(),
+    /** Tokens trained on so far, across attempts. */
+    trainedTokens: z.number().int(),
+    /** Training time so far, across attempts. */
+    elapsedSeconds: z.number(),
+    /** Seconds to the end, the sooner of the step-based and the time-based end; null when not running. */
+    etaSeconds: z.number().nullable(),
   })
   .meta({ id: 'JobProgress' });
 
@@ -83,6 +92,27 @@ export const jobMetricsSchema = z
   .meta({ id: 'JobMetrics' });
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 export type JobMetrics = z.infer<typeof jobMetricsSchema>;
+
+/**
+ * Why a finished job stopped: every epoch done (`epochs`), `maxSteps` or `maxMinutes`
+ * reached, early stopping, cancelled, or the loss diverged (the job failed with
+ * RNNLM_NONFINITE_LOSS).
+ */
+export const stopReasonSchema = z.enum([
+  'maxSteps',
+  'epochs',
+  'maxMinutes',
+  'earlyStopping',
+  'cancelled',
+  'diverged',
+]);
+export type StopReason = z.infer<typeof stopReasonSchema>;
+
+/** The validation a job uses: a share of the corpus, or a text of its own (its size). */
+export const jobValidationSchema = z.union([
+  z.object({ fraction: z.number().min(0).max(0.5) }).strict(),
+  z.object({ textBytes: z.number().int().min(0) }).strict(),
+]);
 
 /**
  * Documents the id patterns and timestamp format of what the API returns without checking them
@@ -101,6 +131,8 @@ export const jobSchema = z
     progress: jobProgressSchema,
     metrics: jobMetricsSchema,
     config: runConfigSchema,
+    validation: jobValidationSchema,
+    stopReason: stopReasonSchema.optional(),
     modelId: modelIdOut.optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     backend: z.string().optional().describe('The tfjs backend that trained it.'),

@@ -4,7 +4,13 @@
  */
 import type { Job as BullJob, JobState } from 'bullmq';
 
-import { trainingJobDataSchema, type Job, type JobStatus, type TrainingJobData } from './contracts.js';
+import {
+  trainingJobDataSchema,
+  type Job,
+  type JobStatus,
+  type StopReason,
+  type TrainingJobData,
+} from './contracts.js';
 import { decodeError, type TrainingProgress, type TrainingResult } from './training-queue.js';
 
 /** The service's own facts about a job, kept in a Redis hash beside BullMQ's job. */
@@ -76,6 +82,10 @@ export function jobView(
       step: int(progress.step),
       totalSteps: int(progress.totalSteps),
       fraction: status === 'succeeded' ? 1 : Math.min(1, Math.max(0, num(progress.fraction) ?? 0)),
+      learningRate: num(progress.learningRate),
+      trainedTokens: int(progress.trainedTokens),
+      elapsedSeconds: num(progress.elapsedSeconds) ?? 0,
+      etaSeconds: status === 'running' ? num(progress.etaSeconds) : null,
     },
     metrics: {
       trainLoss: result?.metrics.trainLoss ?? num(progress.trainLoss),
@@ -85,8 +95,14 @@ export function jobView(
       tokensPerSecond: result?.metrics.tokensPerSecond ?? num(progress.tokensPerSecond),
     },
     config: record.data.config,
+    validation:
+      'fraction' in record.data.validation
+        ? { fraction: record.data.validation.fraction }
+        : { textBytes: record.data.validation.corpus.bytes },
     createdAt: record.data.createdAt,
   };
+  const stopReason = stopReasonOf(status, result, errorOf(record, job));
+  if (stopReason !== undefined) view.stopReason = stopReason;
   if (result?.modelId !== undefined) view.modelId = result.modelId;
   const backend = result?.backend ?? (typeof progress.backend === 'string' ? progress.backend : undefined);
   if (backend !== undefined) view.backend = backend;
@@ -100,4 +116,24 @@ export function jobView(
     record.finishedAt ?? (state === 'completed' || state === 'failed' ? iso(job?.finishedOn) : undefined);
   if (finishedAt !== undefined) view.finishedAt = finishedAt;
   return view;
+}
+
+function errorOf(
+  record: JobRecord,
+  job: BullJob<TrainingJobData, TrainingResult> | undefined,
+): { code: string } | undefined {
+  if (record.error !== undefined) return record.error;
+  return job?.failedReason ? decodeError(job.failedReason) : undefined;
+}
+
+/** Why a finished job stopped; undefined while it runs and for failures other than divergence. */
+function stopReasonOf(
+  status: JobStatus,
+  result: TrainingResult | undefined,
+  error: { code: string } | undefined,
+): StopReason | undefined {
+  if (status === 'cancelled') return 'cancelled';
+  if (status === 'succeeded') return result?.stopReason;
+  if (status === 'failed' && error?.code === 'RNNLM_NONFINITE_LOSS') return 'diverged';
+  return undefined;
 }

@@ -35,6 +35,7 @@ import {
   type JobStatus,
   type TrainingJobData,
 } from './contracts.js';
+import { checkDataFits } from './preflight.js';
 import {
   appendEvent,
   createTrainingQueue,
@@ -100,8 +101,9 @@ function invalid(field: string, message: string): RnnlmError {
 
 /**
  * Checks a run configuration against the deployment's limits; the error names the field.
- * Fills in the limits where the request leaves a size open (a word vocabulary's cap, the
- * step budget) so a job can never grow past them while it runs.
+ * Fills in the service's default checkpoint interval, a setting the job then uses; limits
+ * where the request leaves a size open are the worker's to apply (see withServiceCaps), so
+ * the job's config never shows a limit as if it were a setting.
  */
 export function applyLimits(config: Config, run: RunConfig): RunConfig {
   const { tokenizer, model, training } = run;
@@ -118,19 +120,10 @@ export function applyLimits(config: Config, run: RunConfig): RunConfig {
   over('training.evalBatchSize', training.evalBatchSize, config.RNNLM_MAX_BATCH);
   over('training.maxSteps', training.maxSteps, config.RNNLM_MAX_STEPS);
   return {
-    tokenizer:
-      tokenizer.type === 'word' && tokenizer.vocabSize === undefined
-        ? { ...tokenizer, vocabSize: config.RNNLM_MAX_VOCAB }
-        : tokenizer,
+    tokenizer,
     model,
     training: {
       ...training,
-      // Untruncated BPTT unrolls whole streams: hold them to the sequence-length limit too.
-      truncation:
-        training.truncation.mode === 'none' && training.truncation.maxLength === undefined
-          ? { ...training.truncation, maxLength: config.RNNLM_MAX_SEQ_LENGTH }
-          : training.truncation,
-      maxSteps: training.maxSteps ?? config.RNNLM_MAX_STEPS,
       // Without checkpoints a crashed worker's job would start over; with them it resumes.
       checkpointEvery: training.checkpointEvery ?? config.RNNLM_CHECKPOINT_EVERY,
     },
@@ -286,6 +279,7 @@ export class RedisJobService implements JobService {
     const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
     const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
     checkTrainingSize(this.config, config, corpus.text);
+    checkDataFits(this.config, config, corpus.text, validation === undefined ? { fraction } : validation);
     return this.health.run(() =>
       this.create(input, { config, corpus, validation, fraction }, idempotencyKey),
     );

@@ -15,6 +15,7 @@ import {
   type JobEventType,
   type JobMetrics,
   type JobProgress,
+  type StopReason,
   type TrainingJobData,
 } from './contracts.js';
 
@@ -36,6 +37,8 @@ export interface TrainingResult {
   metrics: JobMetrics;
   backend: string;
   steps: number;
+  /** Absent from jobs finished before it was recorded. */
+  stopReason?: StopReason | undefined;
 }
 
 /** The progress object a running job reports through `updateProgress`. */

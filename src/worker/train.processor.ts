@@ -28,7 +28,8 @@ import {
 } from '../storage/checkpoints.js';
 import { CorpusStore } from '../storage/corpus-store.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
-import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
+import { stopReasonSchema, trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
+import { withServiceCaps } from '../queue/limits.js';
 import {
   appendEvent,
   encodeError,
@@ -144,7 +145,9 @@ async function alreadyPublished(
   }
   if (meta.jobId !== jobId) return undefined;
   const metrics = (meta.metrics as { best?: TrainingResult['metrics'] } | undefined)?.best;
-  const training = meta.training as { tokensPerSecond?: number; steps?: number } | undefined;
+  const training = meta.training as
+    { tokensPerSecond?: number; steps?: number; stopReason?: unknown } | undefined;
+  const stopReason = stopReasonSchema.safeParse(training?.stopReason);
   const backend = (meta.backend as { name?: string } | undefined)?.name ?? ctx.backend.name;
   return {
     modelId,
@@ -157,6 +160,7 @@ async function alreadyPublished(
     },
     backend,
     steps: training?.steps ?? 0,
+    stopReason: stopReason.success ? stopReason.data : undefined,
   };
 }
 
@@ -220,6 +224,10 @@ export default async function processTrainingJob(
     step: lastStep,
     totalSteps: 0,
     fraction: 0,
+    learningRate: null,
+    trainedTokens: 0,
+    elapsedSeconds: 0,
+    etaSeconds: null,
     trainLoss: null,
     valLoss: null,
     valPerplexity: null,
@@ -251,7 +259,14 @@ export default async function processTrainingJob(
     const resume = await loadResume(checkpointDir, log);
     if (resume !== undefined) {
       lastStep = resume.state.step;
-      latest = { ...latest, step: resume.state.step, epoch: resume.state.epoch };
+      latest = {
+        ...latest,
+        step: resume.state.step,
+        epoch: resume.state.epoch,
+        learningRate: resume.state.learningRate,
+        trainedTokens: resume.state.trainedTokens ?? 0,
+        elapsedSeconds: resume.state.elapsedMs / 1000,
+      };
       log.info({ step: resume.state.step }, 'resuming from checkpoint');
       await event('log', {
         message: `resumed from step ${resume.state.step}`,
@@ -265,7 +280,7 @@ export default async function processTrainingJob(
       corpus,
       validationText,
       validationFraction,
-      config: data.config,
+      config: withServiceCaps(ctx.config, data.config),
       backend: ctx.backend,
       resume,
       signal: controller.signal,
@@ -276,7 +291,11 @@ export default async function processTrainingJob(
           epoch: p.epoch,
           step: p.step,
           totalSteps: p.totalSteps,
-          fraction: p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0,
+          fraction: Math.min(1, Math.max(0, p.fraction)),
+          learningRate: finite(p.learningRate),
+          trainedTokens: p.trainedTokens,
+          elapsedSeconds: p.elapsedMs / 1000,
+          etaSeconds: finite(p.eta),
           trainLoss: finite(p.trainLoss),
           valLoss: finite(p.valLoss),
           valPerplexity: finite(p.valPerplexity),
@@ -297,6 +316,11 @@ export default async function processTrainingJob(
           valLoss: finite(e.loss),
           valPerplexity: finite(e.perplexity),
           valBitsPerChar: finite(e.bitsPerChar),
+          // As of the last step's report: an evaluation runs between two steps.
+          learningRate: latest.learningRate,
+          trainedTokens: latest.trainedTokens,
+          elapsedSeconds: latest.elapsedSeconds,
+          etaSeconds: latest.etaSeconds,
         }).catch(() => undefined);
       },
       onCheckpoint: async (c) => {
@@ -338,8 +362,12 @@ export default async function processTrainingJob(
       fraction: 1,
       step: result.steps,
       totalSteps: Math.max(latest.totalSteps, result.steps),
+      trainedTokens: result.trainedTokens,
+      elapsedSeconds: result.elapsedMs / 1000,
+      etaSeconds: 0,
     };
     await job.updateProgress(latest);
+    await event('progress', { ...latest, stopReason: result.stopReason });
     const outcome: TrainingResult = {
       modelId,
       metrics: {
@@ -351,6 +379,7 @@ export default async function processTrainingJob(
       },
       backend: ctx.backend.name,
       steps: result.steps,
+      stopReason: result.stopReason,
     };
     log.info({ modelId, steps: result.steps, stopReason: result.stopReason }, 'model published');
     return outcome;

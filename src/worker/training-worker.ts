@@ -155,6 +155,7 @@ export class TrainingWorker {
       }
       const payload: Record<string, unknown> = { status: view.status };
       if (view.modelId !== undefined) payload.modelId = view.modelId;
+      if (view.stopReason !== undefined) payload.stopReason = view.stopReason;
       if (view.error !== undefined) payload.error = view.error;
       await appendEvent(this.events, this.keys, id, 'status', payload);
       await expireJob(this.events, this.keys, id);

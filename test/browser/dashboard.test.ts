@@ -194,6 +194,10 @@ test('start a job from the form, watch it train and succeed, then generate and s
     .waitFor();
   await page.locator('.title-row [data-status="succeeded"]').waitFor({ timeout: 90_000 });
   assert.ok((await points()) > first);
+  // The job explains itself: why it stopped, its learning rate and how much it trained on.
+  await page.locator('[data-stat="stopReason"]', { hasText: /^stopped: / }).waitFor();
+  assert.match(await page.locator('[data-stat="learningRate"]').innerText(), /^[0-9.e-]+$/);
+  assert.match(await page.locator('[data-stat="trainedTokens"]').innerText(), /^[0-9,]+$/);
   for (const chart of ['valLoss', 'valPerplexity', 'tokensPerSecond']) {
     const n = Number(await page.locator(`[data-chart="${chart}"]`).getAttribute('data-points'));
     assert.ok(n >= 1, `${chart} has no points`);
@@ -292,6 +296,7 @@ test('start a job from the form, watch it train and succeed, then generate and s
   await page.click('#cancel-job');
   await page.locator('.title-row [data-status="cancelled"]').waitFor();
   assert.equal(await page.locator('#cancel-job').isHidden(), true);
+  await page.locator('[data-stat="stopReason"]', { hasText: 'stopped: cancelled' }).waitFor();
 
   // The key went in the Authorization header of every API call, never in a URL.
   const api = requests.filter((r) => /\/(jobs|models|generate|score)\b/.test(new URL(r.url).pathname));

@@ -30,6 +30,7 @@ test('8. a cancelled running job ends cancelled, is not retried, and its checkpo
   assert.equal(asked?.status, 'running');
   const done = await finished(jobs, job.id, 20_000);
   assert.equal(done.status, 'cancelled');
+  assert.equal(done.stopReason, 'cancelled');
   assert.equal(done.error?.code, 'RNNLM_ABORTED');
   assert.ok(done.progress.step >= 2 && done.progress.step < 100_000);
   assert.equal(done.error?.message, `cancelled at step ${done.progress.step}`);

@@ -163,7 +163,7 @@ test('10. bad input over HTTP: sizes, encodings, content types, limits, ids, key
   assertAnswer(
     await send(base, 'POST', '/jobs', { headers: notUtf8.headers, body: notUtf8.payload }),
     400,
-    'RNNLM_INVALID_CONFIG',
+    'RNNLM_INVALID_REQUEST',
     'a corpus file starting ff fe',
     'POST /jobs',
   );

@@ -28,6 +28,7 @@ test('9. learning rate 1e6: the job fails with a NaN/Inf error within a few step
   const done = await finished(jobs, job.id, 30_000);
   assert.equal(done.status, 'failed', JSON.stringify(done));
   assert.equal(done.error?.code, 'RNNLM_NONFINITE_LOSS', JSON.stringify(done.error));
+  assert.equal(done.stopReason, 'diverged');
   const step = Number(/^training diverged at step (\d+): /.exec(done.error?.message ?? '')?.[1]);
   assert.ok(step >= 1 && step <= 10, done.error?.message);
   assert.equal(done.modelId, undefined);

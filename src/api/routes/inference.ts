@@ -130,7 +130,10 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       });
     } catch (err) {
       if (!stream.closed) {
-        const body = toErrorBody(err);
+        const body = toErrorBody(err, {
+          method: request.method,
+          contentType: request.headers['content-type'],
+        });
         if (body.statusCode >= 500) log.error({ err }, 'streamed generation failed');
         await stream.send({ event: 'error', data: body });
       }

@@ -145,7 +145,8 @@ export class TruncationSchedule {
         break;
     }
     checkPositiveInteger('training.truncation.maxLength', this.maxLength);
-    if ((this.mode === 'variable' || this.mode === 'randomized') && this.maxLength < seqLength) {
+    // 'fixed' ignores maxLength, but one below seqLength is a mistake to report, not to drop.
+    if ((config.maxLength ?? this.maxLength) < seqLength) {
       throw invalid('training.truncation.maxLength', this.maxLength, `must be >= seqLength (${seqLength})`);
     }
     // Mean length minLength + (1-c)/c equals seqLength for this c.

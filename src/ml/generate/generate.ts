@@ -9,6 +9,7 @@ import { Rng } from '../rng.js';
 import { createStreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
 import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
 import { StopSequenceMatcher } from './stop.js';
+import { createTokenGuard } from './token-guard.js';
 
 export type FinishReason = 'length' | 'stop' | 'eos';
 
@@ -106,13 +107,11 @@ export async function generate(
     temperature: options.temperature,
     topK: options.topK,
     topP: options.topP,
-    suppressIds: [
-      ...(options.suppressIds ?? []),
-      ...(tokenizer.unkId === undefined ? [] : [tokenizer.unkId]),
-    ],
+    suppressIds: options.suppressIds,
   };
   const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const decoder = createStreamingDecoder(tokenizer);
+  const decoder = createStreamingDecoder(tokenizer, { after: options.prompt });
+  const guard = createTokenGuard(tokenizer);
   const matcher = new StopSequenceMatcher(options.stop ?? []);
   let emitted = 0;
   const emit = async (text: string) => {
@@ -127,7 +126,7 @@ export async function generate(
     let logits = await stepper.advance(Int32Array.from(prime));
     while (tokens < options.maxTokens) {
       if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
-      const id = sampleToken(logits, sampling, rng);
+      const id = sampleToken(logits, sampling, rng, [guard(decoder.state())]);
       tokens++;
       if (options.stopAtEos === true && id === tokenizer.eosId) {
         finishReason = 'eos';

@@ -206,13 +206,21 @@ export function buildProcessors(options: SamplingOptions): LogitsProcessor[] {
 
 /**
  * Chooses the next token id: the argmax (lowest id on ties) when temperature is 0, otherwise a
- * draw with `rng` from the softmax of the processed logits. Works on a copy; `logits` is left as is.
+ * draw with `rng` from the softmax of the processed logits. `masks` (a row's token guard, see
+ * token-guard.ts) run first, so top-k and top-p choose among the tokens that may follow.
+ * Works on a copy; `logits` is left as is.
  *
  * @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, or when no token is left
  * (every logit -Infinity or NaN, e.g. all suppressed).
  */
-export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: Rng): number {
+export function sampleToken(
+  logits: Float32Array,
+  options: SamplingOptions,
+  rng: Rng,
+  masks: readonly LogitsProcessor[] = [],
+): number {
   const work = logits.slice();
+  for (const mask of masks) mask(work);
   for (const processor of buildProcessors(options)) processor(work);
   return options.temperature === 0 ? argmax(work) : draw(work, rng);
 }

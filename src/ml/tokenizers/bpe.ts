@@ -125,6 +125,9 @@ export class BpeTokenizer implements Tokenizer {
   readonly eosId = undefined;
   readonly vocabSize: number;
   readonly boundaryIds: readonly number[];
+  readonly suppressIds: readonly number[];
+  /** Byte values of the training text; undefined for a tokenizer saved before they were kept. */
+  private readonly seenBytes: readonly number[] | undefined;
   private readonly merges: readonly (readonly [number, number])[];
   /** Pair key → merge rank; the merged id is 256 + rank. */
   private readonly ranks: ReadonlyMap<number, number>;
@@ -137,9 +140,14 @@ export class BpeTokenizer implements Tokenizer {
   /**
    * @param merges merge i joins [left, right] into id 256 + i; both must be ids that exist
    *   before it. Trusted as is, so untrusted JSON goes through `tokenizerFromJSON`.
+   * @param seenBytes the byte values the training text contained; generation never emits the
+   *   other byte tokens. Undefined (a tokenizer saved before they were kept): none suppressed.
    */
-  constructor(merges: readonly (readonly [number, number])[]) {
+  constructor(merges: readonly (readonly [number, number])[], seenBytes?: readonly number[]) {
     this.merges = merges.map(([left, right]) => [left, right] as const);
+    this.seenBytes = seenBytes === undefined ? undefined : [...new Set(seenBytes)].sort((a, b) => a - b);
+    const seen = new Set(this.seenBytes ?? Array.from({ length: 256 }, (_, b) => b));
+    this.suppressIds = Array.from({ length: 256 }, (_, b) => b).filter((b) => !seen.has(b));
     this.vocabSize = 256 + this.merges.length;
     this.ranks = new Map(this.merges.map(([left, right], rank) => [pairKey(left, right), rank] as const));
     const bytes: Uint8Array[] = Array.from({ length: 256 }, (_, b) => Uint8Array.of(b));
@@ -177,8 +185,10 @@ export class BpeTokenizer implements Tokenizer {
     const encoder = new TextEncoder();
     const words: number[][] = [];
     const freqs: number[] = [];
+    const seenBytes = new Set<number>();
     for (const [chunk, count] of chunkCounts) {
       const ids = Array.from(encoder.encode(chunk));
+      for (const byte of ids) seenBytes.add(byte);
       // A one-byte chunk has no pair and can never change.
       if (ids.length < 2) continue;
       words.push(ids);
@@ -241,7 +251,7 @@ export class BpeTokenizer implements Tokenizer {
       pairCounts.delete(key);
       for (const k of fresh) heap.push(pairCounts.get(k) ?? 0, k);
     }
-    return new BpeTokenizer(merges);
+    return new BpeTokenizer(merges, [...seenBytes]);
   }
 
   encode(text: string): number[] {
@@ -275,7 +285,11 @@ export class BpeTokenizer implements Tokenizer {
   }
 
   toJSON(): BpeTokenizerJSON {
-    return { type: 'bpe', merges: this.merges.map(([left, right]) => [left, right]) };
+    return {
+      type: 'bpe',
+      merges: this.merges.map(([left, right]) => [left, right]),
+      ...(this.seenBytes === undefined ? {} : { seenBytes: [...this.seenBytes] }),
+    };
   }
 
   /**

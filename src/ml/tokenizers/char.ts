@@ -10,6 +10,7 @@ export const CHAR_UNK = '<unk>';
 export class CharTokenizer implements Tokenizer {
   readonly type = 'char' as const;
   readonly unkId = 0;
+  readonly suppressIds: readonly number[] = [this.unkId];
   readonly eosId = undefined;
   readonly vocabSize: number;
   readonly boundaryIds: readonly number[];

@@ -4,6 +4,7 @@ import { RnnlmError } from '../../errors.js';
 import { BPE_MAX_VOCAB_SIZE, BpeTokenizer } from './bpe.js';
 import { CHAR_UNK, CharTokenizer } from './char.js';
 import type { Tokenizer, TokenizerJSON, TokenizerOptions } from './types.js';
+import { UTF8_BOUNDARY, utf8Step, type Utf8State } from './utf8.js';
 import { WORD_EOS, WORD_UNK, WordTokenizer } from './word.js';
 
 export type {
@@ -16,6 +17,7 @@ export type {
   WordTokenizerJSON,
 } from './types.js';
 export { BpeTokenizer, CharTokenizer, WordTokenizer };
+export { UTF8_BOUNDARY, utf8Advance, utf8StateKey, utf8Step, type Utf8State } from './utf8.js';
 
 /** Trains the tokenizer `options.type` names on `text`; options that kind has no use for are ignored. */
 export function trainTokenizer(text: string, options: TokenizerOptions): Tokenizer {
@@ -64,6 +66,7 @@ const bpeSchema = z.object({
     // A merge may only join ids that exist before it: bytes and earlier merges.
     .refine((merges) => merges.every(([l, r], i) => l < 256 + i && r < 256 + i), 'merge uses a later id')
     .refine((merges) => distinct(merges.map(([l, r]) => `${l},${r}`)), 'merges must be distinct'),
+  seenBytes: z.array(z.number().int().min(0).max(255)).max(256).optional(),
 });
 
 const tokenizerSchema = z.discriminatedUnion('type', [charSchema, wordSchema, bpeSchema]);
@@ -84,7 +87,7 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
     case 'word':
       return new WordTokenizer(data.vocab, data.lowercase);
     case 'bpe':
-      return new BpeTokenizer(data.merges);
+      return new BpeTokenizer(data.merges, data.seenBytes);
   }
 }
 
@@ -92,21 +95,43 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
 export interface StreamingDecoder {
   /** The text that token `id` completes; may be '' while a character is still partial. */
   push(id: number): string;
-  /** Whatever is still held back, at the end of the stream. */
+  /** Whatever is still held back, at the end of the stream; an unfinished character is dropped. */
   flush(): string;
+  /**
+   * Where the bytes pushed so far stand in UTF-8: a bpe token that does not continue them
+   * validly would decode to U+FFFD (see generate/token-guard.ts). Char and word tokens always
+   * end on a character boundary.
+   */
+  state(): Utf8State;
+}
+
+export interface StreamingDecoderOptions {
+  /**
+   * The text the ids continue (a generation's prompt): word output after a prompt that does
+   * not end in whitespace starts with the space `decode` puts between two words.
+   */
+  after?: string | undefined;
 }
 
 /**
  * A decoder whose `push` outputs, followed by `flush()`, concatenate to `tokenizer.decode` of
- * all the ids. Word tokens are spaced as `decode` spaces them; bpe tokens can end inside a
- * UTF-8 sequence (an emoji is often several tokens), so those bytes wait for the rest.
+ * all the ids, with two differences that matter to text shown to people: an unfinished UTF-8
+ * sequence at the end is dropped instead of shown as U+FFFD, and word output continuing
+ * `options.after` is spaced from it as `decode` spaces words. Word tokens are spaced as
+ * `decode` spaces them; bpe tokens can end inside a UTF-8 sequence (an emoji is often several
+ * tokens), so those bytes wait for the rest.
  */
-export function createStreamingDecoder(tokenizer: Tokenizer): StreamingDecoder {
+export function createStreamingDecoder(
+  tokenizer: Tokenizer,
+  options: StreamingDecoderOptions = {},
+): StreamingDecoder {
+  const boundary = () => UTF8_BOUNDARY;
   switch (tokenizer.type) {
     case 'char':
-      return { push: (id) => tokenizer.decode([id]), flush: () => '' };
+      return { push: (id) => tokenizer.decode([id]), flush: () => '', state: boundary };
     case 'word': {
-      let lineStart = true;
+      const after = options.after ?? '';
+      let lineStart = after === '' || /\s$/u.test(after);
       return {
         push: (id) => {
           const piece = tokenizer.decode([id]);
@@ -115,14 +140,29 @@ export function createStreamingDecoder(tokenizer: Tokenizer): StreamingDecoder {
           return out;
         },
         flush: () => '',
+        state: boundary,
       };
     }
     case 'bpe': {
       if (!(tokenizer instanceof BpeTokenizer)) throw new TypeError('bpe streaming needs a BpeTokenizer');
-      const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+      let decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+      let state = UTF8_BOUNDARY;
       return {
-        push: (id) => decoder.decode(tokenizer.tokenBytes(id), { stream: true }),
-        flush: () => decoder.decode(),
+        push: (id) => {
+          const bytes = tokenizer.tokenBytes(id);
+          // Tracks the decoder: a byte that breaks a sequence ends it (as U+FFFD) and is read
+          // again as the start of the next.
+          for (const byte of bytes)
+            state = utf8Step(state, byte) ?? utf8Step(UTF8_BOUNDARY, byte) ?? UTF8_BOUNDARY;
+          return decoder.decode(bytes, { stream: true });
+        },
+        flush: () => {
+          if (state.need === 0) return decoder.decode();
+          decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+          state = UTF8_BOUNDARY;
+          return '';
+        },
+        state: () => state,
       };
     }
   }

@@ -19,6 +19,12 @@ export interface Tokenizer {
    * `<eos>` for word, the bytes of '\n' for bpe. Empty when the vocabulary has no such token.
    */
   readonly boundaryIds: readonly number[];
+  /**
+   * Ids generation must never emit: `<unk>` for char and word; for bpe the bytes the training
+   * text never contained (control characters, bytes of scripts it never saw), whose
+   * embeddings the model never learned.
+   */
+  readonly suppressIds: readonly number[];
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
   /** Human-readable form of one token, for per-token score details. */
@@ -42,6 +48,11 @@ export interface BpeTokenizerJSON {
   type: 'bpe';
   /** Merge rules in order; merge i creates id 256 + i from the pair [left, right]. */
   merges: [number, number][];
+  /**
+   * The byte values the training text contained, ascending; generation never emits the others.
+   * Absent from tokenizers saved before it was recorded: then every byte may be emitted.
+   */
+  seenBytes?: number[] | undefined;
 }
 
 export type TokenizerJSON = CharTokenizerJSON | WordTokenizerJSON | BpeTokenizerJSON;

@@ -48,6 +48,7 @@ export class WordTokenizer implements Tokenizer {
   readonly unkId = 0;
   readonly eosId = 1;
   readonly boundaryIds: readonly number[] = [this.eosId];
+  readonly suppressIds: readonly number[] = [this.unkId];
   readonly vocabSize: number;
   readonly lowercase: boolean;
   private readonly vocab: readonly string[];

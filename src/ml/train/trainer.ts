@@ -24,9 +24,16 @@ export interface Progress {
   valPerplexity: number | undefined;
   /** Training tokens per second over the recent steps. */
   tokensPerSecond: number;
-  /** Estimated seconds to the end. */
+  /** Estimated seconds to the end: the sooner of the step-based and the time-based end. */
   eta: number;
+  /** Share of the run done, by whichever bound (steps or `maxMinutes`) ends it sooner. */
+  fraction: number;
+  /** The learning rate of the coming steps (after any decay on a plateau). */
   learningRate: number;
+  /** Tokens trained on so far, across resumes. */
+  trainedTokens: number;
+  /** Training time so far, across resumes. */
+  elapsedMs: number;
 }
 
 export interface EvalRecord extends EvalResult {
@@ -64,6 +71,8 @@ export interface TrainerState {
   evalsWithoutImprovement: number;
   plateau: number;
   elapsedMs: number;
+  /** Tokens trained on so far; absent from checkpoints made before it was kept. */
+  trainedTokens?: number | undefined;
   history: EvalRecord[];
   /** Token counts, to refuse a checkpoint resumed on different data. */
   data: { trainTokens: number; validationTokens: number };
@@ -78,7 +87,8 @@ export interface TrainerCheckpoint {
   state: TrainerState;
 }
 
-export type StopReason = 'completed' | 'maxSteps' | 'maxMinutes' | 'earlyStopping';
+/** Why a run ended: every epoch done, a limit reached, or validation stopped improving. */
+export type StopReason = 'epochs' | 'maxSteps' | 'maxMinutes' | 'earlyStopping';
 
 export interface TrainResult {
   /** The trained model (the best weights when validation was available). */
@@ -91,6 +101,7 @@ export interface TrainResult {
   validation: EvalResult | undefined;
   tokensPerSecond: number;
   elapsedMs: number;
+  trainedTokens: number;
   history: EvalRecord[];
 }
 
@@ -177,7 +188,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     let lastLoss = Number.NaN;
     let latest: EvalResult | undefined = history.at(-1);
     let lastEvalStep = history.at(-1)?.step ?? -1;
-    let stopReason: StopReason = 'completed';
+    let stopReason: StopReason = 'epochs';
+    let trainedTokens = s?.trainedTokens ?? 0;
     let lastCheckpointStep = s?.step ?? -1;
 
     const checkpoint = (): TrainerCheckpoint => ({
@@ -202,6 +214,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         evalsWithoutImprovement,
         plateau,
         elapsedMs: elapsed(),
+        trainedTokens,
         history,
         data: { trainTokens: tokens.length, validationTokens: validation?.tokens.length ?? 0 },
       },
@@ -287,6 +300,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         }
         step++;
         batchInEpoch++;
+        trainedTokens += size;
         lastLoss = loss;
         recent.push({ ms: performance.now() - stepStart, tokens: size });
         if (recent.length > RATE_WINDOW) recent.shift();
@@ -304,8 +318,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           valLoss: latest?.loss,
           valPerplexity: latest?.perplexity,
           tokensPerSecond,
-          eta: ((totalSteps - step) * msPerStep) / 1000,
+          ...timeToEnd({ step, totalSteps, msPerStep, elapsedMs: elapsed(), maxMinutes: t.maxMinutes }),
           learningRate,
+          trainedTokens,
+          elapsedMs: elapsed(),
         });
         if (stop) {
           stopReason = 'earlyStopping';
@@ -352,6 +368,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       validation: final,
       tokensPerSecond: rate(recent),
       elapsedMs: elapsed(),
+      trainedTokens,
       history,
     };
   } catch (err) {
@@ -361,6 +378,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     optimizer.dispose();
     if (carried !== undefined) disposeState(carried);
   }
+}
+
+/**
+ * The ETA and share done of a run that ends at `totalSteps` or after `maxMinutes`, whichever
+ * comes first: a run of many epochs cut short by its time budget must not promise days.
+ */
+export function timeToEnd(p: {
+  step: number;
+  totalSteps: number;
+  msPerStep: number;
+  elapsedMs: number;
+  maxMinutes: number | undefined;
+}): { eta: number; fraction: number } {
+  const bySteps = {
+    eta: (Math.max(0, p.totalSteps - p.step) * p.msPerStep) / 1000,
+    fraction: p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 0,
+  };
+  if (p.maxMinutes === undefined) return bySteps;
+  const budgetMs = p.maxMinutes * 60_000;
+  const byTime = {
+    eta: Math.max(0, budgetMs - p.elapsedMs) / 1000,
+    fraction: Math.min(1, p.elapsedMs / budgetMs),
+  };
+  return byTime.eta < bySteps.eta ? byTime : bySteps;
 }
 
 function rate(recent: { ms: number; tokens: number }[]): number {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
+import type { InjectOptions } from 'fastify';
+
 import { nativeStatus } from '../../../src/ml/native.js';
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
 import { SHAKESPEARE } from '../../helpers/ml.js';
@@ -56,6 +58,9 @@ test('POST /jobs (multipart): the corpus file and the JSON config field', async 
   ]);
   const validated = await app.inject({ method: 'POST', url: '/jobs', ...withValidation });
   assert.equal(validated.statusCode, 202, validated.body);
+  assert.deepEqual(validated.json<Job>().validation, {
+    textBytes: Buffer.byteLength(SHAKESPEARE.slice(-2000)),
+  });
 
   const twice = multipart([
     { name: 'config', value: JSON.stringify({ validation: { fraction: 0.1 } }) },
@@ -87,6 +92,19 @@ test('POST /jobs (multipart): the corpus file and the JSON config field', async 
   const invalid = await app.inject({ method: 'POST', url: '/jobs', ...badConfig });
   assert.equal(invalid.statusCode, 400);
   assert.match(invalid.json<{ message: string }>().message, /^body\.config\.model\.hiddenSize: /);
+});
+
+test('a multipart job sent without a config echoes what it will use: defaults and validation, no service limit', async (t) => {
+  const { app } = await build(t);
+  const form = multipart([{ name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' }]);
+  const res = await app.inject({ method: 'POST', url: '/jobs', ...form });
+  assert.equal(res.statusCode, 202, res.body);
+  assertMatchesOpenApi(res, 'POST /jobs');
+  const job = res.json<Job>();
+  assert.equal(job.config.training.maxSteps, undefined);
+  assert.equal(job.config.training.epochs, 1);
+  assert.deepEqual(job.validation, { fraction: 0.1 });
+  assert.equal(job.progress.etaSeconds, null);
 });
 
 test('an Idempotency-Key maps to one job: the repeat answers 200 with the same job', async (t) => {
@@ -313,6 +331,103 @@ test('400: unknown fields, bad values and limits name the field', async (t) => {
   assert.equal(badId.statusCode, 400);
   assertMatchesOpenApi(badId, 'GET /jobs/{id}');
   assert.match(badId.json<{ message: string }>().message, /^params\.id: /);
+});
+
+test('400 at submit for what the worker would refuse for its shape, naming the field', async (t) => {
+  const { app } = await build(t);
+  const post = (payload: object) => app.inject({ method: 'POST', url: '/jobs', payload });
+  const cases: [object, string, string][] = [
+    // A cap below the segment length, in every mode (fixed used to accept it silently).
+    ...(['none', 'fixed', 'variable', 'randomized'] as const).map((mode): [object, string, string] => [
+      { corpus: { text: CORPUS }, training: { seqLength: 64, truncation: { mode, maxLength: 16 } } },
+      'RNNLM_INVALID_REQUEST',
+      'body.training.truncation.maxLength',
+    ]),
+    // Untruncated streams of about 1100 characters over a cap of 128.
+    [
+      {
+        corpus: { text: CORPUS },
+        training: { batchSize: 4, seqLength: 8, truncation: { mode: 'none', maxLength: 128 } },
+      },
+      'RNNLM_SEQUENCE_TOO_LONG',
+      'body.training.truncation.maxLength',
+    ],
+    // Seven characters cannot make one batch of 32 streams.
+    [{ corpus: { text: 'abc def' } }, 'RNNLM_CORPUS_TOO_SMALL', 'body.corpus'],
+  ];
+  for (const [payload, code, field] of cases) {
+    const res = await post(payload);
+    assert.equal(res.statusCode, 400, `${JSON.stringify(payload).slice(0, 120)}: ${res.body}`);
+    assertMatchesOpenApi(res, 'POST /jobs');
+    const body = res.json<{ code: string; message: string; fields: { path: string }[] }>();
+    assert.equal(body.code, code, res.body);
+    assert.ok(body.message.startsWith(`${field}: `), res.body);
+    assert.deepEqual(
+      body.fields.map((f) => f.path),
+      [field],
+    );
+  }
+  const fits = await post({
+    corpus: { text: CORPUS },
+    training: { batchSize: 8, seqLength: 8, truncation: { mode: 'none', maxLength: 1000 } },
+  });
+  assert.equal(fits.statusCode, 202, fits.body);
+});
+
+test('one shape for every request refused for its content: RNNLM_INVALID_REQUEST, request paths, the message from the fields', async (t) => {
+  const { app } = await build(t, { env: { RNNLM_MAX_BATCH: '64' } });
+  const upload = (config: object) =>
+    multipart([
+      { name: 'config', value: JSON.stringify(config) },
+      { name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' },
+    ]);
+  const cases: [string, InjectOptions, string][] = [
+    // The route's schema refuses these...
+    [
+      'a bad value',
+      { method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, model: { cell: 'x' } } },
+      'body.model.cell',
+    ],
+    ['a bad query', { method: 'GET', url: '/jobs?limit=0' }, 'querystring.limit'],
+    [
+      'JSON that does not parse',
+      {
+        method: 'POST',
+        url: '/jobs',
+        headers: { 'content-type': 'application/json' },
+        payload: '{"corpus":',
+      },
+      'body',
+    ],
+    // ...the job service these, by limits the schema does not carry.
+    [
+      'a limit in a JSON body',
+      {
+        method: 'POST',
+        url: '/jobs',
+        payload: { corpus: { text: CORPUS }, training: { evalBatchSize: 100 } },
+      },
+      'body.training.evalBatchSize',
+    ],
+    [
+      'a limit in an upload',
+      { method: 'POST', url: '/jobs', ...upload({ training: { evalBatchSize: 100 } }) },
+      'body.config.training.evalBatchSize',
+    ],
+    ['a cursor it never gave', { method: 'GET', url: '/jobs?cursor=bm9wZQ' }, 'querystring.cursor'],
+  ];
+  for (const [what, request, path] of cases) {
+    const res = await app.inject(request);
+    assert.equal(res.statusCode, 400, `${what}: ${res.body}`);
+    const body = res.json<{ code: string; message: string; fields: { path: string; message: string }[] }>();
+    assert.equal(body.code, 'RNNLM_INVALID_REQUEST', `${what}: ${res.body}`);
+    assert.equal(body.fields[0]?.path, path, `${what}: ${res.body}`);
+    assert.equal(
+      body.message,
+      body.fields.map((f) => `${f.path}: ${f.message}`).join('; '),
+      `${what}: ${res.body}`,
+    );
+  }
 });
 
 test('404: unknown jobs and routes', async (t) => {

@@ -14,7 +14,11 @@ test('503 RNNLM_REDIS_UNAVAILABLE, within a second, when Redis does not answer',
     [{ method: 'GET', url: '/jobs' }, 'GET /jobs'],
     [{ method: 'POST', url: `/jobs/${JOB_ID}/cancel` }, 'POST /jobs/{id}/cancel'],
     [{ method: 'GET', url: `/jobs/${JOB_ID}/events` }, 'GET /jobs/{id}/events'],
-    [{ method: 'POST', url: '/jobs', payload: { corpus: { text: 'some text to train on' } } }, 'POST /jobs'],
+    // Long enough for one batch: a corpus too small is refused before Redis is asked.
+    [
+      { method: 'POST', url: '/jobs', payload: { corpus: { text: 'some text to train on. '.repeat(10) } } },
+      'POST /jobs',
+    ],
   ] as const;
   for (const [request, operation] of requests) {
     const started = performance.now();

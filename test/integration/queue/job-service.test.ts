@@ -11,6 +11,7 @@ import { test, type TestContext } from 'node:test';
 
 import { isRnnlmError } from '../../../src/errors.js';
 import { RedisJobService } from '../../../src/queue/job-service.js';
+import { withServiceCaps } from '../../../src/queue/limits.js';
 import { appendEvent } from '../../../src/queue/training-queue.js';
 import { CORPUS, keysUnder, testEnv, tinyRequest, type TestEnv } from './harness.js';
 
@@ -41,7 +42,18 @@ test('submit queues a job whose data references the corpus on disk by sha256, ne
   assert.match(job.id, /^job_[a-z0-9]{26}$/);
   assert.equal(job.status, 'queued');
   assert.equal(job.name, 'tiny');
-  assert.deepEqual(job.progress, { epoch: 0, step: 0, totalSteps: 0, fraction: 0 });
+  assert.deepEqual(job.progress, {
+    epoch: 0,
+    step: 0,
+    totalSteps: 0,
+    fraction: 0,
+    learningRate: null,
+    trainedTokens: 0,
+    elapsedSeconds: 0,
+    etaSeconds: null,
+  });
+  assert.deepEqual(job.validation, { fraction: 0.1 });
+  assert.equal(job.stopReason, undefined);
   assert.equal(job.config.model.hiddenSize, 16);
   assert.equal(job.config.training.maxSteps, 20);
 
@@ -112,18 +124,38 @@ test('requests over the configured limits are refused before anything is queued 
   assert.deepEqual(await corpusFiles(env), []);
 });
 
-test('a word tokenizer without a cap gets the vocabulary limit, an open step budget the step limit', async (t) => {
-  const { jobs } = await service(t, { RNNLM_MAX_VOCAB: '500', RNNLM_MAX_STEPS: '1000' });
-  const { job } = await jobs.submit({ ...tinyRequest({ maxSteps: undefined }), tokenizer: { type: 'word' } });
-  assert.equal(job.config.tokenizer.vocabSize, 500);
-  assert.equal(job.config.training.maxSteps, 1000);
+test('the config echo never shows a service limit as a setting: no vocabulary cap, step budget or unroll cap', async (t) => {
+  const { jobs } = await service(t, {
+    RNNLM_MAX_VOCAB: '500',
+    RNNLM_MAX_STEPS: '1000',
+    RNNLM_MAX_SEQ_LENGTH: '1000',
+  });
+  const { job } = await jobs.submit({
+    ...tinyRequest({ maxSteps: undefined, truncation: { mode: 'none' } }),
+    tokenizer: { type: 'word' },
+  });
+  assert.equal(job.config.tokenizer.vocabSize, undefined);
+  assert.equal(job.config.training.maxSteps, undefined);
+  assert.equal(job.config.training.truncation.maxLength, undefined);
+  // The worker applies them when it trains.
+  const capped = withServiceCaps(
+    { RNNLM_MAX_VOCAB: 500, RNNLM_MAX_STEPS: 1000, RNNLM_MAX_SEQ_LENGTH: 1000 },
+    job.config,
+  );
+  assert.equal(capped.tokenizer.vocabSize, 500);
+  assert.equal(capped.training.maxSteps, 1000);
+  assert.equal(capped.training.truncation.maxLength, 1000);
 });
 
-test('open-ended settings get the service defaults: checkpoints, and the unroll cap of untruncated BPTT', async (t) => {
-  const { jobs } = await service(t, { RNNLM_CHECKPOINT_EVERY: '50', RNNLM_MAX_SEQ_LENGTH: '300' });
-  const { job } = await jobs.submit(tinyRequest({ truncation: { mode: 'none' } }));
+test('the config echo shows the validation the job uses and the service default for checkpoints', async (t) => {
+  const { jobs } = await service(t, { RNNLM_CHECKPOINT_EVERY: '50' });
+  const { job } = await jobs.submit(tinyRequest());
   assert.equal(job.config.training.checkpointEvery, 50);
-  assert.equal(job.config.training.truncation.maxLength, 300);
+  assert.deepEqual(job.validation, { fraction: 0.1 });
+  const chosen = await jobs.submit({ ...tinyRequest(), validation: { fraction: 0.25 } });
+  assert.deepEqual(chosen.job.validation, { fraction: 0.25 });
+  const text = await jobs.submit({ ...tinyRequest(), validation: { text: 'héllo\n' } });
+  assert.deepEqual(text.job.validation, { textBytes: 7 });
   const explicit = await jobs.submit(tinyRequest({ checkpointEvery: 7 }));
   assert.equal(explicit.job.config.training.checkpointEvery, 7);
 });

@@ -80,7 +80,21 @@ test('a job trains in a child process, publishes its model, and the model genera
   const done = await finished(jobs, job.id);
   assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
   assert.match(done.modelId ?? '', /^mdl_[a-z0-9]{26}$/);
-  assert.deepEqual(done.progress, { epoch: 0, step: 20, totalSteps: 20, fraction: 1 });
+  assert.deepEqual(
+    { ...done.progress, elapsedSeconds: undefined },
+    {
+      epoch: 0,
+      step: 20,
+      totalSteps: 20,
+      fraction: 1,
+      learningRate: 0.002,
+      trainedTokens: 20 * 4 * 8,
+      elapsedSeconds: undefined,
+      etaSeconds: null,
+    },
+  );
+  assert.ok(done.progress.elapsedSeconds > 0);
+  assert.equal(done.stopReason, 'maxSteps');
   assert.ok(
     done.metrics.trainLoss !== null && done.metrics.valLoss !== null && done.metrics.valPerplexity! > 1,
   );
@@ -98,6 +112,18 @@ test('a job trains in a child process, publishes its model, and the model genera
   assert.match(String(trainer), /:\d+$/);
   assert.notEqual(Number(String(trainer).split(':').at(-1)), process.pid);
   assert.ok(events.some((e) => e.type === 'progress' && e.data.step === 20));
+  const reports = events.filter((e) => e.type === 'progress');
+  for (const e of reports) {
+    assert.equal(typeof e.data.learningRate, 'number', JSON.stringify(e.data));
+    assert.equal(typeof e.data.trainedTokens, 'number');
+    assert.equal(typeof e.data.elapsedSeconds, 'number');
+  }
+  assert.equal(reports.at(-1)?.data.stopReason, 'maxSteps');
+  for (const e of events.filter((e) => e.type === 'metrics')) {
+    assert.equal(typeof e.data.learningRate, 'number', JSON.stringify(e.data));
+    assert.equal(typeof e.data.trainedTokens, 'number');
+  }
+  assert.equal(events.at(-1)?.data.stopReason, 'maxSteps');
   assert.deepEqual(
     events.filter((e) => e.type === 'checkpoint').map((e) => e.data.step),
     [5, 10, 15, 20],
@@ -133,8 +159,13 @@ test('a job trains in a child process, publishes its model, and the model genera
 test('input that can never succeed fails once with its error code, without retries', async (t) => {
   const { env, jobs } = await setUp(t);
   startWorker(env);
-  // Too short for one batch of 64 rows: only the trainer can tell, and it refuses it.
-  const { job } = await jobs.submit({ ...tinyRequest({ batchSize: 64 }), corpus: { text: 'abc def' } });
+  // 180 bytes, but bpe merges a run of one letter into a few tokens, too few for one batch of
+  // 64 rows: only the trainer, once it has trained the tokenizer, can tell, and it refuses it.
+  const { job } = await jobs.submit({
+    ...tinyRequest({ batchSize: 64 }),
+    tokenizer: { type: 'bpe', vocabSize: 300 },
+    corpus: { text: 'a'.repeat(200) },
+  });
   const done = await finished(jobs, job.id);
   assert.equal(done.status, 'failed');
   assert.equal(done.error?.code, 'RNNLM_CORPUS_TOO_SMALL');

@@ -4,6 +4,23 @@ import { badge, banner, duration, h, num, progressBar, replaceChildren } from '.
 import type { Job, View } from '../types.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+const STOP_REASONS: Record<NonNullable<Job['stopReason']>, string> = {
+  epochs: 'every epoch done',
+  maxSteps: 'step limit reached',
+  maxMinutes: 'time limit reached',
+  earlyStopping: 'early stopping (validation stopped improving)',
+  cancelled: 'cancelled',
+  diverged: 'the loss diverged',
+};
+
+/** `45s`, `3m 05s`, `2h 07m`. */
+function seconds(total: number): string {
+  const s = Math.max(0, Math.round(total));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
 const RECONNECT_MS = 1000;
 
 /** `{ model: { layers: 2 } }` → `[['model.layers', '2']]`. */
@@ -48,6 +65,10 @@ export const jobView: View = async (root, signal, id) => {
   const [bpcTile, bpcValue] = stat('Bits / char', 'valBitsPerChar');
   const [tpsTile, tpsValue] = stat('Tokens / s', 'tokensPerSecond');
   const [timeTile, timeValue] = stat('Elapsed', 'elapsed');
+  const [etaTile, etaValue] = stat('ETA', 'eta');
+  const [lrTile, lrValue] = stat('Learning rate', 'learningRate');
+  const [tokensTile, tokensValue] = stat('Tokens trained', 'trainedTokens');
+  const stopReason = h('span', { class: 'muted small', data: { stat: 'stopReason' } });
 
   const charts = {
     trainLoss: new LineChart('trainLoss', 'Training loss', '#2563eb'),
@@ -72,12 +93,19 @@ export const jobView: View = async (root, signal, id) => {
         : job.status === 'queued'
           ? 'Waiting for a worker'
           : 'Starting';
+    stopReason.textContent = job.stopReason === undefined ? '' : `stopped: ${STOP_REASONS[job.stopReason]}`;
     trainValue.textContent = num(job.metrics.trainLoss);
     valValue.textContent = num(job.metrics.valLoss);
     pplValue.textContent = num(job.metrics.valPerplexity);
     bpcValue.textContent = num(job.metrics.valBitsPerChar);
     tpsValue.textContent = num(job.metrics.tokensPerSecond, 3);
-    timeValue.textContent = duration(job.startedAt, job.finishedAt);
+    timeValue.textContent =
+      job.progress.elapsedSeconds > 0
+        ? seconds(job.progress.elapsedSeconds)
+        : duration(job.startedAt, job.finishedAt);
+    etaValue.textContent = job.progress.etaSeconds === null ? '—' : seconds(job.progress.etaSeconds);
+    lrValue.textContent = num(job.progress.learningRate, 3);
+    tokensValue.textContent = num(job.progress.trainedTokens);
     backend.textContent = job.backend === undefined ? '' : `backend: ${job.backend}`;
     cancel.hidden = FINAL.has(job.status);
     modelLink.hidden = job.modelId === undefined || job.status !== 'succeeded';
@@ -123,9 +151,21 @@ export const jobView: View = async (root, signal, id) => {
     h(
       'section',
       { class: 'card' },
-      h('div', { class: 'progress-head' }, progressText, backend),
+      h('div', { class: 'progress-head' }, progressText, stopReason, backend),
       progress,
-      h('div', { class: 'stats' }, trainTile, valTile, pplTile, bpcTile, tpsTile, timeTile),
+      h(
+        'div',
+        { class: 'stats' },
+        trainTile,
+        valTile,
+        pplTile,
+        bpcTile,
+        tpsTile,
+        timeTile,
+        etaTile,
+        lrTile,
+        tokensTile,
+      ),
     ),
     h('div', { class: 'chart-grid' }, ...Object.values(charts).map((c) => c.element)),
     h(
@@ -141,7 +181,7 @@ export const jobView: View = async (root, signal, id) => {
           h(
             'tbody',
             {},
-            ...flatten(job.config).map(([k, v]) =>
+            ...flatten({ ...job.config, validation: job.validation }).map(([k, v]) =>
               h('tr', {}, h('th', { class: 'mono', text: k }), h('td', { class: 'mono', text: v })),
             ),
           ),
@@ -196,7 +236,12 @@ export const jobView: View = async (root, signal, id) => {
           step,
           totalSteps: n('totalSteps') ?? job.progress.totalSteps,
           fraction: n('fraction') ?? job.progress.fraction,
+          learningRate: n('learningRate') ?? job.progress.learningRate,
+          trainedTokens: n('trainedTokens') ?? job.progress.trainedTokens,
+          elapsedSeconds: n('elapsedSeconds') ?? job.progress.elapsedSeconds,
+          etaSeconds: n('etaSeconds'),
         };
+        if (typeof data.stopReason === 'string') job.stopReason = data.stopReason as Job['stopReason'];
         job.metrics = { ...job.metrics, trainLoss: n('trainLoss'), tokensPerSecond: n('tokensPerSecond') };
         if (typeof data.backend === 'string') job.backend = data.backend;
         render();

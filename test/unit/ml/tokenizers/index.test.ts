@@ -105,18 +105,20 @@ test('bpe streaming holds back an emoji split across byte tokens until it is com
   assert.deepEqual(stream(bpe, ids), ['a', '', '', '', '🦄', '']);
 });
 
-test('bpe streaming flushes an unfinished byte sequence as U+FFFD, like decode', () => {
+test('bpe streaming drops an unfinished byte sequence at the end where decode shows U+FFFD', () => {
   const bpe = trainTokenizer(CORPUS, { type: 'bpe', vocabSize: 270 });
   const ids = [0x61, 0xf0, 0x9f];
-  assert.equal(stream(bpe, ids).join(''), bpe.decode(ids));
+  assert.equal(stream(bpe, ids).join(''), 'a');
   assert.equal(bpe.decode(ids), 'a\uFFFD');
 });
 
-test('streamed decoding matches the full decode on random id sequences', () => {
+test('streamed decoding matches the full decode on random id sequences, but for an unfinished last character', () => {
   for (const tok of trainAll()) {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: tok.vocabSize - 1 }), { maxLength: 30 }), (ids) => {
-        assert.equal(stream(tok, ids).join(''), tok.decode(ids));
+        const streamed = stream(tok, ids).join('');
+        const decoded = tok.decode(ids);
+        assert.ok(streamed === decoded || `${streamed}\uFFFD` === decoded, `${streamed} vs ${decoded}`);
       }),
       { numRuns: 200 },
     );

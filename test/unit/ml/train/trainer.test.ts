@@ -8,7 +8,12 @@ import type { BackendInfo } from '../../../../src/ml/backend.js';
 import { evaluate } from '../../../../src/ml/eval/evaluate.js';
 import { prepareData, trainFromText } from '../../../../src/ml/pipeline.js';
 import { runConfigSchema } from '../../../../src/ml/config.js';
-import type { StepRecord, TrainerCheckpoint } from '../../../../src/ml/train/trainer.js';
+import {
+  timeToEnd,
+  type Progress,
+  type StepRecord,
+  type TrainerCheckpoint,
+} from '../../../../src/ml/train/trainer.js';
 import { SHAKESPEARE, KERNEL_MODES, kernelSkip, testBackend, tinyConfig } from '../../../helpers/ml.js';
 
 for (const native of KERNEL_MODES) {
@@ -204,5 +209,55 @@ for (const native of KERNEL_MODES) {
         (err: unknown) => isRnnlmError(err, 'RNNLM_CORPUS_EMPTY'),
       );
     });
+
+    test('a run of many epochs under a time budget stops on time and never promises more than the budget', async () => {
+      const seen: Progress[] = [];
+      const maxMinutes = 0.02;
+      const { result } = await trainFromText({
+        corpus,
+        config: tinyConfig({ epochs: 100_000, maxMinutes }),
+        backend,
+        onProgress: (p) => seen.push(p),
+      });
+      result.model.dispose();
+      assert.equal(result.stopReason, 'maxMinutes');
+      assert.ok(seen.length > 0);
+      for (const p of seen) {
+        assert.ok(
+          p.eta <= maxMinutes * 60,
+          `ETA ${p.eta}s at step ${p.step} exceeds the ${maxMinutes * 60}s budget`,
+        );
+        assert.ok(p.fraction >= 0 && p.fraction <= 1);
+      }
+    });
   });
 }
+
+test('the ETA is the sooner of the step-based and the time-based end', () => {
+  const timeBound = timeToEnd({
+    step: 10,
+    totalSteps: 1_000_000,
+    msPerStep: 100,
+    elapsedMs: 60_000,
+    maxMinutes: 10,
+  });
+  assert.equal(timeBound.eta, 540);
+  assert.equal(timeBound.fraction, 0.1);
+  const stepBound = timeToEnd({
+    step: 90,
+    totalSteps: 100,
+    msPerStep: 100,
+    elapsedMs: 9_000,
+    maxMinutes: 10,
+  });
+  assert.equal(stepBound.eta, 1);
+  assert.equal(stepBound.fraction, 0.9);
+  const noBudget = timeToEnd({
+    step: 1,
+    totalSteps: 3,
+    msPerStep: 1000,
+    elapsedMs: 1000,
+    maxMinutes: undefined,
+  });
+  assert.deepEqual(noBudget, { eta: 2, fraction: 1 / 3 });
+});
