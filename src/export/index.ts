@@ -6,11 +6,13 @@ import { writeFile } from 'node:fs/promises';
 
 import { RnnlmError } from '../errors.js';
 import { writeDirAtomic, type FileContent } from '../storage/fs-atomic.js';
+import { exportOnnx } from './onnx.js';
 import { readExportSource, type ExportFormat, type ExportSource } from './source.js';
 import { exportTfjs, TFJS_WEIGHTS_FILE, type TfjsExport } from './tfjs.js';
 
 export { EXPORT_FORMATS, exportSource, readExportSource } from './source.js';
 export type { ExportFormat, ExportSource, ExportTokenizer } from './source.js';
+export { exportOnnx, type OnnxExportMetadata } from './onnx.js';
 export { exportTfjs, TFJS_WEIGHTS_FILE, type TfjsExport, type TfjsExportMetadata } from './tfjs.js';
 
 /** model.json of a tfjs export with its weight shard named `weightsPath` (relative to model.json's URL). */
@@ -29,7 +31,7 @@ export async function exportFiles(
 ): Promise<Map<string, FileContent>> {
   switch (format) {
     case 'onnx':
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', 'onnx export is not available yet');
+      return new Map([['model.onnx', exportOnnx(source)]]);
     case 'tfjs': {
       const exported = await exportTfjs(source);
       return new Map<string, FileContent>([
