@@ -10,11 +10,12 @@ import { parseArgs } from 'node:util';
 import type { z } from 'zod';
 
 import { isRnnlmError } from '../errors.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/source.js';
 import { runConfigSchema, trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
 import type { GenerateOptions } from '../ml/generate/generate.js';
 import { validateSamplingOptions } from '../ml/generate/logits.js';
 
-export const COMMANDS = ['train', 'generate', 'score'] as const;
+export const COMMANDS = ['train', 'generate', 'score', 'export'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** A bad command line: the message names the offending flag; exit code 2. */
@@ -56,11 +57,20 @@ export interface ScoreArgs {
   json: boolean;
 }
 
+export interface ExportArgs {
+  model: string;
+  format: ExportFormat;
+  out: string;
+  force: boolean;
+  json: boolean;
+}
+
 export type Invocation =
   | { command: 'help'; topic: CommandName | undefined }
   | { command: 'train'; args: TrainArgs }
   | { command: 'generate'; args: GenerateArgs }
-  | { command: 'score'; args: ScoreArgs };
+  | { command: 'score'; args: ScoreArgs }
+  | { command: 'export'; args: ExportArgs };
 
 type ConfigFlag = { path: readonly string[]; kind: 'number' | 'string' | 'boolean' };
 
@@ -138,6 +148,14 @@ const SCORE_OPTIONS = {
   json: { type: 'boolean' },
 } as const satisfies Record<string, OptionSpec>;
 
+const EXPORT_OPTIONS = {
+  model: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const satisfies Record<string, OptionSpec>;
+
 /** generate's own default; the engine requires the caller to choose one. */
 const DEFAULT_MAX_TOKENS = 200;
 /** splitText accepts hold-out shares up to one half. */
@@ -152,6 +170,7 @@ Commands:
   train      train a model on a text file
   generate   sample text from a trained model
   score      measure how well a model predicts a text (perplexity, bits per character)
+  export     convert a model to ONNX or TensorFlow.js Layers, tokenizer included
 
 Run "rnnlm <command> --help" for the options of a command.
 Progress goes to stderr, results to stdout; --json prints the result as one JSON line.
@@ -226,6 +245,20 @@ Scores a text under a trained model: negative log-likelihood, perplexity, bits p
   -h, --help              show this help
 `;
 
+const EXPORT_USAGE = `Usage: rnnlm export --model DIR --format onnx|tfjs --out PATH [options]
+
+Converts a trained model for other runtimes; the tokenizer travels with it.
+
+  --model DIR             model directory written by "rnnlm train" (required)
+  --format FORMAT         onnx: one .onnx file (tokenizer in its metadata_props under "rnnlm");
+                          tfjs: a directory with model.json and its weight shard, for
+                          tf.loadLayersModel (tokenizer in userDefinedMetadata.rnnlm) (required)
+  --out PATH              the .onnx file or the tfjs directory to write (required)
+  --force                 replace PATH if it exists
+  --json                  print {"format","files"} as one JSON line
+  -h, --help              show this help
+`;
+
 /** The help text of a command, or the overview without one. */
 export function usage(command?: CommandName): string {
   switch (command) {
@@ -237,6 +270,8 @@ export function usage(command?: CommandName): string {
       return GENERATE_USAGE;
     case 'score':
       return SCORE_USAGE;
+    case 'export':
+      return EXPORT_USAGE;
   }
 }
 
@@ -272,6 +307,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       return { command: 'generate', args: parseGenerateArgs(rest) };
     case 'score':
       return { command: 'score', args: parseScoreArgs(rest) };
+    case 'export':
+      return { command: 'export', args: parseExportArgs(rest) };
   }
 }
 
@@ -541,6 +578,26 @@ export function parseScoreArgs(argv: readonly string[]): ScoreArgs {
     model,
     input,
     context: stringValue(values, 'context'),
+    json: values.json === true,
+  };
+}
+
+/** Parses the arguments after `rnnlm export`. */
+export function parseExportArgs(argv: readonly string[]): ExportArgs {
+  const values = parseOptions('export', argv, EXPORT_OPTIONS);
+  const model = required(values, 'model', 'export');
+  const format = required(values, 'format', 'export');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--format must be one of ${EXPORT_FORMATS.join(', ')} (got ${JSON.stringify(format)})`,
+      'export',
+    );
+  }
+  return {
+    model,
+    format: format as ExportFormat,
+    out: required(values, 'out', 'export'),
+    force: values.force === true,
     json: values.json === true,
   };
 }

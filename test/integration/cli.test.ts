@@ -276,3 +276,25 @@ test('Ctrl-C leaves a checkpoint that a later run resumes and then removes', { s
   assert.equal(meta.modelConfig.hiddenSize, 32);
   assert.ok(!existsSync(checkpoint));
 });
+
+test(
+  'export writes an .onnx file and a tfjs directory from a trained model, and refuses to overwrite without --force',
+  { skip },
+  async () => {
+    assertExit(trained, 0);
+    const onnx = join(dir, 'model.onnx');
+    const first = await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx, '--json']);
+    assertExit(first, 0);
+    assert.deepEqual(lastJsonLine(first), { format: 'onnx', files: [onnx] });
+    const again = await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx]);
+    assertExit(again, 1);
+    assert.match(again.stderr, /RNNLM_INVALID_CONFIG/);
+    assertExit(await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx, '--force']), 0);
+    const tfjsDir = join(dir, 'tfjs');
+    const tfjs = await rnnlm(['export', '--model', model, '--format', 'tfjs', '--out', tfjsDir]);
+    assertExit(tfjs, 0);
+    assert.ok(existsSync(join(tfjsDir, 'model.json')));
+    assert.ok(existsSync(join(tfjsDir, 'group1-shard1of1.bin')));
+    assertExit(await rnnlm(['export', '--model', model, '--format', 'keras', '--out', tfjsDir]), 2);
+  },
+);
