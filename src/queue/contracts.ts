@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
-import { modelSpecSchema, runConfigSchema, tokenizerSpecSchema, trainingSpecSchema } from '../ml/config.js';
+import {
+  modelSpecRequestSchema,
+  runConfigSchema,
+  tokenizerSpecRequestSchema,
+  trainingSpecSchema,
+} from '../ml/config.js';
 
 /**
  * The contracts shared by the API and the workers: what a client sends, what goes into the
@@ -27,8 +32,13 @@ export const jobRequestSchema = z
         z.object({ fraction: z.number().min(0).max(0.5) }).strict(),
       ])
       .optional(),
-    tokenizer: tokenizerSpecSchema.optional(),
-    model: modelSpecSchema.optional(),
+    /**
+     * Fine-tune this model: start from its weights, tokenizer and architecture. A `model` or
+     * `tokenizer` section may only repeat them (dropout may change).
+     */
+    baseModel: z.string().regex(MODEL_ID_PATTERN).optional(),
+    tokenizer: tokenizerSpecRequestSchema.optional(),
+    model: modelSpecRequestSchema.optional(),
     training: trainingSpecSchema.optional(),
   })
   .strict();
@@ -49,6 +59,8 @@ export const trainingJobDataSchema = z.object({
     z.object({ fraction: z.number().min(0).max(0.5) }),
   ]),
   config: runConfigSchema,
+  /** The model a fine-tuning job starts from. */
+  baseModel: z.string().regex(MODEL_ID_PATTERN).optional(),
   createdAt: z.string(),
 });
 export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
@@ -78,6 +90,7 @@ export const jobSchema = z.object({
   progress: jobProgressSchema,
   metrics: jobMetricsSchema,
   config: runConfigSchema,
+  baseModel: z.string().optional(),
   modelId: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   backend: z.string().optional(),

@@ -107,6 +107,8 @@ export interface ModelInfo {
   tokenizer: { type: string; vocabSize: number };
   parameters: number;
   metrics: ModelMeta['metrics'];
+  /** The model this one was fine-tuned from; null when trained from scratch (or before lineage was recorded). */
+  baseModel: string | null;
 }
 
 /** The loaded-model cache: hits, misses and evictions since the service started, and its size now. */

@@ -43,6 +43,7 @@ const storedMetaSchema = z.object({
   tokenizer: z.object({ type: z.string(), vocabSize: z.number().int() }),
   parameters: z.number().int(),
   metrics: z.object({ final: metricSetSchema, best: metricSetSchema }),
+  baseModel: z.string().nullable().optional(),
 });
 
 /** Options of {@link ModelStore}. */
@@ -143,6 +144,7 @@ export class ModelStore implements ModelService {
       tokenizer: { type: meta.tokenizer.type, vocabSize: meta.tokenizer.vocabSize },
       parameters: meta.parameters,
       metrics: meta.metrics,
+      baseModel: meta.baseModel ?? null,
     };
   }
 

@@ -15,9 +15,11 @@ import { dataDirs, loadConfig, type Config } from '../config.js';
 import { isRnnlmError, RnnlmError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
+import { modelSpecSchema } from '../ml/config.js';
+import type { BaseModel } from '../ml/fine-tune.js';
 import { trainFromText, type TrainerCheckpoint } from '../ml/pipeline.js';
 import type { TrainerState } from '../ml/train/trainer.js';
-import { readModelMeta, writeModelDir } from '../storage/artifacts.js';
+import { readModelDir, readModelMeta, writeModelDir } from '../storage/artifacts.js';
 import { removeLeftovers } from '../storage/fs-atomic.js';
 import {
   checkpointExists,
@@ -256,11 +258,23 @@ export default async function processTrainingJob(
 
     const finite = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
 
+    const base = data.baseModel === undefined ? undefined : await loadBaseModel(ctx.modelsDir, data);
     const trained = await trainFromText({
       corpus,
       validationText,
       validationFraction,
       config: data.config,
+      base,
+      onPrepared: ({ tokens, unknownTokens }) => {
+        if (base === undefined) return;
+        const share = tokens > 0 ? unknownTokens / tokens : 0;
+        event('log', {
+          message: `fine-tuning ${base.id}: ${unknownTokens} of ${tokens} tokens (${(100 * share).toFixed(2)}%) are not in its vocabulary and map to <unk>`,
+          baseModel: base.id,
+          tokens,
+          unknownTokens,
+        }).catch(() => undefined);
+      },
       backend: ctx.backend,
       resume,
       signal: controller.signal,
@@ -427,4 +441,28 @@ export async function closeProcessor(): Promise<void> {
   const ctx = await context;
   context = undefined;
   if (ctx !== undefined) await closeConnection(ctx.redis);
+}
+
+/** The weights, tokenizer and configuration a fine-tuning job starts from. */
+async function loadBaseModel(modelsDir: string, data: TrainingJobData): Promise<BaseModel> {
+  const id = data.baseModel as string;
+  const artifacts = await readModelDir(join(modelsDir, id));
+  const { vocabSize, ...spec } = artifacts.modelConfig;
+  const parsed = modelSpecSchema.safeParse(spec);
+  if (!parsed.success || typeof vocabSize !== 'number') {
+    throw new RnnlmError(
+      'RNNLM_ARTIFACT_CORRUPT',
+      `base model ${id}: model.json has no valid configuration`,
+      {
+        modelId: id,
+      },
+    );
+  }
+  return {
+    id,
+    config: data.config,
+    modelConfig: { ...parsed.data, vocabSize },
+    weights: artifacts.weights,
+    tokenizer: artifacts.tokenizer,
+  };
 }

@@ -23,6 +23,7 @@ export const modelSchema = z.object({
   tokenizer: z.object({ type: z.string(), vocabSize: z.number().int() }),
   parameters: z.number().int(),
   metrics: z.object({ final: metricSetSchema, best: metricSetSchema }),
+  baseModel: z.string().nullable(),
 });
 
 export const modelListSchema = z.object({ items: z.array(modelSchema) });
