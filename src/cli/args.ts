@@ -37,6 +37,8 @@ export interface TrainArgs {
   /** Undefined leaves the engine's default hold-out share. */
   valFraction: number | undefined;
   resume: string | undefined;
+  /** A model directory to fine-tune: its weights, tokenizer and architecture are the start. */
+  initFrom: string | undefined;
   /** Only the hyperparameters given on the command line; the schema supplies the rest. */
   config: RunConfigInput;
   /** Flags that were given but have no effect because a resumed run keeps the checkpoint's settings. */
@@ -119,6 +121,7 @@ const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'val-file': { type: 'string' },
   'val-fraction': { type: 'string' },
   resume: { type: 'string' },
+  'init-from': { type: 'string' },
   json: { type: 'boolean' },
   ...Object.fromEntries(
     Object.entries(CONFIG_FLAGS).map(([name, flag]: [string, ConfigFlag]) => [
@@ -211,6 +214,9 @@ Training:
   --resume CKPT           continue from the checkpoint in CKPT; give --corpus (and the same
                           validation flags) again. Only --max-steps, --max-minutes, --epochs,
                           --eval-every and --checkpoint-every may change; checkpoints go to CKPT
+  --init-from DIR         fine-tune the model in DIR: start from its weights, tokenizer and
+                          architecture (model and tokenizer flags may only repeat them;
+                          --dropout may change); text it cannot encode becomes <unk>
   --seed N                random seed (default: random)
 Output:
   --json                  print the result as one JSON line on stdout
@@ -492,6 +498,13 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     // The checkpoint directory is removed once the model is written.
     throw new UsageError('--out must differ from the --resume directory', 'train');
   }
+  const initFrom = stringValue(values, 'init-from');
+  if (initFrom !== undefined && resume !== undefined) {
+    throw new UsageError(
+      '--init-from and --resume cannot be used together (a checkpoint has its own weights)',
+      'train',
+    );
+  }
   const { config, given } = configFromFlags(values);
   return {
     corpus,
@@ -499,6 +512,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     valFile,
     valFraction,
     resume,
+    initFrom,
     config,
     ignoredOnResume:
       resume === undefined

@@ -4,7 +4,13 @@
  * something else is refused, naming the field.
  */
 import { RnnlmError } from '../errors.js';
-import { runConfigSchema, type ModelConfig, type RunConfig, type RunConfigInput } from './config.js';
+import {
+  modelSpecSchema,
+  runConfigSchema,
+  type ModelConfig,
+  type RunConfig,
+  type RunConfigInput,
+} from './config.js';
 import type { NamedArray } from './model/lm.js';
 import type { TokenizerJSON } from './tokenizers/index.js';
 
@@ -89,4 +95,44 @@ export function assertSameArchitecture(base: BaseModelInfo, config: RunConfig): 
       throw contradiction(base, `model.${key}`, config.model[key], base.modelConfig[key]);
     }
   }
+}
+
+/**
+ * A base model from a model directory's contents (storage's ModelArtifacts). The run
+ * configuration comes from meta.json; one without it (a directory not written by a run) gets
+ * the configuration its model.json and tokenizer imply.
+ *
+ * @throws RnnlmError RNNLM_ARTIFACT_CORRUPT when model.json holds no valid configuration.
+ */
+export function baseModelFromArtifacts(
+  id: string,
+  artifacts: {
+    modelConfig: Record<string, unknown>;
+    weights: NamedArray[];
+    tokenizer: TokenizerJSON;
+    meta: Record<string, unknown>;
+  },
+): BaseModel {
+  const { vocabSize, ...spec } = artifacts.modelConfig;
+  const parsed = modelSpecSchema.safeParse(spec);
+  if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize)) {
+    throw new RnnlmError(
+      'RNNLM_ARTIFACT_CORRUPT',
+      `base model ${id}: model.json has no valid configuration`,
+      {
+        modelId: id,
+      },
+    );
+  }
+  const stored = runConfigSchema.safeParse(artifacts.meta.config);
+  const config = stored.success
+    ? stored.data
+    : runConfigSchema.parse({ tokenizer: { type: artifacts.tokenizer.type }, model: parsed.data });
+  return {
+    id,
+    config,
+    modelConfig: { ...parsed.data, vocabSize },
+    weights: artifacts.weights,
+    tokenizer: artifacts.tokenizer,
+  };
 }

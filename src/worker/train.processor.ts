@@ -15,8 +15,7 @@ import { dataDirs, loadConfig, type Config } from '../config.js';
 import { isRnnlmError, RnnlmError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
-import { modelSpecSchema } from '../ml/config.js';
-import type { BaseModel } from '../ml/fine-tune.js';
+import { baseModelFromArtifacts, type BaseModel } from '../ml/fine-tune.js';
 import { trainFromText, type TrainerCheckpoint } from '../ml/pipeline.js';
 import type { TrainerState } from '../ml/train/trainer.js';
 import { readModelDir, readModelMeta, writeModelDir } from '../storage/artifacts.js';
@@ -258,7 +257,8 @@ export default async function processTrainingJob(
 
     const finite = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
 
-    const base = data.baseModel === undefined ? undefined : await loadBaseModel(ctx.modelsDir, data);
+    const base =
+      data.baseModel === undefined ? undefined : await loadBaseModel(ctx.modelsDir, data.baseModel);
     const trained = await trainFromText({
       corpus,
       validationText,
@@ -444,25 +444,6 @@ export async function closeProcessor(): Promise<void> {
 }
 
 /** The weights, tokenizer and configuration a fine-tuning job starts from. */
-async function loadBaseModel(modelsDir: string, data: TrainingJobData): Promise<BaseModel> {
-  const id = data.baseModel as string;
-  const artifacts = await readModelDir(join(modelsDir, id));
-  const { vocabSize, ...spec } = artifacts.modelConfig;
-  const parsed = modelSpecSchema.safeParse(spec);
-  if (!parsed.success || typeof vocabSize !== 'number') {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `base model ${id}: model.json has no valid configuration`,
-      {
-        modelId: id,
-      },
-    );
-  }
-  return {
-    id,
-    config: data.config,
-    modelConfig: { ...parsed.data, vocabSize },
-    weights: artifacts.weights,
-    tokenizer: artifacts.tokenizer,
-  };
+async function loadBaseModel(modelsDir: string, id: string): Promise<BaseModel> {
+  return baseModelFromArtifacts(id, await readModelDir(join(modelsDir, id)));
 }

@@ -298,3 +298,45 @@ test(
     assertExit(await rnnlm(['export', '--model', model, '--format', 'keras', '--out', tfjsDir]), 2);
   },
 );
+
+test(
+  'train --init-from fine-tunes a trained model and refuses flags that contradict it',
+  { skip },
+  async () => {
+    assertExit(trained, 0);
+    const tuned = join(dir, 'tuned');
+    const run = await rnnlm([
+      'train',
+      '--corpus',
+      corpus,
+      '--out',
+      tuned,
+      '--init-from',
+      model,
+      '--batch-size',
+      '8',
+      '--seq-length',
+      '16',
+      '--max-steps',
+      '3',
+      '--json',
+    ]);
+    assertExit(run, 0);
+    assert.match(run.stderr, /fine-tuning .*: \d+ of \d+ tokens .* map to <unk>/);
+    const meta = JSON.parse(await readFile(join(tuned, 'meta.json'), 'utf8')) as { baseModel: string };
+    assert.equal(meta.baseModel, model);
+    const refused = await rnnlm([
+      'train',
+      '--corpus',
+      corpus,
+      '--out',
+      tuned,
+      '--init-from',
+      model,
+      '--hidden',
+      '64',
+    ]);
+    assertExit(refused, 1);
+    assert.match(refused.stderr, /model\.hiddenSize: the base model/);
+  },
+);

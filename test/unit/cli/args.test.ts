@@ -308,6 +308,7 @@ test('every flag of the contract appears in its command help', () => {
         '--eval-every',
         '--checkpoint-every',
         '--resume',
+        '--init-from',
         '--seed',
         '--json',
       ],
