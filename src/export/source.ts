@@ -7,23 +7,13 @@ import { modelSpecSchema, type ModelConfig } from '../ml/config.js';
 import { RnnLm, type NamedArray } from '../ml/model/lm.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../ml/tokenizers/index.js';
 import { readModelDir, type ModelArtifacts } from '../storage/artifacts.js';
+import type { ExportTokenizer } from './types.js';
+
+export type { ExportTokenizer } from './types.js';
 
 /** The export formats; each carries the tokenizer beside the weights. */
 export const EXPORT_FORMATS = ['onnx', 'tfjs'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
-
-/** Tokenizer description shipped with every export: the JSON rnnlm restores it from, plus what a client needs to run it. */
-export interface ExportTokenizer {
-  /** The tokenizer exactly as rnnlm stores it (char/word vocabulary or bpe merges). */
-  json: TokenizerJSON;
-  vocabSize: number;
-  unkId: number | null;
-  eosId: number | null;
-  /** Ids to prime the state with before a prompt, as the server does. */
-  boundaryIds: number[];
-  /** How text becomes ids, in words. */
-  encoding: string;
-}
 
 export interface ExportSource {
   config: ModelConfig;

@@ -16,33 +16,13 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { RNNLM_VERSION } from '../ml/pipeline.js';
-import {
-  columns,
-  concatColumns,
-  transpose,
-  weight,
-  type ExportSource,
-  type ExportTokenizer,
-} from './source.js';
+import { columns, concatColumns, transpose, weight, type ExportSource } from './source.js';
+import type { TfjsExportMetadata } from './types.js';
+
+export type { TfjsExportMetadata } from './types.js';
 
 /** The file name of the weight shard beside model.json. */
 export const TFJS_WEIGHTS_FILE = 'group1-shard1of1.bin';
-
-/** What `userDefinedMetadata.rnnlm` holds in an exported model.json. */
-export interface TfjsExportMetadata {
-  format: 'rnnlm-tfjs';
-  rnnlmVersion: string;
-  name: string;
-  cell: 'lstm' | 'gru' | 'rnn';
-  layers: number;
-  hiddenSize: number;
-  vocabSize: number;
-  /** Tokens per call: null for any number, 1 for GRU exports. */
-  tokensPerCall: number | null;
-  inputs: string[];
-  outputs: string[];
-  tokenizer: ExportTokenizer;
-}
 
 export interface TfjsExport {
   /** model.json as an object; `weightsManifest[0].paths` names {@link TFJS_WEIGHTS_FILE}. */
