@@ -53,6 +53,8 @@ await build({
   outdir: outDir,
   bundle: true,
   format: 'esm',
+  // tfjs ("run in this browser") is a chunk of its own, loaded when first used.
+  splitting: true,
   platform: 'browser',
   target: 'es2022',
   minify: true,

@@ -8,6 +8,7 @@ import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
+import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
@@ -125,6 +126,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     await app.register(healthRoutes, { jobs, settings });
     await app.register(jobsRoutes, { jobs, settings });
     await app.register(modelsRoutes, { models });
+    await app.register(exportRoutes, { models });
     await app.register(inferenceRoutes, {
       models,
       settings,

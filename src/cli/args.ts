@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { isRnnlmError } from '../errors.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/source.js';
 import { trainingSpecSchema, type RunConfigInput } from '../ml/config.js';
 import type { GenerateOptions } from '../ml/generate/generate.js';
 import { validateSamplingOptions } from '../ml/generate/logits.js';
@@ -32,6 +33,8 @@ export interface TrainArgs {
   /** Undefined leaves the engine's default hold-out share. */
   valFraction: number | undefined;
   resume: string | undefined;
+  /** A model directory to fine-tune: its weights, tokenizer and architecture are the start. */
+  initFrom: string | undefined;
   /** Only the hyperparameters given on the command line; the schema supplies the rest. */
   config: RunConfigInput;
   /** Flags that were given but have no effect because a resumed run keeps the checkpoint's settings. */
@@ -52,11 +55,20 @@ export interface ScoreArgs {
   json: boolean;
 }
 
+export interface ExportArgs {
+  model: string;
+  format: ExportFormat;
+  out: string;
+  force: boolean;
+  json: boolean;
+}
+
 export type Invocation =
   | { command: 'help'; topic: CommandName | undefined }
   | { command: 'train'; args: TrainArgs }
   | { command: 'generate'; args: GenerateArgs }
-  | { command: 'score'; args: ScoreArgs };
+  | { command: 'score'; args: ScoreArgs }
+  | { command: 'export'; args: ExportArgs };
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean };
 
@@ -67,6 +79,7 @@ const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   'val-file': { type: 'string' },
   'val-fraction': { type: 'string' },
   resume: { type: 'string' },
+  'init-from': { type: 'string' },
   json: { type: 'boolean' },
   ...Object.fromEntries(
     Object.entries(CONFIG_FLAGS).map(([name, flag]: [string, ConfigFlag]) => [
@@ -93,6 +106,14 @@ const SCORE_OPTIONS = {
   file: { type: 'string' },
   text: { type: 'string' },
   context: { type: 'string' },
+  json: { type: 'boolean' },
+} as const satisfies Record<string, OptionSpec>;
+
+const EXPORT_OPTIONS = {
+  model: { type: 'string' },
+  format: { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -128,6 +149,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       return { command: 'generate', args: parseGenerateArgs(rest) };
     case 'score':
       return { command: 'score', args: parseScoreArgs(rest) };
+    case 'export':
+      return { command: 'export', args: parseExportArgs(rest) };
   }
 }
 
@@ -217,6 +240,13 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     // The checkpoint directory is removed once the model is written.
     throw new UsageError('--out must differ from the --resume directory', 'train');
   }
+  const initFrom = stringValue(values, 'init-from');
+  if (initFrom !== undefined && resume !== undefined) {
+    throw new UsageError(
+      '--init-from and --resume cannot be used together (a checkpoint has its own weights)',
+      'train',
+    );
+  }
   const { config, given } = configFromFlags(values);
   return {
     corpus,
@@ -224,6 +254,7 @@ export function parseTrainArgs(argv: readonly string[]): TrainArgs {
     valFile,
     valFraction,
     resume,
+    initFrom,
     config,
     ignoredOnResume:
       resume === undefined
@@ -303,6 +334,26 @@ export function parseScoreArgs(argv: readonly string[]): ScoreArgs {
     model,
     input,
     context: stringValue(values, 'context'),
+    json: values.json === true,
+  };
+}
+
+/** Parses the arguments after `rnnlm export`. */
+export function parseExportArgs(argv: readonly string[]): ExportArgs {
+  const values = parseOptions('export', argv, EXPORT_OPTIONS);
+  const model = required(values, 'model', 'export');
+  const format = required(values, 'format', 'export');
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--format must be one of ${EXPORT_FORMATS.join(', ')} (got ${JSON.stringify(format)})`,
+      'export',
+    );
+  }
+  return {
+    model,
+    format: format as ExportFormat,
+    out: required(values, 'out', 'export'),
+    force: values.force === true,
     json: values.json === true,
   };
 }

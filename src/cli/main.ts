@@ -39,6 +39,8 @@ async function dispatch(invocation: Invocation, io: CliIo): Promise<number> {
       return (await import('./commands/generate.js')).runGenerate(invocation.args, io);
     case 'score':
       return (await import('./commands/score.js')).runScore(invocation.args, io);
+    case 'export':
+      return (await import('./commands/export.js')).runExport(invocation.args, io);
   }
 }
 

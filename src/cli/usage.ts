@@ -5,7 +5,7 @@
  */
 import { runConfigSchema } from '../ml/config.js';
 
-export const COMMANDS = ['train', 'generate', 'score'] as const;
+export const COMMANDS = ['train', 'generate', 'score', 'export'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** A bad command line: the message names the offending flag; exit code 2. */
@@ -34,6 +34,7 @@ Commands:
   train      train a model on a text file
   generate   sample text from a trained model
   score      measure how well a model predicts a text (perplexity, bits per character)
+  export     convert a model to ONNX or TensorFlow.js Layers, tokenizer included
 
 Run "rnnlm <command> --help" for the options of a command.
 Progress goes to stderr, results to stdout; --json prints the result as one JSON line.
@@ -75,6 +76,9 @@ Training:
   --resume CKPT           continue from the checkpoint in CKPT; give --corpus (and the same
                           validation flags) again. Only --max-steps, --max-minutes, --epochs,
                           --eval-every and --checkpoint-every may change; checkpoints go to CKPT
+  --init-from DIR         fine-tune the model in DIR: start from its weights, tokenizer and
+                          architecture (model and tokenizer flags may only repeat them;
+                          --dropout may change); text it cannot encode becomes <unk>
   --seed N                random seed (default: random)
 Output:
   --json                  print the result as one JSON line on stdout
@@ -109,6 +113,20 @@ Scores a text under a trained model: negative log-likelihood, perplexity, bits p
   -h, --help              show this help
 `;
 
+const EXPORT_USAGE = `Usage: rnnlm export --model DIR --format onnx|tfjs --out PATH [options]
+
+Converts a trained model for other runtimes; the tokenizer travels with it.
+
+  --model DIR             model directory written by "rnnlm train" (required)
+  --format FORMAT         onnx: one .onnx file (tokenizer in its metadata_props under "rnnlm");
+                          tfjs: a directory with model.json and its weight shard, for
+                          tf.loadLayersModel (tokenizer in userDefinedMetadata.rnnlm) (required)
+  --out PATH              the .onnx file or the tfjs directory to write (required)
+  --force                 replace PATH if it exists
+  --json                  print {"format","files"} as one JSON line
+  -h, --help              show this help
+`;
+
 /** The help text of a command, or the overview without one. */
 export function usage(command?: CommandName): string {
   switch (command) {
@@ -120,5 +138,7 @@ export function usage(command?: CommandName): string {
       return GENERATE_USAGE;
     case 'score':
       return SCORE_USAGE;
+    case 'export':
+      return EXPORT_USAGE;
   }
 }

@@ -54,6 +54,36 @@ export const modelSpecSchema = z
 /** The most epochs a run may ask for; a CLI run bounded only by time asks for this many. */
 export const MAX_EPOCHS = 100_000;
 
+const modelDefaults = modelSpecSchema.parse({});
+const m = modelSpecSchema.shape;
+
+/**
+ * The model section as a request gives it: the fields and bounds of {@link modelSpecSchema}
+ * without its defaults, so that the fields a client set can be told from the ones it left
+ * out (a fine-tuning request may only repeat its base model's). runConfigSchema fills the rest.
+ */
+export const modelSpecRequestSchema = z
+  .object({
+    cell: m.cell.unwrap().optional(),
+    layers: m.layers.unwrap().optional(),
+    hiddenSize: m.hiddenSize.unwrap().optional(),
+    embeddingSize: m.embeddingSize.unwrap().optional(),
+    dropout: m.dropout.unwrap().optional(),
+    tieWeights: m.tieWeights.unwrap().optional(),
+  })
+  .strict()
+  .refine(
+    (s) =>
+      s.tieWeights !== true ||
+      (s.embeddingSize ?? modelDefaults.embeddingSize) === (s.hiddenSize ?? modelDefaults.hiddenSize),
+    { message: 'tieWeights needs embeddingSize equal to hiddenSize', path: ['tieWeights'] },
+  );
+
+/** The tokenizer section as a request gives it (no default type; see {@link modelSpecRequestSchema}). */
+export const tokenizerSpecRequestSchema = tokenizerSpecSchema.extend({
+  type: tokenizerSpecSchema.shape.type.unwrap().optional(),
+});
+
 export const truncationSchema = z
   .object({
     mode: z.enum(['fixed', 'variable', 'randomized', 'none']).default('fixed'),

@@ -7,6 +7,7 @@ import {
   type RunConfigInput,
 } from './config.js';
 import { countCodePoints, splitText } from './data/split.js';
+import { assertSameArchitecture, type BaseModel } from './fine-tune.js';
 import { minTokensForOneBatch } from './data/partition.js';
 import { assertUntruncatedFits } from './data/truncation.js';
 import { RnnLm, type NamedArray } from './model/lm.js';
@@ -101,6 +102,8 @@ export interface MetricSet {
 export interface ModelMeta {
   rnnlmVersion: string;
   createdAt: string;
+  /** The model this one was fine-tuned from; null when trained from scratch. */
+  baseModel: string | null;
   backend: { name: string; package: string; gpu: boolean; tfjsVersion: string };
   config: RunConfig;
   modelConfig: ModelConfig;
@@ -114,6 +117,8 @@ export interface ModelMeta {
     tokensPerSecond: number;
     trainTokens: number;
     validationTokens: number;
+    /** Tokens of the text that the vocabulary could not encode (`<unk>`), training and validation. */
+    unknownTokens: number;
     seed: number;
   };
   metrics: { final: MetricSet; best: MetricSet };
@@ -121,8 +126,33 @@ export interface ModelMeta {
 }
 
 export interface TrainFromTextOptions
-  extends DataSource, Omit<TrainOptions, 'config' | 'tokenizer' | 'vocabSize' | 'train' | 'validation'> {
+  extends
+    DataSource,
+    Omit<TrainOptions, 'config' | 'tokenizer' | 'vocabSize' | 'train' | 'validation' | 'initialWeights'> {
   config: RunConfigInput | RunConfig;
+  /**
+   * Fine-tune: start from this model's weights and tokenizer. `config` must have its
+   * architecture (see fineTuneConfig); text its vocabulary cannot encode becomes `<unk>`.
+   */
+  base?: BaseModel | undefined;
+  /** Called once the text is encoded, before training starts. */
+  onPrepared?: ((info: DataInfo) => void) | undefined;
+}
+
+/** How the text encoded: tokens in the training and validation parts, and how many became `<unk>`. */
+export interface DataInfo {
+  tokens: number;
+  unknownTokens: number;
+}
+
+function dataInfo(data: PreparedData): DataInfo {
+  const unk = data.tokenizer.unkId;
+  const validation = data.validation?.tokens.subarray(data.validation.scoredFrom) ?? new Int32Array();
+  let unknownTokens = 0;
+  if (unk !== undefined) {
+    for (const part of [data.train, validation]) for (const id of part) if (id === unk) unknownTokens++;
+  }
+  return { tokens: data.train.length + validation.length, unknownTokens };
 }
 
 export interface TrainFromTextResult {
@@ -154,10 +184,15 @@ export async function trainFromText(options: TrainFromTextOptions): Promise<Trai
     options.resume?.state.seed ??
     options.defaultSeed ??
     Math.floor(Math.random() * 2 ** 31);
-  const data = prepareData(options, config, options.resume?.state.tokenizer);
+  const base = options.base;
+  if (base !== undefined && options.resume === undefined) assertSameArchitecture(base, config);
+  const data = prepareData(options, config, options.resume?.state.tokenizer ?? base?.tokenizer);
+  const info = dataInfo(data);
+  options.onPrepared?.(info);
   const tokenizerJson = data.tokenizer.toJSON();
   const result = await train({
     ...options,
+    initialWeights: base?.weights,
     config,
     defaultSeed: seed,
     tokenizer: tokenizerJson,
@@ -177,6 +212,7 @@ export async function trainFromText(options: TrainFromTextOptions): Promise<Trai
   const meta: ModelMeta = {
     rnnlmVersion: RNNLM_VERSION,
     createdAt: new Date().toISOString(),
+    baseModel: base?.id ?? null,
     backend: { ...options.backend },
     config,
     modelConfig,
@@ -190,6 +226,7 @@ export async function trainFromText(options: TrainFromTextOptions): Promise<Trai
       tokensPerSecond: result.tokensPerSecond,
       trainTokens: data.train.length,
       validationTokens: data.validation?.tokens.length ?? 0,
+      unknownTokens: info.unknownTokens,
       seed,
     },
     metrics: { final: metricSet(last), best: metricSet(best) },

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
-import { modelSpecSchema, runConfigSchema, tokenizerSpecSchema, trainingSpecSchema } from '../ml/config.js';
+import {
+  modelSpecRequestSchema,
+  runConfigSchema,
+  tokenizerSpecRequestSchema,
+  trainingSpecSchema,
+} from '../ml/config.js';
 
 /**
  * The contracts shared by the API and the workers: what a client sends, what goes into the
@@ -36,8 +41,15 @@ export const jobRequestSchema = z
       ])
       .optional()
       .describe('A separate validation text, or the share of the corpus to hold out (default 0.1).'),
-    tokenizer: tokenizerSpecSchema.optional(),
-    model: modelSpecSchema.optional(),
+    baseModel: z
+      .string()
+      .regex(MODEL_ID_PATTERN)
+      .optional()
+      .describe(
+        'Fine-tune this model: start from its weights, tokenizer and architecture. A `model` or `tokenizer` section may only repeat them (dropout may change).',
+      ),
+    tokenizer: tokenizerSpecRequestSchema.optional(),
+    model: modelSpecRequestSchema.optional(),
     training: trainingSpecSchema.optional(),
   })
   .strict()
@@ -59,6 +71,8 @@ export const trainingJobDataSchema = z.object({
     z.object({ fraction: z.number().min(0).max(0.5) }),
   ]),
   config: runConfigSchema,
+  /** The model a fine-tuning job starts from. */
+  baseModel: z.string().regex(MODEL_ID_PATTERN).optional(),
   createdAt: z.string(),
 });
 export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
@@ -132,6 +146,7 @@ export const jobSchema = z
     metrics: jobMetricsSchema,
     config: runConfigSchema,
     validation: jobValidationSchema,
+    baseModel: modelIdOut.optional().describe('The model this job fine-tunes.'),
     stopReason: stopReasonSchema.optional(),
     modelId: modelIdOut.optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),

@@ -101,6 +101,7 @@ export function jobView(
         : { textBytes: record.data.validation.corpus.bytes },
     createdAt: record.data.createdAt,
   };
+  if (record.data.baseModel !== undefined) view.baseModel = record.data.baseModel;
   const stopReason = stopReasonOf(status, result, errorOf(record, job));
   if (stopReason !== undefined) view.stopReason = stopReason;
   if (result?.modelId !== undefined) view.modelId = result.modelId;

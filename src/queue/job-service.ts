@@ -8,12 +8,15 @@ import { join } from 'node:path';
 
 import type { Job as BullJob, JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 
 import { dataDirs, type Config } from '../config.js';
-import { diskFull, isDiskFull, RnnlmError } from '../errors.js';
+import { diskFull, isDiskFull, isRnnlmError, RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { runConfigSchema, type RunConfig } from '../ml/config.js';
+import { modelSpecSchema, runConfigSchema, type RunConfig } from '../ml/config.js';
+import { fineTuneConfig, type BaseModelInfo } from '../ml/fine-tune.js';
 import { estimateTraining, vocabularyBound, type TrainingEstimate } from '../ml/estimate.js';
+import { readModelMeta } from '../storage/artifacts.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import { CorpusStore, decodeUtf8 } from '../storage/corpus-store.js';
 import {
@@ -144,6 +147,25 @@ function parseRunConfig(input: SubmitInput): RunConfig {
   return parsed.data;
 }
 
+/** The base model's run configuration from its meta.json; a missing or unreadable one is a 400 on `baseModel`. */
+async function baseModelInfo(modelsDir: string, id: string): Promise<BaseModelInfo> {
+  let meta: Record<string, unknown>;
+  try {
+    meta = await readModelMeta(join(modelsDir, id));
+  } catch (err) {
+    if (!isRnnlmError(err)) throw err;
+    throw invalid('baseModel', `no model ${id}`);
+  }
+  const parsed = baseMetaSchema.safeParse(meta);
+  if (!parsed.success) throw invalid('baseModel', `model ${id} has no readable configuration`);
+  return { id, config: parsed.data.config, modelConfig: parsed.data.modelConfig };
+}
+
+const baseMetaSchema = z.object({
+  config: runConfigSchema,
+  modelConfig: modelSpecSchema.and(z.object({ vocabSize: z.number().int().min(1) })),
+});
+
 function corpusBytes(
   source: { text: string } | { bytes: Uint8Array },
   what: string,
@@ -272,7 +294,12 @@ export class RedisJobService implements JobService {
 
   async submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
     // Everything that can be refused is checked before anything is stored or queued.
-    const config = applyLimits(this.config, parseRunConfig(input));
+    const config = applyLimits(
+      this.config,
+      input.baseModel === undefined
+        ? parseRunConfig(input)
+        : fineTuneConfig(await baseModelInfo(dataDirs(this.config).models, input.baseModel), input),
+    );
     const limit = this.config.RNNLM_MAX_CORPUS_BYTES;
     const corpus = corpusBytes(input.corpus, 'corpus', limit);
     const v = input.validation;
@@ -326,6 +353,7 @@ export class RedisJobService implements JobService {
         corpus: ref,
         validation: validationRef === undefined ? { fraction } : { corpus: validationRef },
         config,
+        ...(input.baseModel === undefined ? {} : { baseModel: input.baseModel }),
         createdAt: createdAt.toISOString(),
       };
       // The record and the first event go in before the job: a worker may start it at once.

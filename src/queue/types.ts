@@ -1,6 +1,8 @@
 import type { ModelMeta } from '../ml/pipeline.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
+import type { ExportFormat } from '../export/index.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { FileContent } from '../storage/fs-atomic.js';
 import type { Job, JobEvent, JobRequest, JobStatus } from './contracts.js';
 import type { TrainingQueue } from './training-queue.js';
 
@@ -105,6 +107,8 @@ export interface ModelInfo {
   tokenizer: { type: string; vocabSize: number };
   parameters: number;
   metrics: ModelMeta['metrics'];
+  /** The model this one was fine-tuned from; null when trained from scratch (or before lineage was recorded). */
+  baseModel: string | null;
 }
 
 /** The loaded-model cache: hits, misses and evictions since the service started, and its size now. */
@@ -125,5 +129,7 @@ export interface ModelService {
   /** Loads (LRU cache bounded by count) and generates. */
   generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult>;
   score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult>;
+  /** The files of the model exported to `format` (src/export); undefined when there is no such model. */
+  exportFiles(id: string, format: ExportFormat): Promise<Map<string, FileContent> | undefined>;
   cacheStats(): ModelCacheStats;
 }

@@ -11,6 +11,7 @@ import { z } from 'zod';
 
 import type { Config } from '../config.js';
 import { isRnnlmError, RnnlmError } from '../errors.js';
+import { exportFiles, readExportSource, type ExportFormat } from '../export/index.js';
 import type { Logger } from '../logger.js';
 import { initBackend } from '../ml/backend.js';
 import { runConfigSchema } from '../ml/config.js';
@@ -22,7 +23,7 @@ import type { Tokenizer } from '../ml/tokenizers/index.js';
 import { isModelId } from '../queue/training-queue.js';
 import type { ModelCacheStats, ModelInfo, ModelService } from '../queue/types.js';
 import { readModelDir, readModelMeta } from './artifacts.js';
-import { isNotFound } from './fs-atomic.js';
+import { isNotFound, type FileContent } from './fs-atomic.js';
 
 const metricSetSchema = z.object({
   trainLoss: z.number().nullable(),
@@ -42,6 +43,7 @@ const storedMetaSchema = z.object({
   tokenizer: z.object({ type: z.string(), vocabSize: z.number().int() }),
   parameters: z.number().int(),
   metrics: z.object({ final: metricSetSchema, best: metricSetSchema }),
+  baseModel: z.string().nullable().optional(),
 });
 
 /** Options of {@link ModelStore}. */
@@ -142,6 +144,7 @@ export class ModelStore implements ModelService {
       tokenizer: { type: meta.tokenizer.type, vocabSize: meta.tokenizer.vocabSize },
       parameters: meta.parameters,
       metrics: meta.metrics,
+      baseModel: meta.baseModel ?? null,
     };
   }
 
@@ -163,6 +166,13 @@ export class ModelStore implements ModelService {
 
   async score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult> {
     return this.withModel(id, ({ model, tokenizer }) => score(model, tokenizer, text, options));
+  }
+
+  async exportFiles(id: string, format: ExportFormat): Promise<Map<string, FileContent> | undefined> {
+    const dir = this.dirOf(id);
+    if (dir === undefined || !(await isDirectory(dir))) return undefined;
+    await initBackend(this.config.RNNLM_BACKEND, this.config.RNNLM_NATIVE_KERNELS);
+    return exportFiles(await readExportSource(dir, id), format);
   }
 
   /** Number of models loaded (or loading) in memory. */

@@ -16,9 +16,10 @@ import { diskFull, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../
 import { createLogger, type Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
 import { nativeStatus } from '../ml/native.js';
+import { baseModelFromArtifacts, type BaseModel } from '../ml/fine-tune.js';
 import { trainFromText, type TrainerCheckpoint } from '../ml/pipeline.js';
 import type { TrainerState } from '../ml/train/trainer.js';
-import { readModelMeta, writeModelDir } from '../storage/artifacts.js';
+import { readModelDir, readModelMeta, writeModelDir } from '../storage/artifacts.js';
 import { removeLeftovers } from '../storage/fs-atomic.js';
 import {
   checkpointExists,
@@ -276,11 +277,24 @@ export default async function processTrainingJob(
 
     const finite = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : x);
 
+    const base =
+      data.baseModel === undefined ? undefined : await loadBaseModel(ctx.modelsDir, data.baseModel);
     const trained = await trainFromText({
       corpus,
       validationText,
       validationFraction,
       config: withServiceCaps(ctx.config, data.config),
+      base,
+      onPrepared: ({ tokens, unknownTokens }) => {
+        if (base === undefined) return;
+        const share = tokens > 0 ? unknownTokens / tokens : 0;
+        event('log', {
+          message: `fine-tuning ${base.id}: ${unknownTokens} of ${tokens} tokens (${(100 * share).toFixed(2)}%) are not in its vocabulary and map to <unk>`,
+          baseModel: base.id,
+          tokens,
+          unknownTokens,
+        }).catch(() => undefined);
+      },
       backend: ctx.backend,
       resume,
       signal: controller.signal,
@@ -487,4 +501,9 @@ export async function closeProcessor(): Promise<void> {
   const ctx = await context;
   context = undefined;
   if (ctx !== undefined) await closeConnection(ctx.redis);
+}
+
+/** The weights, tokenizer and configuration a fine-tuning job starts from. */
+async function loadBaseModel(modelsDir: string, id: string): Promise<BaseModel> {
+  return baseModelFromArtifacts(id, await readModelDir(join(modelsDir, id)));
 }

@@ -276,3 +276,67 @@ test('Ctrl-C leaves a checkpoint that a later run resumes and then removes', { s
   assert.equal(meta.modelConfig.hiddenSize, 32);
   assert.ok(!existsSync(checkpoint));
 });
+
+test(
+  'export writes an .onnx file and a tfjs directory from a trained model, and refuses to overwrite without --force',
+  { skip },
+  async () => {
+    assertExit(trained, 0);
+    const onnx = join(dir, 'model.onnx');
+    const first = await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx, '--json']);
+    assertExit(first, 0);
+    assert.deepEqual(lastJsonLine(first), { format: 'onnx', files: [onnx] });
+    const again = await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx]);
+    assertExit(again, 1);
+    assert.match(again.stderr, /RNNLM_INVALID_CONFIG/);
+    assertExit(await rnnlm(['export', '--model', model, '--format', 'onnx', '--out', onnx, '--force']), 0);
+    const tfjsDir = join(dir, 'tfjs');
+    const tfjs = await rnnlm(['export', '--model', model, '--format', 'tfjs', '--out', tfjsDir]);
+    assertExit(tfjs, 0);
+    assert.ok(existsSync(join(tfjsDir, 'model.json')));
+    assert.ok(existsSync(join(tfjsDir, 'group1-shard1of1.bin')));
+    assertExit(await rnnlm(['export', '--model', model, '--format', 'keras', '--out', tfjsDir]), 2);
+  },
+);
+
+test(
+  'train --init-from fine-tunes a trained model and refuses flags that contradict it',
+  { skip },
+  async () => {
+    assertExit(trained, 0);
+    const tuned = join(dir, 'tuned');
+    const run = await rnnlm([
+      'train',
+      '--corpus',
+      corpus,
+      '--out',
+      tuned,
+      '--init-from',
+      model,
+      '--batch-size',
+      '8',
+      '--seq-length',
+      '16',
+      '--max-steps',
+      '3',
+      '--json',
+    ]);
+    assertExit(run, 0);
+    assert.match(run.stderr, /fine-tuning .*: \d+ of \d+ tokens .* map to <unk>/);
+    const meta = JSON.parse(await readFile(join(tuned, 'meta.json'), 'utf8')) as { baseModel: string };
+    assert.equal(meta.baseModel, model);
+    const refused = await rnnlm([
+      'train',
+      '--corpus',
+      corpus,
+      '--out',
+      tuned,
+      '--init-from',
+      model,
+      '--hidden',
+      '64',
+    ]);
+    assertExit(refused, 1);
+    assert.match(refused.stderr, /model\.hiddenSize: the base model/);
+  },
+);

@@ -27,6 +27,9 @@ export const modelSchema = z
     tokenizer: z.object({ type: z.string(), vocabSize: z.number().int() }),
     parameters: z.number().int().describe('Trainable weights.'),
     metrics: z.object({ final: metricSetSchema, best: metricSetSchema }),
+    baseModel: modelIdOut
+      .nullable()
+      .describe('The model this one was fine-tuned from; null when trained from scratch.'),
   })
   .meta({ id: 'Model' });
 

@@ -2,9 +2,10 @@ import { resolve } from 'node:path';
 
 import { loadConfig } from '../../config.js';
 import { isRnnlmError } from '../../errors.js';
+import { baseModelFromArtifacts, fineTuneConfig, type BaseModel } from '../../ml/fine-tune.js';
 import { trainFromText, type TrainerCheckpoint } from '../../ml/pipeline.js';
 import type { TrainerState } from '../../ml/train/trainer.js';
-import { writeModelDir } from '../../storage/artifacts.js';
+import { readModelDir, writeModelDir } from '../../storage/artifacts.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../storage/checkpoints.js';
 import type { TrainArgs } from '../args.js';
 import { finiteOrNull, readTextFile, startBackend, withInterrupt, writeJson, type CliIo } from '../io.js';
@@ -17,6 +18,14 @@ async function loadResume(dir: string): Promise<TrainerCheckpoint> {
   const stored = await readCheckpoint(dir);
   // The store keeps the trainer's state opaque; the trainer checks it before it uses it.
   return { ...stored, state: stored.state as unknown as TrainerState };
+}
+
+async function loadBase(dir: string): Promise<BaseModel> {
+  const artifacts = await readModelDir(dir);
+  return baseModelFromArtifacts(
+    typeof artifacts.meta.id === 'string' ? artifacts.meta.id : resolve(dir),
+    artifacts,
+  );
 }
 
 const fixed = (x: number | null, digits: number): string => (x === null ? '-' : x.toFixed(digits));
@@ -34,6 +43,8 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
   const validationText =
     args.valFile === undefined ? undefined : await readTextFile(args.valFile, 'validation file');
   const resume = args.resume === undefined ? undefined : await loadResume(args.resume);
+  const base = args.initFrom === undefined ? undefined : await loadBase(args.initFrom);
+  const config = base === undefined ? args.config : fineTuneConfig(base, args.config);
   if (args.ignoredOnResume.length > 0) {
     io.stderr.write(
       `note: ${args.ignoredOnResume.join(', ')} ignored: a resumed run keeps the checkpoint's settings\n`,
@@ -61,9 +72,17 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
           corpus,
           validationText,
           validationFraction: args.valFraction,
-          config: args.config,
+          config,
           backend,
           resume,
+          base,
+          onPrepared: ({ tokens, unknownTokens }) => {
+            if (base === undefined) return;
+            const share = ((100 * unknownTokens) / Math.max(1, tokens)).toFixed(2);
+            reporter.log(
+              `fine-tuning ${base.id}: ${unknownTokens} of ${tokens} tokens (${share}%) map to <unk>`,
+            );
+          },
           signal,
           onProgress: (p) => reporter.update(p),
           onEval: (e) => reporter.evaluation(e),

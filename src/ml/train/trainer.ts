@@ -116,6 +116,8 @@ export interface TrainOptions {
   /** Used when the config has no seed. */
   defaultSeed?: number | undefined;
   resume?: TrainerCheckpoint | undefined;
+  /** Weights to start from instead of a fresh initialisation (fine-tuning); a checkpoint's win. */
+  initialWeights?: NamedArray[] | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
   onStep?: ((s: StepRecord) => void) | undefined;
@@ -154,8 +156,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const resume = opts.resume;
   if (resume !== undefined) checkResumable(resume.state, opts);
   const seed = resume?.state.seed ?? t.seed ?? opts.defaultSeed ?? 0;
-  const model =
-    resume !== undefined ? RnnLm.fromWeights(modelConfig, resume.weights) : RnnLm.create(modelConfig, seed);
+  const start = resume?.weights ?? opts.initialWeights;
+  const model = start !== undefined ? RnnLm.fromWeights(modelConfig, start) : RnnLm.create(modelConfig, seed);
   const optimizer = createOptimizer(t.optimizer);
   let carried: LayerState[] | undefined;
   try {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 
 import {
   parseCommandLine,
+  parseExportArgs,
   parseGenerateArgs,
   parseScoreArgs,
   parseTrainArgs,
@@ -247,6 +248,20 @@ test('score takes exactly one of --file and --text', () => {
   );
 });
 
+test('export takes a model, a format of onnx or tfjs and an output path', () => {
+  assert.deepEqual(parseExportArgs(['--model', 'm', '--format', 'onnx', '--out', 'm.onnx']), {
+    model: 'm',
+    format: 'onnx',
+    out: 'm.onnx',
+    force: false,
+    json: false,
+  });
+  assert.equal(parseExportArgs(['--model', 'm', '--format', 'tfjs', '--out', 'd', '--force']).force, true);
+  assertUsageError(() => parseExportArgs(['--model', 'm', '--format', 'keras', '--out', 'x']), '--format');
+  assertUsageError(() => parseExportArgs(['--model', 'm', '--format', 'onnx']), '--out');
+  assertUsageError(() => parseExportArgs(['--format', 'onnx', '--out', 'x']), '--model');
+});
+
 test('commands, help and their errors', () => {
   assert.deepEqual(parseCommandLine(['--help']), { command: 'help', topic: undefined });
   assert.deepEqual(parseCommandLine(['-h']), { command: 'help', topic: undefined });
@@ -294,6 +309,7 @@ test('every flag of the contract appears in its command help', () => {
         '--eval-every',
         '--checkpoint-every',
         '--resume',
+        '--init-from',
         '--seed',
         '--json',
       ],

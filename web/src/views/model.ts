@@ -3,6 +3,7 @@ import { ago, banner, h, num, replaceChildren } from '../dom.js';
 import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
 import { generateSchema } from '../schema.js';
 import type { GenerateResult, Model, ScoreResult, View } from '../types.js';
+import { localRun } from './local-run.js';
 
 function fact(label: string, value: string): HTMLElement {
   return h(
@@ -10,6 +11,16 @@ function fact(label: string, value: string): HTMLElement {
     { class: 'stat' },
     h('div', { class: 'stat-label', text: label }),
     h('div', { class: 'stat-value', text: value }),
+  );
+}
+
+/** The model this one was fine-tuned from, linked. */
+function baseFact(id: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'stat' },
+    h('div', { class: 'stat-label', text: 'Fine-tuned from' }),
+    h('a', { class: 'stat-value mono', text: id, attrs: { href: `#/models/${id}`, id: 'base-model' } }),
   );
 }
 
@@ -222,8 +233,10 @@ export const modelView: View = async (root, signal, id) => {
         fact('Best val perplexity', num(model.metrics.best.valPerplexity)),
         fact('Bits / char', num(model.metrics.best.valBitsPerChar)),
         fact('Created', ago(model.createdAt)),
+        model.baseModel === null ? null : baseFact(model.baseModel),
       ),
     ),
     h('div', { class: 'columns' }, playground(model), scoring(model)),
+    localRun(model),
   );
 };

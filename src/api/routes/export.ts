@@ -1,0 +1,75 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+import { EXPORT_FORMATS, TFJS_WEIGHTS_FILE } from '../../export/index.js';
+import type { ModelService } from '../../queue/types.js';
+import { errorSchema, modelIdSchema } from '../schemas/common.js';
+import { modelParamsSchema } from '../schemas/models.js';
+import { modelNotFound } from './models.js';
+
+export interface ExportRoutesOptions {
+  models: ModelService;
+}
+
+/**
+ * Where a tfjs model.json served by `GET /models/{id}/export?format=tfjs` finds its shard:
+ * tfjs resolves weight paths against model.json's URL up to its last '/', i.e. `/models/{id}/`.
+ */
+const SHARD_ROUTE_PATH = `export/tfjs/${TFJS_WEIGHTS_FILE}`;
+
+// The bodies are files (model.json, the shard, the .onnx), sent as they are, not serialised.
+const responses = { 200: z.unknown(), 400: errorSchema, 404: errorSchema, 409: errorSchema };
+
+/** `/models/{id}/export`: the model as ONNX or TensorFlow.js Layers, tokenizer included. */
+export const exportRoutes: FastifyPluginCallbackZod<ExportRoutesOptions> = (app, { models }, done) => {
+  const files = async (id: string, format: (typeof EXPORT_FORMATS)[number]) => {
+    const exported = await models.exportFiles(id, format);
+    if (exported === undefined) throw modelNotFound(id);
+    return exported;
+  };
+
+  app.get(
+    '/models/:id/export',
+    {
+      schema: {
+        params: modelParamsSchema,
+        querystring: z.object({ format: z.enum(EXPORT_FORMATS) }).strict(),
+        response: responses,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const { format } = request.query;
+      const exported = await files(id, format);
+      request.log.info({ modelId: id, format }, 'model exported');
+      if (format === 'onnx') {
+        return reply
+          .type('application/octet-stream')
+          .header('content-disposition', `attachment; filename="${id}.onnx"`)
+          .send(Buffer.from(exported.get('model.onnx') as Uint8Array));
+      }
+      const modelJson = JSON.parse(exported.get('model.json') as string) as {
+        weightsManifest: { paths: string[] }[];
+      };
+      for (const group of modelJson.weightsManifest) group.paths = [SHARD_ROUTE_PATH];
+      return reply.type('application/json').send(JSON.stringify(modelJson));
+    },
+  );
+
+  app.get(
+    '/models/:id/export/tfjs/:file',
+    {
+      schema: {
+        params: z.object({ id: modelIdSchema, file: z.enum(['model.json', TFJS_WEIGHTS_FILE]) }).strict(),
+        response: responses,
+      },
+    },
+    async (request, reply) => {
+      const { id, file } = request.params;
+      const content = (await files(id, 'tfjs')).get(file);
+      if (file === 'model.json') return reply.type('application/json').send(content);
+      return reply.type('application/octet-stream').send(Buffer.from(content as Uint8Array));
+    },
+  );
+  done();
+};
