@@ -13,7 +13,7 @@ import autocannon from 'autocannon';
 
 import type { BackendInfo } from '../src/ml/backend.js';
 import { trainFromText } from '../src/ml/pipeline.js';
-import { newModelId } from '../src/queue/training-queue.js';
+import { newModelId } from '../src/contracts/ids.js';
 import { writeModelDir } from '../src/storage/artifacts.js';
 
 export interface ServiceRow {

@@ -10,8 +10,8 @@ import { createLogger, type Logger } from './logger.js';
 import { initBackend } from './ml/backend.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
 import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
+import { InferenceService } from './inference/service.js';
 import { RedisJobService } from './queue/job-service.js';
-import { ModelStore } from './storage/model-store.js';
 import { TrainingWorker } from './worker/training-worker.js';
 
 /** Of the shutdown budget, what the worker leaves for the connections closed after it. */
@@ -60,7 +60,7 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
 
   if (role === 'api' || role === 'all') {
     const jobs = new RedisJobService({ config, logger });
-    const models = new ModelStore({ dir: dirs.models, config, logger });
+    const models = new InferenceService({ dir: dirs.models, config, logger });
     closables.push({ name: 'models', close: () => Promise.resolve(models.close()) });
     closables.push({ name: 'jobs', close: () => jobs.close() });
     await jobs.ready();

@@ -8,11 +8,6 @@ import { modelSpecSchema, runConfigSchema, tokenizerSpecSchema, trainingSpecSche
  * like over HTTP and what its event stream carries.
  */
 
-/** Job ids as the job service makes them (`job_` + 26 base32 characters); checked before any use. */
-export const JOB_ID_PATTERN = /^job_[a-z0-9]{26}$/;
-/** Model ids: `mdl_` + the suffix of the job that trained the model. */
-export const MODEL_ID_PATTERN = /^mdl_[a-z0-9]{26}$/;
-
 export const jobStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 

@@ -15,13 +15,13 @@ import type { Logger } from '../logger.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { TrainingJobData } from '../queue/contracts.js';
+import { isJobId } from '../contracts/ids.js';
 import { jobView, parseRecord } from '../queue/job-service.js';
 import {
   appendEvent,
   decodeError,
   encodeError,
   expireJob,
-  isJobId,
   serviceKeys,
   STOP_CANCELLED,
   STOP_SHUTDOWN,

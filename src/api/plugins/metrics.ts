@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 
-import type { JobService, ModelService } from '../../queue/types.js';
+import type { ModelService } from '../../contracts/models.js';
+import type { JobService } from '../../queue/types.js';
 import type { InflightLimiter } from './inflight.js';
 
 /** Label of requests that matched no route, so unknown URLs cannot grow the label set. */

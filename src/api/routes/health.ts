@@ -2,8 +2,8 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
 import { isRnnlmError, RnnlmError } from '../../errors.js';
-import { initBackend } from '../../ml/backend.js';
 import { evictionWarning } from '../../queue/connection.js';
+import type { ModelService } from '../../contracts/models.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { errorSchema } from '../schemas/common.js';
@@ -11,9 +11,11 @@ import { errorSchema } from '../schemas/common.js';
 export interface HealthRoutesOptions {
   jobs: JobService;
   settings: ApiSettings;
+  /** Resolves once the engine that runs the models has started: the probe never starts one itself. */
+  engineReady: ModelService['ready'];
 }
 
-/** How long a probe waits for the tfjs backend to start the first time. */
+/** How long a probe waits for the inference engine to start the first time. */
 const BACKEND_TIMEOUT_MS = 10_000;
 
 const statusSchema = z.object({ status: z.enum(['ok', 'ready']) });
@@ -36,7 +38,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 /** Liveness and readiness probes. */
 export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   app,
-  { jobs, settings },
+  { jobs, settings, engineReady },
   done,
 ) => {
   app.get('/healthz', { schema: { response: { 200: statusSchema } } }, () => ({ status: 'ok' as const }));
@@ -48,17 +50,15 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         ? err
         : new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'Redis does not answer', undefined, { cause: err });
     });
-    // Selected once per process; only the first probe waits for it to load.
-    const backend = within(initBackend(settings.backend), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch(
-      (err: unknown) => {
-        request.log.warn({ err }, 'not ready: the tfjs backend did not start');
-        throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
-          ? err
-          : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
-              cause: err,
-            });
-      },
-    );
+    // Started once per process; only the first probe waits for it.
+    const backend = within(engineReady(), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch((err: unknown) => {
+      request.log.warn({ err }, 'not ready: the tfjs backend did not start');
+      throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
+        ? err
+        : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
+            cause: err,
+          });
+    });
     // A Redis that may evict keys still serves, so it is a warning rather than a 503.
     const policy =
       jobs.maxmemoryPolicy === undefined

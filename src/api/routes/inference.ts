@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions } from '../../ml/generate/generate.js';
-import type { JobService, ModelService } from '../../queue/types.js';
+import type { ModelService } from '../../contracts/models.js';
+import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';

@@ -12,7 +12,7 @@ const metricSetSchema = z.object({
   valBitsPerChar: z.number().nullable(),
 });
 
-/** A published model (ModelInfo in src/queue/types.ts). */
+/** A published model (ModelInfo in src/contracts/models.ts). */
 export const modelSchema = z.object({
   id: z.string(),
   jobId: z.string().nullable(),

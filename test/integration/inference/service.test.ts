@@ -1,5 +1,5 @@
 /**
- * ModelStore over model directories as the worker publishes them: listing, ids that could
+ * InferenceService over model directories as the worker publishes them: listing, ids that could
  * reach outside the store, damaged models, deletion, and the bounded cache of loaded models.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { loadConfig } from '../../../src/config.js';
 import { isRnnlmError } from '../../../src/errors.js';
 import { trainFromText } from '../../../src/ml/pipeline.js';
 import { writeModelDir } from '../../../src/storage/artifacts.js';
-import { ModelStore } from '../../../src/storage/model-store.js';
+import { InferenceService } from '../../../src/inference/service.js';
 import { SHAKESPEARE, testBackend, tinyConfig } from '../../helpers/ml.js';
 
 const IDS = [
@@ -53,13 +53,13 @@ before(async () => {
 
 after(() => rm(root, { recursive: true, force: true }));
 
-function store(cacheSize = 2): ModelStore {
+function store(cacheSize = 2): InferenceService {
   const config = loadConfig({
     RNNLM_MODEL_CACHE_SIZE: String(cacheSize),
     RNNLM_MAX_GENERATE_TOKENS: '25',
     RNNLM_BACKEND: 'wasm',
   });
-  return new ModelStore({ dir: models, config });
+  return new InferenceService({ dir: models, config });
 }
 
 test('list returns every published model, newest first, with what the API shows', async () => {
