@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 
 import { dataDirs, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { initBackend } from './ml/backend.js';
+import { initBackend, type BackendInfo } from './ml/backend.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
 import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
 import { InferenceService } from './inference/service.js';
@@ -53,16 +53,17 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
   const role = config.RNNLM_ROLE;
   const dirs = dataDirs(config);
   await mkdir(dirs.models, { recursive: true });
-  // The API generates and scores in-process; the worker reports the backend its children use.
-  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
   const closables: Closable[] = [];
   let listening: string | undefined;
+  let backend: BackendInfo | undefined;
 
   if (role === 'api' || role === 'all') {
     const jobs = new RedisJobService({ config, logger });
     const models = new InferenceService({ dir: dirs.models, config, logger });
-    closables.push({ name: 'models', close: () => Promise.resolve(models.close()) });
+    closables.push({ name: 'models', close: () => models.close() });
     closables.push({ name: 'jobs', close: () => jobs.close() });
+    // Generation and scoring run on the inference thread's backend.
+    backend = await models.ready();
     await jobs.ready();
     const { buildApp } = await import('./api/app.js');
     const { closeServer, listen } = await import('./api/server.js');
@@ -87,6 +88,8 @@ async function start(config: Config, logger: Logger): Promise<Closable[]> {
     await worker.waitUntilReady();
   }
 
+  // The worker's children train on the backend this process would select.
+  backend ??= await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS);
   say(`rnnlm ${RNNLM_VERSION} started (role: ${role})`);
   if (listening !== undefined) say(`  listening  ${listening} (API docs at ${listening}/docs)`);
   if (role !== 'api') {

@@ -3,6 +3,7 @@
  * and src/inference implements them (listing from the model directories, generation and
  * scoring on the inference executor).
  */
+import type { BackendInfo } from '../ml/backend.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
 import type { ModelMeta } from '../ml/pipeline.js';
@@ -43,11 +44,5 @@ export interface ModelService {
    * Resolves once the engine that runs the models has started (the tfjs backend and, where
    * used, the native kernels); `/readyz` waits on it. Rejects when it cannot start.
    */
-  ready(): Promise<EngineInfo>;
-}
-
-/** The engine that runs the models, once started. */
-export interface EngineInfo {
-  /** The tfjs backend (`wasm`, `cpu`, `tensorflow`). */
-  backend: string;
+  ready(): Promise<BackendInfo>;
 }

@@ -1,19 +1,19 @@
 /**
  * The published models as the API serves them: listings from each model directory's
- * meta.json, and generation and scoring on models loaded into a bounded cache.
+ * meta.json, and generation and scoring on the inference thread (executor.ts), which holds
+ * the models this side's bounded cache says are loaded.
  */
-import type { EngineInfo, ModelCacheStats, ModelInfo, ModelService } from '../contracts/models.js';
+import type { ModelCacheStats, ModelInfo, ModelService } from '../contracts/models.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { initBackend } from '../ml/backend.js';
-import { score, type ScoreOptions, type ScoreResult } from '../ml/eval/score.js';
-import { generate, type GenerateOptions, type GenerateResult, type OnText } from '../ml/generate/generate.js';
-import type { RnnLm } from '../ml/model/lm.js';
-import { modelFromArtifacts } from '../ml/pipeline.js';
-import type { Tokenizer } from '../ml/tokenizers/index.js';
-import { ModelDirs } from '../storage/model-dirs.js';
+import type { BackendInfo } from '../ml/backend.js';
+import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
+import { ModelDirs, modelNotFound } from '../storage/model-dirs.js';
+import { InferenceExecutor } from './executor.js';
 import { ModelCache } from './model-cache.js';
 import { modelInfo } from './model-info.js';
+import type { ThreadMemory } from './protocol.js';
 
 /** Options of {@link InferenceService}. */
 export interface InferenceServiceOptions {
@@ -26,30 +26,35 @@ export interface InferenceServiceOptions {
   logger?: Logger | undefined;
 }
 
-interface Loaded {
-  model: RnnLm;
-  tokenizer: Tokenizer;
-}
-
 export class InferenceService implements ModelService {
   readonly dir: string;
   private readonly dirs: ModelDirs;
   private readonly config: InferenceServiceOptions['config'];
   private readonly logger: Logger | undefined;
-  private readonly cache: ModelCache<Loaded>;
+  private readonly cache: ModelCache<void>;
+  private readonly executor: InferenceExecutor;
 
   constructor(options: InferenceServiceOptions) {
     this.dirs = new ModelDirs(options.dir);
     this.dir = this.dirs.dir;
     this.config = options.config;
     this.logger = options.logger;
-    this.cache = new ModelCache<Loaded>({
+    this.cache = new ModelCache<void>({
       capacity: options.config.RNNLM_MODEL_CACHE_SIZE,
       load: (id) => this.load(id),
-      unload: (id, { model }) => {
-        model.dispose();
+      unload: (id) => {
+        this.executor.unload(id);
         this.logger?.debug({ modelId: id }, 'model evicted from cache');
       },
+    });
+    this.executor = new InferenceExecutor({
+      dir: this.dir,
+      config: {
+        RNNLM_BACKEND: options.config.RNNLM_BACKEND,
+        RNNLM_NATIVE_KERNELS: options.config.RNNLM_NATIVE_KERNELS,
+      },
+      logger: this.logger,
+      onReset: () => this.cache.clear(),
     });
   }
 
@@ -84,14 +89,13 @@ export class InferenceService implements ModelService {
   }
 
   async generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult> {
+    const { signal, ...request } = options;
     const maxTokens = Math.min(options.maxTokens, this.config.RNNLM_MAX_GENERATE_TOKENS);
-    return this.withModel(id, ({ model, tokenizer }) =>
-      generate(model, tokenizer, { ...options, maxTokens }, onText),
-    );
+    return this.withModel(id, () => this.executor.generate(id, { ...request, maxTokens }, onText, signal));
   }
 
   async score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult> {
-    return this.withModel(id, ({ model, tokenizer }) => score(model, tokenizer, text, options));
+    return this.withModel(id, () => this.executor.score(id, text, options));
   }
 
   /** Number of models loaded (or loading) in memory. */
@@ -103,29 +107,34 @@ export class InferenceService implements ModelService {
     return this.cache.stats();
   }
 
-  async ready(): Promise<EngineInfo> {
-    const backend = await initBackend(this.config.RNNLM_BACKEND, this.config.RNNLM_NATIVE_KERNELS);
-    return { backend: backend.name };
+  ready(): Promise<BackendInfo> {
+    return this.executor.ready();
   }
 
-  /** Frees every cached model that is not in use (the rest when their requests end). */
-  close(): void {
+  /** What the inference thread holds now (tests check it for leaks). */
+  memory(): Promise<ThreadMemory> {
+    return this.executor.memory();
+  }
+
+  /** Forgets every cached model and stops the inference thread; requests in flight fail. */
+  async close(): Promise<void> {
     this.cache.clear();
+    await this.executor.close();
   }
 
-  private async withModel<T>(id: string, use: (loaded: Loaded) => Promise<T>): Promise<T> {
+  private async withModel<T>(id: string, use: () => Promise<T>): Promise<T> {
     const lease = this.cache.acquire(id);
     try {
-      return await use(await lease.loading);
+      await lease.loading;
+      return await use();
     } finally {
       lease.release();
     }
   }
 
-  private async load(id: string): Promise<Loaded> {
-    await initBackend(this.config.RNNLM_BACKEND, this.config.RNNLM_NATIVE_KERNELS);
-    const loaded = modelFromArtifacts(await this.dirs.read(id));
+  private async load(id: string): Promise<void> {
+    if (this.dirs.dirOf(id) === undefined) throw modelNotFound(id);
+    await this.executor.load(id);
     this.logger?.info({ modelId: id }, 'model loaded');
-    return loaded;
   }
 }

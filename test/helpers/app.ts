@@ -98,7 +98,7 @@ export async function build(t: TestContext, options: BuildOptions = {}): Promise
   t.after(async () => {
     await built.app?.close();
     await jobs.close();
-    models.close();
+    await models.close();
     if (options.expectRedisDown !== true) await deleteKeys(config.REDIS_URL, prefix);
     await rm(dataDir, { recursive: true, force: true });
   });

@@ -1,0 +1,66 @@
+/**
+ * The messages between the API thread ({@link InferenceExecutor}) and the inference thread
+ * (thread.ts). Everything crosses by structured clone, so errors travel as their code,
+ * message and details and are rebuilt on the other side.
+ */
+import type { Config } from '../config.js';
+import { ERRORS, isRnnlmError, RnnlmError, type ErrorCode } from '../errors.js';
+import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { GenerateOptions, GenerateResult } from '../ml/generate/generate.js';
+
+/** What the inference thread is started with. */
+export interface ThreadData {
+  /** Directory holding one sub-directory per model. */
+  dir: string;
+  config: Pick<Config, 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS'>;
+}
+
+/** A generation as it crosses to the thread: the options without the abort signal. */
+export type GenerateRequest = Omit<GenerateOptions, 'signal'>;
+
+export type ToThread =
+  | { op: 'ready'; id: number }
+  | { op: 'load'; id: number; modelId: string }
+  | { op: 'unload'; modelId: string }
+  | { op: 'generate'; id: number; modelId: string; options: GenerateRequest; stream: boolean }
+  | { op: 'score'; id: number; modelId: string; text: string; options: ScoreOptions }
+  | { op: 'cancel'; id: number }
+  | { op: 'memory'; id: number };
+
+export type FromThread =
+  | { id: number; kind: 'result'; value: unknown }
+  | { id: number; kind: 'error'; error: WireError }
+  /** Streamed generation: text that became final. */
+  | { id: number; kind: 'text'; delta: string };
+
+export type { GenerateResult, ScoreResult };
+
+/** What the thread holds, for leak checks: tfjs tensors and the host memory of its rows. */
+export interface ThreadMemory {
+  numTensors: number;
+  numBytes: number;
+  /** Models loaded in the thread. */
+  models: number;
+}
+
+export interface WireError {
+  code: ErrorCode | undefined;
+  message: string;
+  details?: Record<string, unknown> | undefined;
+  stack?: string | undefined;
+}
+
+export function toWire(err: unknown): WireError {
+  if (isRnnlmError(err)) return { code: err.code, message: err.message, details: err.details };
+  if (err instanceof Error) return { code: undefined, message: err.message, stack: err.stack };
+  return { code: undefined, message: String(err) };
+}
+
+export function fromWire(wire: WireError): Error {
+  if (wire.code !== undefined && wire.code in ERRORS) {
+    return new RnnlmError(wire.code, wire.message, wire.details);
+  }
+  const err = new Error(wire.message);
+  if (wire.stack !== undefined) err.stack = wire.stack;
+  return err;
+}
