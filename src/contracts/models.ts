@@ -45,4 +45,36 @@ export interface ModelService {
    * used, the native kernels); `/readyz` waits on it. Rejects when it cannot start.
    */
   ready(): Promise<BackendInfo>;
+  /**
+   * Throws 503 `RNNLM_OVERLOADED` (with `retryAfterSeconds`) when a request of this kind on
+   * this model would find neither a batch row nor a place in the wait queue; generate() and
+   * score() check it too, but a stream must know before its 200 is sent. Optional: without it
+   * the API checks nothing.
+   */
+  checkCapacity?(kind: RequestKind, id: string): void;
+  /**
+   * What batching did since the last call (read at each metrics scrape: each observation is
+   * handed out once). Optional: without it the metrics leave batching out.
+   */
+  inferenceStats?(): Promise<InferenceStats>;
+}
+
+export type RequestKind = 'generate' | 'score';
+
+/** Rows in use and requests waiting for one, by kind. */
+export interface AdmissionLoad {
+  active: Record<RequestKind, number>;
+  waiting: Record<RequestKind, number>;
+}
+
+/** How long one request waited for a batch row. */
+export interface QueueWait {
+  kind: RequestKind;
+  seconds: number;
+}
+
+export interface InferenceStats extends AdmissionLoad {
+  /** Batched forwards since the last call: `count` forwards of `rows` rows each. */
+  batches: { kind: RequestKind; rows: number; count: number }[];
+  queueWaits: QueueWait[];
 }

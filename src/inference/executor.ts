@@ -17,13 +17,24 @@ import {
   type GenerateRequest,
   type ThreadData,
   type ThreadMemory,
+  type ThreadStats,
   type ToThread,
 } from './protocol.js';
+
+/** What a generation or scoring may be given besides its options. */
+export interface RequestHooks {
+  /** Aborting cancels the request in the thread: its row computes nothing more. */
+  signal?: AbortSignal | undefined;
+  /** Told how long the request waited for a row. */
+  onQueued?: ((ms: number) => void) | undefined;
+}
 
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
   onText?: OnText | undefined;
+  /** Told how long a generation or scoring waited for a row. */
+  onQueued?: ((ms: number) => void) | undefined;
   /** The client's onText calls, in order; the answer waits for them. */
   chain: Promise<void>;
 }
@@ -57,7 +68,7 @@ export class InferenceExecutor {
   private closed = false;
 
   constructor(options: InferenceExecutorOptions) {
-    this.data = { dir: options.dir, config: options.config };
+    this.data = { dir: options.dir, config: options.config, maxRows: options.maxRows };
     this.logger = options.logger;
     this.onReset = options.onReset;
   }
@@ -79,17 +90,26 @@ export class InferenceExecutor {
   generate(
     modelId: string,
     options: GenerateRequest,
-    onText?: OnText,
-    signal?: AbortSignal,
+    hooks: RequestHooks & { onText?: OnText | undefined } = {},
   ): Promise<GenerateResult> {
     return this.request<GenerateResult>(
-      (id) => ({ op: 'generate', id, modelId, options, stream: onText !== undefined }),
-      { onText, signal },
+      (id) => ({ op: 'generate', id, modelId, options, stream: hooks.onText !== undefined }),
+      hooks,
     );
   }
 
-  score(modelId: string, text: string, options: ScoreOptions): Promise<ScoreResult> {
-    return this.request<ScoreResult>((id) => ({ op: 'score', id, modelId, text, options }));
+  score(
+    modelId: string,
+    text: string,
+    options: ScoreOptions,
+    hooks: RequestHooks = {},
+  ): Promise<ScoreResult> {
+    return this.request<ScoreResult>((id) => ({ op: 'score', id, modelId, text, options }), hooks);
+  }
+
+  /** The thread's batched forwards since the last call. */
+  stats(): Promise<ThreadStats> {
+    return this.request<ThreadStats>((id) => ({ op: 'stats', id }));
   }
 
   /** What the thread holds now (tests check it for leaks). */
@@ -108,7 +128,7 @@ export class InferenceExecutor {
 
   private request<T>(
     message: (id: number) => ToThread,
-    options: { onText?: OnText | undefined; signal?: AbortSignal | undefined } = {},
+    options: RequestHooks & { onText?: OnText | undefined } = {},
   ): Promise<T> {
     if (this.closed)
       return Promise.reject(new RnnlmError('RNNLM_ABORTED', 'the inference thread was closed'));
@@ -135,6 +155,7 @@ export class InferenceExecutor {
           reject(err);
         },
         onText: options.onText,
+        onQueued: options.onQueued,
         chain: Promise.resolve(),
       });
       // A request in flight keeps the process alive; an idle thread does not.
@@ -147,7 +168,9 @@ export class InferenceExecutor {
     if (this.worker !== undefined) return this.worker;
     const worker = new Worker(threadUrl(), { workerData: this.data, name: 'rnnlm-inference' });
     worker.unref();
-    worker.on('message', (message: FromThread) => this.receive(message));
+    worker.on('message', (messages: FromThread[]) => {
+      for (const message of messages) this.receive(message);
+    });
     worker.on('error', (err) => {
       this.logger?.error({ err }, 'the inference thread failed');
     });
@@ -175,6 +198,7 @@ export class InferenceExecutor {
         return;
       }
       case 'result':
+        pending.onQueued?.(message.queuedMs);
         pending.chain.then(
           () => pending.resolve(message.value),
           (err: unknown) => pending.reject(err instanceof Error ? err : new Error(String(err))),

@@ -4,6 +4,7 @@
  * message and details and are rebuilt on the other side.
  */
 import type { Config } from '../config.js';
+import type { InferenceStats } from '../contracts/models.js';
 import { ERRORS, isRnnlmError, RnnlmError, type ErrorCode } from '../errors.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult } from '../ml/generate/generate.js';
@@ -13,6 +14,8 @@ export interface ThreadData {
   /** Directory holding one sub-directory per model. */
   dir: string;
   config: Pick<Config, 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS'>;
+  /** Rows one batched forward steps at most, per model and kind (RNNLM_MAX_BATCH_ROWS). */
+  maxRows: number;
 }
 
 /** A generation as it crosses to the thread: the options without the abort signal. */
@@ -25,22 +28,35 @@ export type ToThread =
   | { op: 'generate'; id: number; modelId: string; options: GenerateRequest; stream: boolean }
   | { op: 'score'; id: number; modelId: string; text: string; options: ScoreOptions }
   | { op: 'cancel'; id: number }
-  | { op: 'memory'; id: number };
+  | { op: 'memory'; id: number }
+  | { op: 'stats'; id: number };
 
+/** The thread posts these in arrays: everything one batched step produced in one message. */
 export type FromThread =
-  | { id: number; kind: 'result'; value: unknown }
+  /** `queuedMs`: how long a generation or scoring waited for a row. */
+  | { id: number; kind: 'result'; value: unknown; queuedMs: number }
   | { id: number; kind: 'error'; error: WireError }
   /** Streamed generation: text that became final. */
   | { id: number; kind: 'text'; delta: string };
 
 export type { GenerateResult, ScoreResult };
 
-/** What the thread holds, for leak checks: tfjs tensors and the host memory of its rows. */
+/** What the thread holds, for leak checks: tfjs tensors, models and the host memory of its rows. */
 export interface ThreadMemory {
   numTensors: number;
   numBytes: number;
   /** Models loaded in the thread. */
   models: number;
+  /** Host memory held by the recurrent states of rows (0 when no request runs). */
+  stateBytes: number;
+}
+
+/** Batched forwards of `rows` rows of one kind. */
+export type BatchCount = InferenceStats['batches'][number];
+
+/** What the thread did since the last `stats` request. */
+export interface ThreadStats {
+  batches: BatchCount[];
 }
 
 export interface WireError {

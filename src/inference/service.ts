@@ -3,13 +3,21 @@
  * meta.json, and generation and scoring on the inference thread (executor.ts), which holds
  * the models this side's bounded cache says are loaded.
  */
-import type { ModelCacheStats, ModelInfo, ModelService } from '../contracts/models.js';
+import type {
+  InferenceStats,
+  ModelCacheStats,
+  ModelInfo,
+  ModelService,
+  QueueWait,
+  RequestKind,
+} from '../contracts/models.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { BackendInfo } from '../ml/backend.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
 import { ModelDirs, modelNotFound } from '../storage/model-dirs.js';
+import { Admission } from './admission.js';
 import { InferenceExecutor } from './executor.js';
 import { ModelCache } from './model-cache.js';
 import { modelInfo } from './model-info.js';
@@ -21,10 +29,18 @@ export interface InferenceServiceOptions {
   dir: string;
   config: Pick<
     Config,
-    'RNNLM_MODEL_CACHE_SIZE' | 'RNNLM_MAX_GENERATE_TOKENS' | 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS'
+    | 'RNNLM_MODEL_CACHE_SIZE'
+    | 'RNNLM_MAX_GENERATE_TOKENS'
+    | 'RNNLM_BACKEND'
+    | 'RNNLM_NATIVE_KERNELS'
+    | 'RNNLM_MAX_BATCH_ROWS'
+    | 'RNNLM_MAX_QUEUED_REQUESTS'
   >;
   logger?: Logger | undefined;
 }
+
+/** Queue waits kept between two metrics scrapes at most; more are dropped, not buffered. */
+const MAX_QUEUE_WAITS = 100_000;
 
 export class InferenceService implements ModelService {
   readonly dir: string;
@@ -33,6 +49,9 @@ export class InferenceService implements ModelService {
   private readonly logger: Logger | undefined;
   private readonly cache: ModelCache<void>;
   private readonly executor: InferenceExecutor;
+  private readonly admission: Admission;
+  /** Queue waits since the last {@link inferenceStats}, in seconds (bounded between scrapes). */
+  private queueWaits: QueueWait[] = [];
 
   constructor(options: InferenceServiceOptions) {
     this.dirs = new ModelDirs(options.dir);
@@ -53,9 +72,14 @@ export class InferenceService implements ModelService {
         RNNLM_BACKEND: options.config.RNNLM_BACKEND,
         RNNLM_NATIVE_KERNELS: options.config.RNNLM_NATIVE_KERNELS,
       },
+      maxRows: options.config.RNNLM_MAX_BATCH_ROWS,
       logger: this.logger,
       onReset: () => this.cache.clear(),
     });
+    this.admission = new Admission(
+      options.config.RNNLM_MAX_BATCH_ROWS,
+      options.config.RNNLM_MAX_QUEUED_REQUESTS,
+    );
   }
 
   async list(): Promise<ModelInfo[]> {
@@ -91,11 +115,24 @@ export class InferenceService implements ModelService {
   async generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult> {
     const { signal, ...request } = options;
     const maxTokens = Math.min(options.maxTokens, this.config.RNNLM_MAX_GENERATE_TOKENS);
-    return this.withModel(id, () => this.executor.generate(id, { ...request, maxTokens }, onText, signal));
+    return this.withModel('generate', id, (onQueued) =>
+      this.executor.generate(id, { ...request, maxTokens }, { onText, signal, onQueued }),
+    );
   }
 
   async score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult> {
-    return this.withModel(id, () => this.executor.score(id, text, options));
+    return this.withModel('score', id, (onQueued) => this.executor.score(id, text, options, { onQueued }));
+  }
+
+  checkCapacity(kind: RequestKind, id: string): void {
+    this.admission.check(kind, id);
+  }
+
+  async inferenceStats(): Promise<InferenceStats> {
+    const queueWaits = this.queueWaits;
+    this.queueWaits = [];
+    const { batches } = this.cache.size > 0 ? await this.executor.stats() : { batches: [] };
+    return { ...this.admission.snapshot(), batches, queueWaits };
   }
 
   /** Number of models loaded (or loading) in memory. */
@@ -122,13 +159,22 @@ export class InferenceService implements ModelService {
     await this.executor.close();
   }
 
-  private async withModel<T>(id: string, use: () => Promise<T>): Promise<T> {
+  /** Runs `use` with a row (or a place in the queue) and the model loaded in the thread. */
+  private async withModel<T>(
+    kind: RequestKind,
+    id: string,
+    use: (onQueued: (ms: number) => void) => Promise<T>,
+  ): Promise<T> {
+    const leave = this.admission.enter(kind, id);
     const lease = this.cache.acquire(id);
     try {
       await lease.loading;
-      return await use();
+      return await use((ms) => {
+        if (this.queueWaits.length < MAX_QUEUE_WAITS) this.queueWaits.push({ kind, seconds: ms / 1000 });
+      });
     } finally {
       lease.release();
+      leave();
     }
   }
 

@@ -100,6 +100,8 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       return { model: req.model, prompt: req.prompt, ...result };
     }
 
+    // Once the stream is open its status is sent: a full wait queue must be a 503 before that.
+    models.checkCapacity?.('generate', req.model);
     const stream = new SseStream(reply, settings.closing, { endOnClose: false });
     let index = 0;
     try {

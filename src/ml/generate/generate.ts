@@ -5,32 +5,16 @@ import type { LayerState } from '../model/cells.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { HostStepper } from '../model/native-cells.js';
 import { nativeKernels } from '../native.js';
-import { Rng } from '../rng.js';
-import { createStreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
-import { StopSequenceMatcher } from './stop.js';
+import type { Tokenizer } from '../tokenizers/index.js';
+import { GenerationRow, type RowOptions, type RowResult } from './row.js';
 
-export type FinishReason = 'length' | 'stop' | 'eos';
+export type { FinishReason } from './row.js';
 
-export interface GenerateOptions extends SamplingOptions {
-  prompt?: string | undefined;
-  /** Upper bound on sampled tokens. */
-  maxTokens: number;
-  /** Seed of the sampler; the same seed, model and options give the same text. */
-  seed?: number | undefined;
-  /** Generation ends before the first occurrence of any of these; the stop text is not returned. */
-  stop?: readonly string[] | undefined;
-  /** Word models: end when `<eos>` (end of line) is sampled. */
-  stopAtEos?: boolean | undefined;
+export interface GenerateOptions extends RowOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface GenerateResult {
-  text: string;
-  /** Tokens sampled. */
-  tokens: number;
-  finishReason: FinishReason;
-}
+export type GenerateResult = RowResult;
 
 /** Receives text as it becomes final (never text that later turns out to start a stop sequence). */
 export type OnText = (delta: string) => void | Promise<void>;
@@ -84,61 +68,19 @@ export async function generate(
   options: GenerateOptions,
   onText?: OnText,
 ): Promise<GenerateResult> {
-  validateSamplingOptions(options);
-  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `maxTokens must be a non-negative integer, got ${options.maxTokens}`,
-      {
-        field: 'maxTokens',
-      },
-    );
-  }
-  const prime = [...tokenizer.boundaryIds, ...tokenizer.encode(options.prompt ?? '')];
-  if (prime.length === 0) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      'this model has no line-break token to start from: give a non-empty prompt',
-      { field: 'prompt' },
-    );
-  }
-  const sampling: SamplingOptions = {
-    temperature: options.temperature,
-    topK: options.topK,
-    topP: options.topP,
-    suppressIds: [
-      ...(options.suppressIds ?? []),
-      ...(tokenizer.unkId === undefined ? [] : [tokenizer.unkId]),
-    ],
+  const row = new GenerationRow(tokenizer, options);
+  const emit = async () => {
+    const delta = row.takeText();
+    if (onText !== undefined && delta.length > 0) await onText(delta);
   };
-  const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const decoder = createStreamingDecoder(tokenizer);
-  const matcher = new StopSequenceMatcher(options.stop ?? []);
-  let emitted = 0;
-  const emit = async (text: string) => {
-    if (onText !== undefined && text.length > emitted) await onText(text.slice(emitted));
-    emitted = Math.max(emitted, text.length);
-  };
-
   const stepper = stepperFor(model);
-  let tokens = 0;
-  let finishReason: FinishReason = 'length';
   try {
-    let logits = await stepper.advance(Int32Array.from(prime));
-    while (tokens < options.maxTokens) {
+    let logits = await stepper.advance(row.prime);
+    for (;;) {
       if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
-      const id = sampleToken(logits, sampling, rng);
-      tokens++;
-      if (options.stopAtEos === true && id === tokenizer.eosId) {
-        finishReason = 'eos';
-        break;
-      }
-      if (matcher.push(decoder.push(id))) {
-        finishReason = 'stop';
-        break;
-      }
-      await emit(matcher.safeText());
-      if (tokens === options.maxTokens) break;
+      const id = row.next(logits);
+      await emit();
+      if (id === undefined) break;
       // Reading a tensor resolves as a microtask on the cpu/wasm backends; a macrotask turn
       // lets a server answer other requests between the tokens of a long generation.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -147,8 +89,5 @@ export async function generate(
   } finally {
     stepper.dispose();
   }
-  if (!matcher.stopped) matcher.push(decoder.flush());
-  const text = matcher.text();
-  await emit(text);
-  return { text, tokens, finishReason };
+  return row.result();
 }
