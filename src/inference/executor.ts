@@ -192,7 +192,7 @@ export class InferenceExecutor {
       case 'text': {
         const { onText } = pending;
         if (onText === undefined) return;
-        pending.chain = pending.chain.then(() => onText(message.delta));
+        pending.chain = pending.chain.then(() => onText(message.delta, message.tokens));
         // Handled when the answer comes; until then a failed write must not count as unhandled.
         pending.chain.catch(() => undefined);
         return;

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { InferenceStats } from '../contracts/models.js';
 import { ERRORS, isRnnlmError, RnnlmError, type ErrorCode } from '../errors.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
-import type { GenerateOptions, GenerateResult } from '../ml/generate/generate.js';
+import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
 
 /** What the inference thread is started with. */
 export interface ThreadData {
@@ -36,8 +36,8 @@ export type FromThread =
   /** `queuedMs`: how long a generation or scoring waited for a row. */
   | { id: number; kind: 'result'; value: unknown; queuedMs: number }
   | { id: number; kind: 'error'; error: WireError }
-  /** Streamed generation: text that became final. */
-  | { id: number; kind: 'text'; delta: string };
+  /** Streamed generation: text that became final, and with `details` the tokens since the last. */
+  | { id: number; kind: 'text'; delta: string; tokens?: TokenDetail[] | undefined };
 
 export type { GenerateResult, ScoreResult };
 

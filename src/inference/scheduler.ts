@@ -8,7 +8,7 @@
  */
 import { RnnlmError } from '../errors.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
-import { GenerationRow } from '../ml/generate/row.js';
+import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
 import type { GenerateResult } from '../ml/generate/generate.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 import type { BatchEngine } from './batch-engine.js';
@@ -20,8 +20,8 @@ const SCORE_CHUNK = 32;
 
 /** What a request hears back; exactly one of `done` and `fail` is called, once. */
 export interface RequestSink<T> {
-  /** Streamed generation: text that became final. */
-  text?: ((delta: string) => void) | undefined;
+  /** Streamed generation: text that became final, and with `details` the tokens since the last. */
+  text?: ((delta: string, tokens: TokenDetail[] | undefined) => void) | undefined;
   done(result: T, queuedMs: number): void;
   fail(err: unknown): void;
 }
@@ -184,7 +184,7 @@ export class ModelScheduler {
   private advance(job: GenJob, logits: Float32Array): void {
     job.next = job.row.next(logits);
     const delta = job.row.takeText();
-    if (delta.length > 0) job.sink.text?.(delta);
+    if (delta.length > 0) job.sink.text?.(delta, job.row.takeTokens());
     if (job.next === undefined) {
       const at = this.activeGen.indexOf(job);
       if (at >= 0) this.activeGen.splice(at, 1);

@@ -90,7 +90,7 @@ function loaded(modelId: string): Promise<Loaded> {
 
 function sink<T>(id: number, stream: boolean): RequestSink<T> {
   return {
-    text: stream ? (delta) => send({ id, kind: 'text', delta }) : undefined,
+    text: stream ? (delta, tokens) => send({ id, kind: 'text', delta, tokens }) : undefined,
     done: (value, queuedMs) => {
       running.delete(id);
       send({ id, kind: 'result', value, queuedMs });

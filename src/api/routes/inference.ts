@@ -89,6 +89,8 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       topP: req.topP,
       seed: req.seed,
       stop: req.stop,
+      details: req.details,
+      topN: req.topN,
     };
     const log = request.log.child({ modelId: req.model });
     // An explicit `stream` wins over the Accept header.
@@ -106,9 +108,13 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
     let index = 0;
     try {
       const result = await metrics.timeGeneration(true, () =>
-        models.generate(req.model, { ...options, signal: stream.signal }, async (text) => {
+        models.generate(req.model, { ...options, signal: stream.signal }, async (text, tokens) => {
           index++;
-          await stream.send({ id: String(index), event: 'token', data: { text } });
+          await stream.send({
+            id: String(index),
+            event: 'token',
+            data: tokens === undefined ? { text } : { text, tokens },
+          });
         }),
       );
       await stream.send({

@@ -2,6 +2,9 @@ import { z } from 'zod';
 
 import { modelIdSchema, queryBooleanSchema } from './common.js';
 
+/** Alternatives per step a generation's details list at most. */
+export const MAX_TOP_N = 20;
+
 /** Sampling fields shared by the query of `GET /generate` and the body of `POST /generate`. */
 function samplingFields(maxTokens: number, num: (schema: z.ZodNumber) => z.ZodType<number, unknown>) {
   return {
@@ -18,6 +21,8 @@ function samplingFields(maxTokens: number, num: (schema: z.ZodNumber) => z.ZodTy
         .min(0)
         .max(2 ** 31 - 1),
     ).optional(),
+    /** With `details`: the most likely tokens of each step too. */
+    topN: num(z.number().int().min(0).max(MAX_TOP_N)).optional(),
   };
 }
 
@@ -36,6 +41,7 @@ export function generateQuerySchema(maxTokens: number) {
         .transform((s) => (typeof s === 'string' ? [s] : s))
         .optional(),
       stream: queryBooleanSchema.optional(),
+      details: queryBooleanSchema.optional(),
     })
     .strict();
 }
@@ -50,11 +56,17 @@ export function generateBodySchema(maxTokens: number) {
         .transform((s) => (typeof s === 'string' ? [s] : s))
         .optional(),
       stream: z.boolean().optional(),
+      details: z.boolean().optional(),
     })
     .strict();
 }
 
 export type GenerateRequest = z.output<ReturnType<typeof generateBodySchema>>;
+
+const tokenLogprobSchema = z.object({ token: z.string(), id: z.number().int(), logprob: z.number() });
+
+/** A sampled token in a generation's details, with the step's most likely tokens when asked. */
+export const tokenDetailSchema = tokenLogprobSchema.extend({ top: z.array(tokenLogprobSchema).optional() });
 
 export const generateResultSchema = z.object({
   model: z.string(),
@@ -62,6 +74,7 @@ export const generateResultSchema = z.object({
   text: z.string(),
   tokens: z.number().int(),
   finishReason: z.enum(['length', 'stop', 'eos']),
+  details: z.object({ tokens: z.array(tokenDetailSchema) }).optional(),
 });
 
 export const scoreBodySchema = z
@@ -81,7 +94,5 @@ export const scoreResultSchema = z.object({
   meanNll: z.number(),
   perplexity: z.number(),
   bitsPerChar: z.number(),
-  tokenLogprobs: z
-    .array(z.object({ token: z.string(), id: z.number().int(), logprob: z.number() }))
-    .optional(),
+  tokenLogprobs: z.array(tokenLogprobSchema).optional(),
 });

@@ -6,9 +6,9 @@ import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { HostStepper } from '../model/native-cells.js';
 import { nativeKernels } from '../native.js';
 import type { Tokenizer } from '../tokenizers/index.js';
-import { GenerationRow, type RowOptions, type RowResult } from './row.js';
+import { GenerationRow, type RowOptions, type RowResult, type TokenDetail } from './row.js';
 
-export type { FinishReason } from './row.js';
+export type { FinishReason, TokenDetail } from './row.js';
 
 export interface GenerateOptions extends RowOptions {
   signal?: AbortSignal | undefined;
@@ -16,8 +16,11 @@ export interface GenerateOptions extends RowOptions {
 
 export type GenerateResult = RowResult;
 
-/** Receives text as it becomes final (never text that later turns out to start a stop sequence). */
-export type OnText = (delta: string) => void | Promise<void>;
+/**
+ * Receives text as it becomes final (never text that later turns out to start a stop
+ * sequence) and, with `details`, the tokens sampled since the previous call.
+ */
+export type OnText = (delta: string, tokens?: TokenDetail[]) => void | Promise<void>;
 
 /** Feeds tokens to a batch-1 state it carries and returns the logits after the last one. */
 interface Stepper {
@@ -71,7 +74,7 @@ export async function generate(
   const row = new GenerationRow(tokenizer, options);
   const emit = async () => {
     const delta = row.takeText();
-    if (onText !== undefined && delta.length > 0) await onText(delta);
+    if (onText !== undefined && delta.length > 0) await onText(delta, row.takeTokens());
   };
   const stepper = stepperFor(model);
   try {

@@ -6,9 +6,10 @@
  * request gives the same text alone or batched.
  */
 import { RnnlmError } from '../../errors.js';
+import type { TokenLogprob } from '../eval/score.js';
 import { Rng } from '../rng.js';
 import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { logSoftmax, sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
 import { StopSequenceMatcher } from './stop.js';
 
 export type FinishReason = 'length' | 'stop' | 'eos';
@@ -24,6 +25,15 @@ export interface RowOptions extends SamplingOptions {
   stop?: readonly string[] | undefined;
   /** Word models: end when `<eos>` (end of line) is sampled. */
   stopAtEos?: boolean | undefined;
+  /** Return each sampled token with its log-probability (like TGI's `details=true`). */
+  details?: boolean | undefined;
+  /** With `details`: the `topN` most likely tokens of each step too (0 = none). */
+  topN?: number | undefined;
+}
+
+/** One sampled token with its log-probability and, if asked, the step's most likely tokens. */
+export interface TokenDetail extends TokenLogprob {
+  top?: TokenLogprob[] | undefined;
 }
 
 export interface RowResult {
@@ -31,6 +41,8 @@ export interface RowResult {
   /** Tokens sampled. */
   tokens: number;
   finishReason: FinishReason;
+  /** With `details`: every sampled token, the last (a stop or `<eos>`) included. */
+  details?: { tokens: TokenDetail[] } | undefined;
 }
 
 /**
@@ -53,9 +65,17 @@ export class GenerationRow {
   private tokens = 0;
   private finish: FinishReason | undefined;
   private emitted = 0;
+  private readonly sampled: TokenDetail[] | undefined;
+  /** Details already handed out by {@link takeTokens}. */
+  private taken = 0;
 
   constructor(tokenizer: Tokenizer, options: RowOptions) {
     validateSamplingOptions(options);
+    if (options.topN !== undefined && (!Number.isInteger(options.topN) || options.topN < 0)) {
+      throw new RnnlmError('RNNLM_INVALID_CONFIG', `topN must be an integer >= 0, got ${options.topN}`, {
+        field: 'topN',
+      });
+    }
     if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
       throw new RnnlmError(
         'RNNLM_INVALID_CONFIG',
@@ -86,6 +106,7 @@ export class GenerationRow {
     this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
     this.decoder = createStreamingDecoder(tokenizer);
     this.matcher = new StopSequenceMatcher(options.stop ?? []);
+    this.sampled = options.details === true ? [] : undefined;
   }
 
   /** Set once the row has finished, with why. */
@@ -103,6 +124,7 @@ export class GenerationRow {
     if (this.tokens >= this.options.maxTokens) return this.end('length');
     const id = sampleToken(logits, this.sampling, this.rng);
     this.tokens++;
+    this.sampled?.push(this.detail(logits, id));
     if (this.options.stopAtEos === true && id === this.tokenizer.eosId) return this.end('eos');
     if (this.matcher.push(this.decoder.push(id))) return this.end('stop');
     if (this.tokens === this.options.maxTokens) return this.end('length');
@@ -117,10 +139,33 @@ export class GenerationRow {
     return delta;
   }
 
+  /** With `details`: the tokens sampled since the last call. */
+  takeTokens(): TokenDetail[] | undefined {
+    if (this.sampled === undefined) return undefined;
+    const tokens = this.sampled.slice(this.taken);
+    this.taken = this.sampled.length;
+    return tokens;
+  }
+
   /** The whole generation, once {@link next} has returned undefined. */
   result(): RowResult {
     if (this.finish === undefined) throw new Error('the generation has not finished');
-    return { text: this.matcher.text(), tokens: this.tokens, finishReason: this.finish };
+    const result: RowResult = { text: this.matcher.text(), tokens: this.tokens, finishReason: this.finish };
+    if (this.sampled !== undefined) result.details = { tokens: this.sampled };
+    return result;
+  }
+
+  /** The log-probabilities are the model's own, before temperature, top-k and top-p. */
+  private detail(logits: Float32Array, id: number): TokenDetail {
+    const logprobs = logSoftmax(logits);
+    const token = (i: number): TokenLogprob => ({
+      token: this.tokenizer.tokenText(i),
+      id: i,
+      logprob: logprobs[i] as number,
+    });
+    const topN = this.options.topN ?? 0;
+    if (topN === 0) return token(id);
+    return { ...token(id), top: topIds(logprobs, topN).map(token) };
   }
 
   private end(reason: FinishReason): undefined {
@@ -128,4 +173,18 @@ export class GenerationRow {
     this.finish = reason;
     return undefined;
   }
+}
+
+/** The ids of the `n` largest values, largest first (lower id first among equals). */
+function topIds(values: Float64Array, n: number): number[] {
+  const top: number[] = [];
+  for (let id = 0; id < values.length; id++) {
+    const v = values[id] as number;
+    if (top.length === n && v <= (values[top[n - 1] as number] as number)) continue;
+    let at = top.length;
+    while (at > 0 && v > (values[top[at - 1] as number] as number)) at--;
+    top.splice(at, 0, id);
+    if (top.length > n) top.pop();
+  }
+  return top;
 }
