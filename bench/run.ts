@@ -27,7 +27,7 @@ import { Rng } from '../src/ml/rng.js';
 import { CharTokenizer } from '../src/ml/tokenizers/char.js';
 import { trainStep } from '../src/ml/train/trainer.js';
 import { createOptimizer } from '../src/ml/train/optimizers.js';
-import { serviceBench } from './service.js';
+import { serviceBench, serviceTable } from './service.js';
 
 const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -684,18 +684,7 @@ async function main(): Promise<void> {
       `| cross-check loss (${crossCheck.config}, same weights and batch) | ${crossCheck.rnnlmLoss.toFixed(6)} | ${crossCheck.torchLoss.toFixed(6)} | max abs Δ per token ${crossCheck.maxAbsDiff.toExponential(2)} — ${crossCheck.pass ? 'agrees to 1e-4' : 'MISMATCH'} | |`,
     );
     lines.push('');
-    lines.push(
-      '| through the service (autocannon, one API process) | connections | ok req/s | p50 ms | p99 ms | statuses | socket errors / timeouts |',
-    );
-    lines.push('| --- | ---: | ---: | ---: | ---: | --- | ---: |');
-    for (const row of service) {
-      const statuses = Object.entries(row.statusCodes)
-        .map(([code, n]) => `${code}: ${n}`)
-        .join(', ');
-      lines.push(
-        `| ${row.route} | ${row.connections} | ${fmt(row.okPerSec, 1)} | ${fmt(row.p50Ms)} | ${fmt(row.p99Ms)} | ${statuses} | ${row.errors} / ${row.timeouts} |`,
-      );
-    }
+    lines.push(...serviceTable(service));
     lines.push('');
     lines.push(`wrote ${opts.out} in ${fmt(result.seconds)} s`);
     console.log(lines.join('\n'));
