@@ -163,20 +163,47 @@ export class ModelScheduler {
     job.sink.fail(err);
   }
 
-  /** Newcomers are primed on their prompt one by one (prompts differ in length), then sample their first token. */
+  /**
+   * Newcomers are primed on their prompts, those of one length together (a shorter prompt
+   * cannot be padded: the padding would change its state), then sample their first token.
+   */
   private admitGenerations(): void {
-    while (this.activeGen.length < this.maxRows) {
+    const byLength = new Map<number, GenJob[]>();
+    let admitted = 0;
+    while (this.activeGen.length + admitted < this.maxRows) {
       const job = this.waitingGen.shift();
-      if (job === undefined) return;
+      if (job === undefined) break;
       job.queuedMs = performance.now() - job.enqueuedAt;
+      job.state = this.newState();
+      const steps = job.row.prime.length;
+      byLength.set(steps, [...(byLength.get(steps) ?? []), job]);
+      admitted++;
+    }
+    for (const [steps, jobs] of byLength) {
+      const B = jobs.length;
+      const ids = new Int32Array(steps * B);
+      jobs.forEach((job, b) => job.row.prime.forEach((id, t) => (ids[t * B + b] = id)));
+      const { h, c } = this.gather(jobs);
+      let logits: Float32Array;
       try {
-        const state = this.newState();
-        job.state = state;
-        const logits = this.engine.run(job.row.prime, job.row.prime.length, 1, state.h, state.c, true);
-        this.advance(job, logits);
+        logits = this.engine.run(ids, steps, B, h, c, true);
       } catch (err) {
-        this.fail(job, err);
+        for (const job of jobs) this.fail(job, err);
+        continue;
       }
+      this.scatter(jobs, h, c);
+      const V = logits.length / B;
+      jobs.forEach((job, b) => this.advanceOrFail(job, logits.subarray(b * V, (b + 1) * V)));
+    }
+  }
+
+  private advanceOrFail(job: GenJob, logits: Float32Array): void {
+    try {
+      this.advance(job, logits);
+    } catch (err) {
+      const at = this.activeGen.indexOf(job);
+      if (at >= 0) this.activeGen.splice(at, 1);
+      this.fail(job, err);
     }
   }
 
@@ -210,14 +237,7 @@ export class ModelScheduler {
     }
     this.scatter(jobs, h, c);
     const V = logits.length / jobs.length;
-    jobs.forEach((job, i) => {
-      try {
-        this.advance(job, logits.subarray(i * V, (i + 1) * V));
-      } catch (err) {
-        this.activeGen.splice(this.activeGen.indexOf(job), 1);
-        this.fail(job, err);
-      }
-    });
+    jobs.forEach((job, i) => this.advanceOrFail(job, logits.subarray(i * V, (i + 1) * V)));
   }
 
   private admitScorings(): void {
