@@ -194,14 +194,23 @@ export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> 
       ];
       const rows: ServiceRow[] = [];
       for (const route of routes) {
-        // Warm-up: the model loads into the cache and the code paths compile.
+        // Warm-up: the model loads into the cache and the code paths compile. After a
+        // 128-connection run the server may still be shedding load: a 503 waits and retries.
         let tokens = 0;
-        for (let i = 0; i < 5; i++) {
+        for (let i = 0, refused = 0; i < 5; i++) {
           const r = await fetch(`${base}${route.path}`, {
             method: route.method,
             headers: route.headers,
             body: route.body,
           });
+          if (r.status === 503 && refused++ < 30) {
+            await r.text();
+            await new Promise((resolve) =>
+              setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)),
+            );
+            i--;
+            continue;
+          }
           if (!r.ok) throw new Error(`${route.name}: warm-up answered ${r.status}: ${await r.text()}`);
           const text = await r.text();
           tokens = route.path.includes('stream=true') ? 100 : (JSON.parse(text) as { tokens: number }).tokens;
