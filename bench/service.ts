@@ -1,19 +1,23 @@
 /**
  * The service under load: a real API process (`src/main.ts`, role api) serving a default-size
  * model (2×256 LSTM) trained for a few steps, and autocannon in this process driving
- * `GET /generate` (100 tokens) and `POST /score` at 1, 8 and 32 connections.
+ * `GET /generate` (100 tokens), the same streamed, and `POST /score` (200 characters) at 1, 8,
+ * 32 and 128 connections, and `GET /healthz` on one connection while the 32-connection
+ * generation load runs. `npm run bench` runs it among the rest; alone:
+ * `npx tsx bench/service.ts [--seconds N] [--out FILE]` prints the table and writes it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 
-import type { BackendInfo } from '../src/ml/backend.js';
+import { initBackend, type BackendInfo } from '../src/ml/backend.js';
 import { trainFromText } from '../src/ml/pipeline.js';
-import { newModelId } from '../src/queue/training-queue.js';
+import { newModelId } from '../src/contracts/ids.js';
 import { writeModelDir } from '../src/storage/artifacts.js';
 
 export interface ServiceRow {
@@ -23,6 +27,8 @@ export interface ServiceRow {
   reqPerSec: number;
   /** 2xx answers per second. */
   okPerSec: number;
+  /** Tokens generated or scored per second by the 2xx answers (0 for /healthz). */
+  tokensPerSec: number;
   p50Ms: number;
   p99Ms: number;
   statusCodes: Record<string, number>;
@@ -41,16 +47,19 @@ export interface ServiceOptions {
 
 /**
  * Limits the bench lifts so it measures the service rather than its protections: the rate
- * limit (per client, and autocannon is one client) and the in-flight generation cap (32
- * connections would otherwise mostly get 503s). The overload guard stays as deployed.
+ * limit (per client, and autocannon is one client). The batch rows, the wait queue, the
+ * in-flight cap and the overload guard stay as deployed, so 128 connections meet them.
  */
 const SERVICE_ENV = {
   RNNLM_ROLE: 'api',
   RNNLM_BACKEND: 'wasm',
   RNNLM_LOG_LEVEL: 'warn',
   RNNLM_RATE_LIMIT_MAX: '1000000000',
-  RNNLM_MAX_INFLIGHT_GENERATIONS: '64',
 };
+
+const CONNECTIONS = [1, 8, 32, 128];
+/** The generation load `GET /healthz` is measured under. */
+const HEALTH_UNDER = 32;
 
 /** The URL the API prints once it listens (it was started on port 0: the OS picks one). */
 async function listeningUrl(child: ChildProcess, deadlineMs: number): Promise<string> {
@@ -75,6 +84,66 @@ async function listeningUrl(child: ChildProcess, deadlineMs: number): Promise<st
   } finally {
     clearTimeout(timer);
   }
+}
+
+interface Route {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string> | undefined;
+  body?: string | undefined;
+}
+
+function run(base: string, route: Route, connections: number, seconds: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: `${base}${route.path}`,
+    method: route.method,
+    headers: route.headers,
+    body: route.body,
+    connections,
+    duration: seconds,
+    timeout: 30,
+  });
+}
+
+function toRow(
+  route: string,
+  r: autocannon.Result,
+  connections: number,
+  tokensPerRequest: number,
+): ServiceRow {
+  const statusCodes = Object.fromEntries(
+    Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0]),
+  );
+  return {
+    route,
+    connections,
+    reqPerSec: r.requests.total / r.duration,
+    okPerSec: r['2xx'] / r.duration,
+    tokensPerSec: (r['2xx'] * tokensPerRequest) / r.duration,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    statusCodes,
+    errors: r.errors,
+    timeouts: r.timeouts,
+  };
+}
+
+/** The table `npm run bench` and this script print. */
+export function serviceTable(rows: ServiceRow[]): string[] {
+  const lines = [
+    '| through the service (autocannon, one API process) | connections | ok req/s | tokens/s | p50 ms | p99 ms | statuses | socket errors / timeouts |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ];
+  for (const row of rows) {
+    const statuses = Object.entries(row.statusCodes)
+      .map(([code, n]) => `${code}: ${n}`)
+      .join(', ');
+    lines.push(
+      `| ${row.route} | ${row.connections} | ${row.okPerSec.toFixed(1)} | ${row.tokensPerSec.toFixed(0)} | ${row.p50Ms} | ${row.p99Ms} | ${statuses} | ${row.errors} / ${row.timeouts} |`,
+    );
+  }
+  return lines;
 }
 
 export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> {
@@ -117,53 +186,55 @@ export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> 
           text: opts.corpus.slice(1000, 1200),
         }),
       };
-      const routes = [
-        {
-          name: 'GET /generate (100 tokens)',
-          method: 'GET' as const,
-          path: `/generate?model=${id}&prompt=ROMEO%3A&maxTokens=100&seed=1`,
-        },
+      const generate = `/generate?model=${id}&prompt=ROMEO%3A&maxTokens=100&seed=1`;
+      const routes: Route[] = [
+        { name: 'GET /generate (100 tokens)', method: 'GET', path: generate },
+        { name: 'GET /generate, streamed (100 tokens)', method: 'GET', path: `${generate}&stream=true` },
         { name: 'POST /score (200 chars)', ...score },
       ];
       const rows: ServiceRow[] = [];
       for (const route of routes) {
-        // Warm-up: the model loads into the cache and the code paths compile.
-        for (let i = 0; i < 5; i++) {
+        // Warm-up: the model loads into the cache and the code paths compile. After a
+        // 128-connection run the server may still be shedding load: a 503 waits and retries.
+        let tokens = 0;
+        for (let i = 0, refused = 0; i < 5; i++) {
           const r = await fetch(`${base}${route.path}`, {
             method: route.method,
-            headers: 'headers' in route ? route.headers : undefined,
-            body: 'body' in route ? route.body : undefined,
+            headers: route.headers,
+            body: route.body,
           });
+          if (r.status === 503 && refused++ < 30) {
+            await r.text();
+            await new Promise((resolve) =>
+              setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)),
+            );
+            i--;
+            continue;
+          }
           if (!r.ok) throw new Error(`${route.name}: warm-up answered ${r.status}: ${await r.text()}`);
+          const text = await r.text();
+          tokens = route.path.includes('stream=true') ? 100 : (JSON.parse(text) as { tokens: number }).tokens;
         }
-        for (const connections of [1, 8, 32]) {
-          const r = await autocannon({
-            url: `${base}${route.path}`,
-            method: route.method,
-            headers: 'headers' in route ? route.headers : undefined,
-            body: 'body' in route ? route.body : undefined,
-            connections,
-            duration: opts.secondsPerRun,
-            timeout: 30,
-          });
-          const statusCodes = Object.fromEntries(
-            Object.entries(r.statusCodeStats ?? {}).map(([code, s]) => [code, s.count ?? 0]),
-          );
-          const row: ServiceRow = {
-            route: route.name,
-            connections,
-            reqPerSec: r.requests.total / r.duration,
-            okPerSec: r['2xx'] / r.duration,
-            p50Ms: r.latency.p50,
-            p99Ms: r.latency.p99,
-            statusCodes,
-            errors: r.errors,
-            timeouts: r.timeouts,
+        for (const connections of CONNECTIONS) {
+          const measured = route === routes[0] && connections === HEALTH_UNDER;
+          const health: Route = {
+            name: `GET /healthz during ${route.name} ×${connections}`,
+            method: 'GET',
+            path: '/healthz',
           };
-          opts.log(
-            `service: ${route.name} ×${connections}: ${row.okPerSec.toFixed(1)} ok/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${JSON.stringify(statusCodes)}, errors ${row.errors}`,
-          );
-          rows.push(row);
+          // /healthz on a connection of its own while the generations run.
+          const [result, healthResult] = await Promise.all([
+            run(base, route, connections, opts.secondsPerRun),
+            measured ? run(base, health, 1, opts.secondsPerRun) : undefined,
+          ]);
+          const measuredRows = [toRow(route.name, result, connections, tokens)];
+          if (healthResult !== undefined) measuredRows.push(toRow(health.name, healthResult, 1, 0));
+          for (const row of measuredRows) {
+            opts.log(
+              `service: ${row.route} ×${row.connections}: ${row.okPerSec.toFixed(1)} ok/s, ${row.tokensPerSec.toFixed(0)} tok/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${JSON.stringify(row.statusCodes)}, errors ${row.errors}`,
+            );
+            rows.push(row);
+          }
         }
       }
       return rows;
@@ -175,3 +246,40 @@ export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> 
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+/** `npx tsx bench/service.ts [--seconds N] [--out FILE]`: the service bench alone. */
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const option = (name: string) => {
+    const at = args.indexOf(name);
+    return at < 0 ? undefined : args[at + 1];
+  };
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const date = new Date().toISOString().slice(0, 10);
+  const out = option('--out') ?? join(root, 'bench', 'results', `service-${date}.md`);
+  const backend = await initBackend('wasm');
+  const log = (msg: string) => process.stderr.write(`${msg}\n`);
+  const rows = await serviceBench({
+    root,
+    corpus: readFileSync(resolve(root, '../shared/data/tinyshakespeare.txt'), 'utf8'),
+    backend,
+    secondsPerRun: Number(option('--seconds') ?? 10),
+    log,
+  });
+  const [load1, load5] = loadavg();
+  const table = [
+    `# Service bench, ${date}`,
+    '',
+    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)} at the end; wasm backend, native kernels ${backend.nativeKernels ?? 'off'}; ${option('--seconds') ?? 10} s per run.`,
+    '',
+    ...serviceTable(rows),
+    '',
+  ].join('\n');
+  process.stdout.write(table);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, table);
+  writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(rows, null, 2)}\n`);
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  await main();

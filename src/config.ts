@@ -106,8 +106,22 @@ export const envSchema = z.object({
   RNNLM_RATE_LIMIT_WINDOW_MS: count(60_000),
   /** Time a client has to send a whole request (headers and body); a slow-drip body is cut off. */
   RNNLM_REQUEST_TIMEOUT_MS: count(120_000),
-  /** Generations the API runs at once; one more is a 503 `RNNLM_OVERLOADED`. */
-  RNNLM_MAX_INFLIGHT_GENERATIONS: count(4),
+  /**
+   * Generations open at once in one API process, across models and streams included; one more
+   * is a 503 `RNNLM_OVERLOADED`. An outer bound on sockets and memory: the batch scheduler's
+   * rows and wait queue below bound the work.
+   */
+  RNNLM_MAX_INFLIGHT_GENERATIONS: count(256),
+  /**
+   * Rows one batched forward steps at most: the generations (and, apart, the scorings) of one
+   * model running together. More wait for a row.
+   */
+  RNNLM_MAX_BATCH_ROWS: count(32),
+  /**
+   * Generations and scorings waiting for a row, over all models; one more is a 503
+   * `RNNLM_OVERLOADED` with `Retry-After`. 0: none wait.
+   */
+  RNNLM_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(0).default(64),
   /** Mean event-loop delay (ms) over which the API answers 503 `RNNLM_OVERLOADED`; 0 turns the check off. */
   RNNLM_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   /** Used V8 heap (bytes) over which the API answers 503; 0 means 90% of the heap limit. */

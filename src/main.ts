@@ -7,13 +7,13 @@ import { mkdir } from 'node:fs/promises';
 
 import { dataDirs, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
-import { initBackend } from './ml/backend.js';
+import { initBackend, type BackendInfo } from './ml/backend.js';
 import { nativeStatus } from './ml/native.js';
+import { InferenceService } from './inference/service.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
 import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './queue/embedded-redis.js';
 import { RedisJobService } from './queue/job-service.js';
-import { ModelStore } from './storage/model-store.js';
 import { TrainingWorker } from './worker/training-worker.js';
 
 /** Of the shutdown budget, what the worker leaves for the connections closed after it. */
@@ -60,15 +60,16 @@ async function start(
   const role = config.RNNLM_ROLE;
   const dirs = dataDirs(config);
   await mkdir(dirs.models, { recursive: true });
-  // The API generates and scores in-process; the worker reports the backend its children use.
-  const backend = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
   let listening: string | undefined;
+  let backend: BackendInfo | undefined;
 
   if (role === 'api' || role === 'all') {
     const jobs = new RedisJobService({ config, logger });
-    const models = new ModelStore({ dir: dirs.models, config, logger });
-    closables.push({ name: 'models', close: () => Promise.resolve(models.close()) });
+    const models = new InferenceService({ dir: dirs.models, config, logger });
+    closables.push({ name: 'models', close: () => models.close() });
     closables.push({ name: 'jobs', close: () => jobs.close() });
+    // Generation and scoring run on the inference thread's backend.
+    backend = await models.ready();
     await jobs.ready();
     const { buildApp } = await import('./api/app.js');
     const { closeServer, listen } = await import('./api/server.js');
@@ -93,6 +94,9 @@ async function start(
     await worker.waitUntilReady();
   }
 
+  // The worker's children train on the backend this process selects, and /readyz reports its kernels.
+  const selected = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
+  backend ??= selected;
   say(`rnnlm ${RNNLM_VERSION} started (role: ${role})`);
   if (listening !== undefined) say(`  listening  ${listening} (API docs at ${listening}/docs)`);
   if (role !== 'api') {

@@ -3,12 +3,14 @@ import fp from 'fastify-plugin';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 
 import type { Config } from '../config.js';
-import type { JobService, ModelService } from '../queue/types.js';
+import type { ModelService } from '../contracts/models.js';
+import type { JobService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
+import { nativeStatus } from '../ml/native.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
@@ -49,8 +51,6 @@ export interface ApiSettings {
   maxGenerateTokens: number;
   limits: JobLimits;
   heartbeatMs: number;
-  /** The tfjs backend `/readyz` waits for. */
-  backend: Config['RNNLM_BACKEND'];
   /** How long `/readyz` waits for Redis before answering 503. */
   readyTimeoutMs: number;
   /** Aborts when the app closes, so open event streams end instead of holding it open. */
@@ -123,7 +123,12 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       }),
     );
 
-    await app.register(healthRoutes, { jobs, settings });
+    await app.register(healthRoutes, {
+      jobs,
+      settings,
+      engineReady: () => models.ready(),
+      kernels: nativeStatus,
+    });
     await app.register(jobsRoutes, { jobs, settings });
     await app.register(modelsRoutes, { models });
     await app.register(exportRoutes, { models });
@@ -160,7 +165,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxSteps: config.RNNLM_MAX_STEPS,
     },
     heartbeatMs: (deps.heartbeatSeconds ?? 15) * 1000,
-    backend: config.RNNLM_BACKEND,
     readyTimeoutMs: 1000,
     closing: closing.signal,
     apiKeys: config.API_KEYS,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../contracts/ids.js';
 import {
   modelSpecRequestSchema,
   runConfigSchema,
@@ -12,11 +13,6 @@ import {
  * queue (never the corpus text: it lives on disk, addressed by its sha256), what a job looks
  * like over HTTP and what its event stream carries.
  */
-
-/** Job ids as the job service makes them (`job_` + 26 base32 characters); checked before any use. */
-export const JOB_ID_PATTERN = /^job_[a-z0-9]{26}$/;
-/** Model ids: `mdl_` + the suffix of the job that trained the model. */
-export const MODEL_ID_PATTERN = /^mdl_[a-z0-9]{26}$/;
 
 export const jobStatusSchema = z
   .enum(['queued', 'running', 'succeeded', 'failed', 'cancelled'])

@@ -3,21 +3,11 @@
  * beside BullMQ's. Every key starts with the configured prefix, so several deployments (or
  * test runs) can share one Redis.
  */
-import { randomBytes } from 'node:crypto';
-
 import { Queue, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { Config } from '../config.js';
-import {
-  JOB_ID_PATTERN,
-  MODEL_ID_PATTERN,
-  type JobEventType,
-  type JobMetrics,
-  type JobProgress,
-  type StopReason,
-  type TrainingJobData,
-} from './contracts.js';
+import type { JobEventType, JobMetrics, JobProgress, StopReason, TrainingJobData } from './contracts.js';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -44,32 +34,8 @@ export interface TrainingResult {
 /** The progress object a running job reports through `updateProgress`. */
 export type TrainingProgress = JobProgress & JobMetrics & { backend: string };
 
-/** Whether `id` is one this service could have generated (checked before any use). */
-export function isJobId(id: string): boolean {
-  return JOB_ID_PATTERN.test(id);
-}
-
-export function isModelId(id: string): boolean {
-  return MODEL_ID_PATTERN.test(id);
-}
-
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-/** 26 base32 characters: 130 random bits, lowercase, safe in paths, keys and URLs. */
-function randomBase32(): string {
-  const bytes = randomBytes(26);
-  let out = '';
-  for (const b of bytes) out += BASE32[b & 31];
-  return out;
-}
-
-export function newJobId(): string {
-  return `job_${randomBase32()}`;
-}
-
-export function newModelId(): string {
-  return `mdl_${randomBase32()}`;
-}
+/** The job service reads the ids from here; their home is src/contracts/ids.ts. */
+export { isJobId, newJobId } from '../contracts/ids.js';
 
 /** The service's own Redis keys for one deployment (`prefix`). */
 export interface ServiceKeys {

@@ -1,14 +1,9 @@
-import type { ModelMeta } from '../ml/pipeline.js';
-import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
-import type { ExportFormat } from '../export/index.js';
-import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
-import type { FileContent } from '../storage/fs-atomic.js';
 import type { Job, JobEvent, JobRequest, JobStatus } from './contracts.js';
 import type { TrainingQueue } from './training-queue.js';
 
 /**
- * The seams between the API and the rest of the service. The API depends only on these
- * interfaces; src/queue and src/storage implement them against Redis and the filesystem.
+ * The seam between the API and the job queue: the API depends only on these interfaces, and
+ * src/queue implements them against Redis. The model service's seam is src/contracts/models.ts.
  */
 
 /** A training request whose corpus may arrive as raw bytes (multipart upload). */
@@ -94,42 +89,4 @@ export interface JobService {
   /** The BullMQ queue behind the service, shown read-only at /admin/queues; absent: no board. */
   readonly queue?: TrainingQueue | undefined;
   close(): Promise<void>;
-}
-
-/** A published model as the API lists it. */
-export interface ModelInfo {
-  id: string;
-  jobId: string | null;
-  name: string;
-  createdAt: string;
-  backend: string;
-  config: ModelMeta['config'];
-  tokenizer: { type: string; vocabSize: number };
-  parameters: number;
-  metrics: ModelMeta['metrics'];
-  /** The model this one was fine-tuned from; null when trained from scratch (or before lineage was recorded). */
-  baseModel: string | null;
-}
-
-/** The loaded-model cache: hits, misses and evictions since the service started, and its size now. */
-export interface ModelCacheStats {
-  hits: number;
-  misses: number;
-  /** Models dropped to make room for another. */
-  evictions: number;
-  size: number;
-  capacity: number;
-}
-
-export interface ModelService {
-  list(): Promise<ModelInfo[]>;
-  /** undefined when no such model; throws RNNLM_ARTIFACT_CORRUPT / a 409 code when it exists but is not complete. */
-  get(id: string): Promise<ModelInfo | undefined>;
-  delete(id: string): Promise<boolean>;
-  /** Loads (LRU cache bounded by count) and generates. */
-  generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult>;
-  score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult>;
-  /** The files of the model exported to `format` (src/export); undefined when there is no such model. */
-  exportFiles(id: string, format: ExportFormat): Promise<Map<string, FileContent> | undefined>;
-  cacheStats(): ModelCacheStats;
 }

@@ -28,13 +28,13 @@ import {
   writeCheckpoint,
 } from '../storage/checkpoints.js';
 import { CorpusStore } from '../storage/corpus-store.js';
+import { isJobId } from '../contracts/ids.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
 import { stopReasonSchema, trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
 import {
   appendEvent,
   encodeError,
-  isJobId,
   serviceKeys,
   STOP_CANCELLED,
   STOP_SHUTDOWN,

@@ -16,13 +16,13 @@ import { closeConnection, createWorkerConnection } from '../queue/connection.js'
 import { isRedisUnavailable, OutageLog } from '../queue/redis-health.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { TrainingJobData } from '../queue/contracts.js';
+import { isJobId } from '../contracts/ids.js';
 import { jobView, parseRecord } from '../queue/job-records.js';
 import {
   appendEvent,
   decodeError,
   encodeError,
   expireJob,
-  isJobId,
   serviceKeys,
   STOP_CANCELLED,
   STOP_SHUTDOWN,

@@ -1,7 +1,8 @@
 /**
- * Fault suite, item 12: nothing leaks tensors. Generation and scoring run in the API process
- * and training in the worker's, both on tfjs, where a tensor not disposed is memory lost until
- * the process ends: after many requests, or several jobs, the count must be where it started.
+ * Fault suite, item 12: nothing leaks tensors. Generation and scoring run on the API's
+ * inference thread and training in the worker's process, both on tfjs, where a tensor not
+ * disposed is memory lost until the process ends: after many requests, or several jobs, the
+ * count must be where it started.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -17,8 +18,8 @@ import { tinyRequest } from '../integration/queue/harness.js';
 
 const withModel = useSharedTinyModel();
 
-test('12. 200 generations and 200 scorings on one loaded model leave tf.memory().numTensors at its baseline', async (t) => {
-  const { app, id } = await withModel(t, {
+test("12. 200 generations and 200 scorings on one loaded model leave the inference thread's tensors at their baseline", async (t) => {
+  const { app, id, models } = await withModel(t, {
     env: { RNNLM_RATE_LIMIT_MAX: '100000', RNNLM_MAX_INFLIGHT_GENERATIONS: '8' },
   });
   const generate = (i: number) =>
@@ -48,7 +49,7 @@ test('12. 200 generations and 200 scorings on one loaded model leave tf.memory()
   // The first requests load the model into the cache: its weights are the baseline.
   assert.equal((await generate(0)).statusCode, 200);
   assert.equal((await score(0)).statusCode, 200);
-  const baseline = tf.memory();
+  const baseline = await models.memory();
 
   for (let i = 1; i <= 200; i += 4) {
     const answers = await Promise.all([generate(i), generate(i + 1), generate(i + 2), generate(i + 3)]);
@@ -66,9 +67,10 @@ test('12. 200 generations and 200 scorings on one loaded model leave tf.memory()
   });
   assert.equal(unknown.statusCode, 404);
 
-  const after = tf.memory();
+  const after = await models.memory();
   assert.equal(after.numTensors, baseline.numTensors, 'tensors after 200 generations and 200 scorings');
   assert.equal(after.numBytes, baseline.numBytes, 'bytes after 200 generations and 200 scorings');
+  assert.equal(after.stateBytes, 0, 'no row state is left');
 });
 
 test('12. two training jobs in a row in one worker process leave tf.memory().numTensors at its baseline', async (t) => {

@@ -20,9 +20,9 @@ import { dataDirs, loadConfig, type Config } from '../../src/config.js';
 import { initBackend } from '../../src/ml/backend.js';
 import { trainFromText } from '../../src/ml/pipeline.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
-import { newModelId } from '../../src/queue/training-queue.js';
+import { newModelId } from '../../src/contracts/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';
-import { ModelStore } from '../../src/storage/model-store.js';
+import { InferenceService } from '../../src/inference/service.js';
 import { SHAKESPEARE, tinyConfig } from './ml.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -45,7 +45,7 @@ export interface TestApp {
   app: FastifyInstance;
   config: Config;
   jobs: RedisJobService;
-  models: ModelStore;
+  models: InferenceService;
   dataDir: string;
   modelsDir: string;
 }
@@ -93,12 +93,12 @@ export async function build(t: TestContext, options: BuildOptions = {}): Promise
   const jobs = new RedisJobService({ config, logger });
   const modelsDir = dataDirs(config).models;
   await mkdir(modelsDir, { recursive: true });
-  const models = new ModelStore({ dir: modelsDir, config, logger });
+  const models = new InferenceService({ dir: modelsDir, config, logger });
   const built: { app?: FastifyInstance } = {};
   t.after(async () => {
     await built.app?.close();
     await jobs.close();
-    models.close();
+    await models.close();
     if (options.expectRedisDown !== true) await deleteKeys(config.REDIS_URL, prefix);
     await rm(dataDir, { recursive: true, force: true });
   });

@@ -9,32 +9,12 @@ const files = sourceFiles(ROOT, 'src');
 const edges = files.flatMap((file) => importsOf(ROOT, file));
 const runtime = edges.filter((e) => e.runtime);
 
-// ---------------------------------------------------------------------------------------------
-// Known violations that other branches of issue 12 remove. Each entry must match exactly, so a
-// new cycle or a new import still fails. Delete the entries once those branches are merged.
-
-/**
- * Issue 12, "A cycle in the model": the branch that moves the cell layout into a tfjs-free
- * module ends this cycle.
- */
-const ALLOWED_CYCLES: readonly (readonly string[])[] = [
-  ['src/ml/model/cells.ts', 'src/ml/model/native-cells.ts'],
-];
-
-/**
- * Issue 12, "Storage runs models": the serving branch that moves the model store to
- * src/inference (and the ids and `ModelService` to a neutral contracts module) ends these.
- */
-const ALLOWED_STORAGE_IMPORTS: readonly string[] = [
-  'src/storage/model-store.ts -> src/ml/backend.ts',
-  'src/storage/model-store.ts -> src/ml/config.ts',
-  'src/storage/model-store.ts -> src/ml/eval/score.ts',
-  'src/storage/model-store.ts -> src/ml/generate/generate.ts',
-  'src/storage/model-store.ts -> src/ml/pipeline.ts',
-  'src/storage/model-store.ts -> src/queue/training-queue.ts',
-];
-
-// ---------------------------------------------------------------------------------------------
+/** Runtime imports from files under `from` into any of the `forbidden` folders of src/. */
+function crossings(from: string, forbidden: readonly string[]): string[] {
+  return runtime
+    .filter((e) => e.from.startsWith(`src/${from}/`) && forbidden.some((f) => e.to.startsWith(`src/${f}/`)))
+    .map((e) => `${e.from} -> ${e.to}`);
+}
 
 test('the import graph sees every file of src/ and their runtime imports', () => {
   assert.ok(files.length > 50, `${files.length} files`);
@@ -49,20 +29,12 @@ test('the import graph sees every file of src/ and their runtime imports', () =>
 });
 
 test('src/ has no runtime import cycle', () => {
-  const allowed = new Set(ALLOWED_CYCLES.map((c) => [...c].sort().join(' <-> ')));
-  const found = cycles(files, runtime)
-    .map((c) => c.join(' <-> '))
-    .filter((c) => !allowed.has(c));
+  const found = cycles(files, runtime).map((c) => c.join(' <-> '));
   assert.deepEqual(found, [], 'import cycles (break them: move what both sides need into a third module)');
 });
 
 test('storage imports no queue, worker, API or ML code at runtime: it knows files only', () => {
-  const forbidden = /^src\/(ml|queue|worker|api|cli|inference)\//;
-  const allowed = new Set(ALLOWED_STORAGE_IMPORTS);
-  const found = runtime
-    .filter((e) => e.from.startsWith('src/storage/') && forbidden.test(e.to))
-    .map((e) => `${e.from} -> ${e.to}`)
-    .filter((e) => !allowed.has(e));
+  const found = crossings('storage', ['ml', 'queue', 'worker', 'api', 'cli', 'inference']);
   assert.deepEqual(found, [], 'storage imports (type-only imports are fine: `import type`)');
 });
 
@@ -72,4 +44,17 @@ test('the worker imports nothing of the API side: neither src/api nor the job se
     .filter((e) => e.to.startsWith('src/api/') || e.to === 'src/queue/job-service.ts')
     .map((e) => `${e.from} -> ${e.to}`);
   assert.deepEqual(found, [], 'shared job code belongs in src/queue modules both sides import');
+});
+
+test('inference does not reach into the queue, the worker or the API', () => {
+  assert.deepEqual(crossings('inference', ['queue', 'worker', 'api']), []);
+});
+
+test('the shared contracts depend on nothing of the service at run time', () => {
+  assert.deepEqual(crossings('contracts', ['ml', 'queue', 'inference', 'api', 'worker', 'storage']), []);
+});
+
+test('the health routes are handed the engine readiness and kernel status: they do not import the ML engine', () => {
+  const found = runtime.filter((e) => e.from === 'src/api/routes/health.ts' && e.to.startsWith('src/ml/'));
+  assert.deepEqual(found, []);
 });

@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 
-import type { JobService, ModelService } from '../../queue/types.js';
+import type { InferenceStats, ModelService } from '../../contracts/models.js';
+import type { JobService } from '../../queue/types.js';
 import type { InflightLimiter } from './inflight.js';
 import { errors, text as textResponse } from '../schemas/common.js';
 
@@ -146,6 +147,33 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  private readonly batchRows = new Histogram({
+    name: 'rnnlm_inference_batch_rows',
+    help: 'Rows each batched forward stepped together (generations: one token each; scorings: one chunk each), by kind.',
+    labelNames: ['kind'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+  private readonly queueWait = new Histogram({
+    name: 'rnnlm_inference_queue_wait_seconds',
+    help: 'Time a generation or scoring waited for a batch row, by kind.',
+    labelNames: ['kind'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly activeRows = new Gauge({
+    name: 'rnnlm_inference_active_rows',
+    help: 'Generations and scorings holding a batch row now, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly waitingRequests = new Gauge({
+    name: 'rnnlm_inference_waiting_requests',
+    help: 'Generations and scorings waiting for a batch row now, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   private readonly sources: ApiMetricsSources;
   /** Where the next scan for finished jobs starts (ms, the workers' clocks). */
   private finishedSince = Date.now() - FINISHED_LOOKBACK_MS;
@@ -169,6 +197,7 @@ export class ApiMetrics {
   async scrape(): Promise<string> {
     this.readModelCache();
     this.inflight.set(this.sources.generations.active);
+    await this.readInference();
     let timer: NodeJS.Timeout | undefined;
     const queue = this.readQueue().then(
       () => true,
@@ -209,6 +238,26 @@ export class ApiMetrics {
     }
     this.cacheSize.set(stats.size);
     this.cacheCapacity.set(stats.capacity);
+  }
+
+  private async readInference(): Promise<void> {
+    const { models } = this.sources;
+    if (models.inferenceStats === undefined) return;
+    let stats: InferenceStats;
+    try {
+      stats = await models.inferenceStats();
+    } catch (err) {
+      this.sources.logger.warn({ err }, 'metrics: could not read the inference thread');
+      return;
+    }
+    for (const { kind, rows, count } of stats.batches) {
+      for (let i = 0; i < count; i++) this.batchRows.observe({ kind }, rows);
+    }
+    for (const { kind, seconds } of stats.queueWaits) this.queueWait.observe({ kind }, seconds);
+    for (const kind of ['generate', 'score'] as const) {
+      this.activeRows.set({ kind }, stats.active[kind]);
+      this.waitingRequests.set({ kind }, stats.waiting[kind]);
+    }
   }
 
   private async readQueue(): Promise<void> {

@@ -2,7 +2,7 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
 import { EXPORT_FORMATS, TFJS_WEIGHTS_FILE } from '../../export/index.js';
-import type { ModelService } from '../../queue/types.js';
+import type { ModelService } from '../../contracts/models.js';
 import { errorSchema, modelIdSchema } from '../schemas/common.js';
 import { modelParamsSchema } from '../schemas/models.js';
 import { modelNotFound } from './models.js';

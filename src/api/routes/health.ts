@@ -2,9 +2,9 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
 import { isRnnlmError, RnnlmError } from '../../errors.js';
-import { initBackend } from '../../ml/backend.js';
-import { nativeStatus } from '../../ml/native.js';
 import { evictionWarning } from '../../queue/connection.js';
+import type { ModelService } from '../../contracts/models.js';
+import type { NativeStatus } from '../../ml/native.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { errors, json } from '../schemas/common.js';
@@ -12,9 +12,13 @@ import { errors, json } from '../schemas/common.js';
 export interface HealthRoutesOptions {
   jobs: JobService;
   settings: ApiSettings;
+  /** Resolves once the engine that runs the models has started: the probe never starts one itself. */
+  engineReady: ModelService['ready'];
+  /** The native kernels this process uses (or why not), for `/readyz`. */
+  kernels: () => NativeStatus;
 }
 
-/** How long a probe waits for the tfjs backend to start the first time. */
+/** How long a probe waits for the inference engine to start the first time. */
 const BACKEND_TIMEOUT_MS = 10_000;
 
 /** Alive or ready, with what an operator should fix though the service runs (present only when there is some). */
@@ -59,7 +63,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 /** Liveness and readiness probes. */
 export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   app,
-  { jobs, settings },
+  { jobs, settings, engineReady, kernels: kernelStatus },
   done,
 ) => {
   app.get(
@@ -94,17 +98,15 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         ? err
         : new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'Redis does not answer', undefined, { cause: err });
     });
-    // Selected once per process; only the first probe waits for it to load.
-    const backend = within(initBackend(settings.backend), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch(
-      (err: unknown) => {
-        request.log.warn({ err }, 'not ready: the tfjs backend did not start');
-        throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
-          ? err
-          : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
-              cause: err,
-            });
-      },
-    );
+    // Started once per process; only the first probe waits for it.
+    const backend = within(engineReady(), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch((err: unknown) => {
+      request.log.warn({ err }, 'not ready: the tfjs backend did not start');
+      throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
+        ? err
+        : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
+            cause: err,
+          });
+    });
     // A Redis that may evict keys still serves, so it is a warning rather than a 503.
     const policy =
       jobs.maxmemoryPolicy === undefined
@@ -112,7 +114,7 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         : within(jobs.maxmemoryPolicy(), settings.readyTimeoutMs, 'Redis').catch(() => 'unknown');
     const [, , maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
     const warning = maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy);
-    const { inUse, ...native } = nativeStatus();
+    const { inUse, ...native } = kernelStatus();
     const kernels = { native: inUse, ...native };
     return warning === undefined
       ? { status: 'ready' as const, kernels }

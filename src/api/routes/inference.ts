@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions } from '../../ml/generate/generate.js';
-import type { JobService, ModelService } from '../../queue/types.js';
+import type { ModelService } from '../../contracts/models.js';
+import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
@@ -103,6 +104,8 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       topP: req.topP,
       seed: req.seed,
       stop: req.stop,
+      details: req.details,
+      topN: req.topN,
     };
     const log = request.log.child({ modelId: req.model });
     // An explicit `stream` wins over the Accept header.
@@ -114,13 +117,19 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       return { model: req.model, prompt: req.prompt, ...result };
     }
 
+    // Once the stream is open its status is sent: a full wait queue must be a 503 before that.
+    models.checkCapacity?.('generate', req.model);
     const stream = new SseStream(reply, settings.closing, { endOnClose: false });
     let index = 0;
     try {
       const result = await metrics.timeGeneration(true, () =>
-        models.generate(req.model, { ...options, signal: stream.signal }, async (text) => {
+        models.generate(req.model, { ...options, signal: stream.signal }, async (text, tokens) => {
           index++;
-          await stream.send({ id: String(index), event: 'token', data: { text } });
+          await stream.send({
+            id: String(index),
+            event: 'token',
+            data: tokens === undefined ? { text } : { text, tokens },
+          });
         }),
       );
       await stream.send({

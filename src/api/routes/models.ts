@@ -2,7 +2,7 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
 import { RnnlmError } from '../../errors.js';
-import type { ModelService } from '../../queue/types.js';
+import type { ModelService } from '../../contracts/models.js';
 import { errors, json } from '../schemas/common.js';
 import { modelListSchema, modelParamsSchema, modelSchema } from '../schemas/models.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../queue/contracts.js';
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../contracts/ids.js';
 
 /** The error body every non-2xx JSON answer has (see src/api/errors.ts). */
 export const errorSchema = z

@@ -3,32 +3,38 @@ import { z } from 'zod';
 import { modelIdOut } from '../../queue/contracts.js';
 import { modelIdSchema, queryBooleanSchema } from './common.js';
 
+/** Alternatives per step a generation's details list at most. */
+export const MAX_TOP_N = 20;
+
 /**
  * Sampling fields shared by the query of `GET /generate` and the body of `POST /generate`;
- * `number` makes a number schema (coercing strings in a query).
+ * `num` wraps a number schema (coercing strings in a query).
  */
-function samplingFields(maxTokens: number, number: () => z.ZodNumber) {
+function samplingFields(maxTokens: number, num: (schema: z.ZodNumber) => z.ZodType<number, unknown>) {
   return {
     model: modelIdSchema,
     prompt: z.string().max(100_000).default(''),
-    maxTokens: number()
-      .int()
-      .min(0)
-      .max(maxTokens)
+    maxTokens: num(z.number().int().min(0).max(maxTokens))
       .default(Math.min(200, maxTokens))
       .describe(
         "Tokens to sample at most; bounded by the service's limit (RNNLM_MAX_GENERATE_TOKENS), " +
           'the default is 200 or that limit if lower.',
       ),
-    temperature: number().min(0).max(100).default(1).describe('0 is greedy.'),
-    topK: number().int().min(0).optional().describe('Keep the k most likely tokens (0 = off).'),
-    topP: number().gt(0).max(1).optional().describe('Nucleus sampling (1 = off).'),
-    seed: number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
+    temperature: num(z.number().min(0).max(100)).default(1).describe('0 is greedy.'),
+    topK: num(z.number().int().min(0)).optional().describe('Keep the k most likely tokens (0 = off).'),
+    topP: num(z.number().gt(0).max(1)).optional().describe('Nucleus sampling (1 = off).'),
+    seed: num(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 31 - 1),
+    )
       .optional()
       .describe('The same seed, model and options give the same text.'),
+    topN: num(z.number().int().min(0).max(MAX_TOP_N))
+      .optional()
+      .describe("With `details`: each step's most likely tokens too (at most 20)."),
   };
 }
 
@@ -43,13 +49,14 @@ export function generateQuerySchema(maxTokens: number) {
   return z
     .object({
       // A coerced number keeps its bounds in the OpenAPI document (a pipe would show the input side only).
-      ...samplingFields(maxTokens, () => z.coerce.number()),
+      ...samplingFields(maxTokens, (n) => z.coerce.number().pipe(n)),
       stop: z
         .union([z.string().min(1).max(200), stopListSchema])
         .transform((s) => (typeof s === 'string' ? [s] : s))
         .optional()
         .describe(`${STOP_DESCRIPTION} (repeat the parameter for more).`),
       stream: queryBooleanSchema.optional(),
+      details: queryBooleanSchema.optional(),
     })
     .strict();
 }
@@ -70,19 +77,29 @@ export function generateBodySchema(maxTokens: number) {
 function makeGenerateBodySchema(maxTokens: number) {
   return z
     .object({
-      ...samplingFields(maxTokens, () => z.number()),
+      ...samplingFields(maxTokens, (n) => n),
       stop: z
         .union([z.string().min(1).max(200), stopListSchema])
         .transform((s) => (typeof s === 'string' ? [s] : s))
         .optional()
         .describe(`${STOP_DESCRIPTION}.`),
       stream: z.boolean().optional(),
+      details: z.boolean().optional(),
     })
     .strict()
     .meta({ id: 'GenerateRequest' });
 }
 
 export type GenerateRequest = z.output<ReturnType<typeof generateBodySchema>>;
+
+const tokenLogprobSchema = z
+  .object({ token: z.string(), id: z.number().int(), logprob: z.number() })
+  .meta({ id: 'TokenLogprob' });
+
+/** A sampled token in a generation's details, with the step's most likely tokens when asked. */
+export const tokenDetailSchema = tokenLogprobSchema
+  .extend({ top: z.array(tokenLogprobSchema).optional() })
+  .meta({ id: 'TokenDetail' });
 
 export const generateResultSchema = z
   .object({
@@ -91,6 +108,12 @@ export const generateResultSchema = z
     text: z.string().describe('The generated text, after the prompt; a stop sequence is not included.'),
     tokens: z.number().int().describe('Tokens sampled.'),
     finishReason: z.enum(['length', 'stop', 'eos']),
+    details: z
+      .object({ tokens: z.array(tokenDetailSchema) })
+      .optional()
+      .describe(
+        'With `details=true`: each sampled token with its log-probability under the model (before temperature, top-k and top-p), and with `topN` the most likely tokens of each step.',
+      ),
   })
   .meta({ id: 'GenerateResult' });
 
@@ -113,8 +136,6 @@ export const scoreResultSchema = z
     meanNll: z.number(),
     perplexity: z.number(),
     bitsPerChar: z.number(),
-    tokenLogprobs: z
-      .array(z.object({ token: z.string(), id: z.number().int(), logprob: z.number() }))
-      .optional(),
+    tokenLogprobs: z.array(tokenLogprobSchema).optional(),
   })
   .meta({ id: 'ScoreResult' });

@@ -15,7 +15,7 @@ const metricSetSchema = z
   })
   .meta({ id: 'MetricSet' });
 
-/** A published model (ModelInfo in src/queue/types.ts). */
+/** A published model (ModelInfo in src/contracts/models.ts). */
 export const modelSchema = z
   .object({
     id: modelIdOut,

@@ -36,6 +36,61 @@ export interface ScoreResult {
 }
 
 /**
+ * The tokens a scoring reads: the context (or a line break when there is none), then the
+ * text; `first` is the index of the first scored token, so every token of the text is
+ * predicted and counted.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` when the text has no tokens.
+ */
+export function scoringStream(
+  tokenizer: Tokenizer,
+  text: string,
+  options: ScoreOptions,
+): { stream: Int32Array; first: number } {
+  const target = tokenizer.encode(text);
+  const prefix =
+    options.context !== undefined && options.context.length > 0
+      ? tokenizer.encode(options.context)
+      : [...tokenizer.boundaryIds];
+  const stream = Int32Array.from([...prefix, ...target]);
+  const first = Math.max(1, prefix.length);
+  if (stream.length - first <= 0) {
+    throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
+  }
+  return { stream, first };
+}
+
+/** The result from the log-probabilities of the scored tokens (`stream` from `first` on). */
+export function scoreResult(
+  tokenizer: Tokenizer,
+  text: string,
+  options: ScoreOptions,
+  stream: Int32Array,
+  first: number,
+  logprobs: Float64Array,
+): ScoreResult {
+  let nll = 0;
+  for (const lp of logprobs) nll -= lp;
+  const characters = countCodePoints(text);
+  const meanNll = nll / logprobs.length;
+  return {
+    tokens: logprobs.length,
+    characters,
+    nll,
+    meanNll,
+    perplexity: Math.exp(meanNll),
+    bitsPerChar: characters > 0 ? nll / Math.LN2 / characters : Number.NaN,
+    tokenLogprobs:
+      options.details === true
+        ? Array.from(logprobs, (logprob, k) => {
+            const id = stream[first + k] as number;
+            return { token: tokenizer.tokenText(id), id, logprob };
+          })
+        : undefined,
+  };
+}
+
+/**
  * Scores `text` under the model. The state is primed on the context, or on a line break when
  * there is none, so every token of the text is predicted and counted; long inputs run in
  * chunks with the state carried, so the result does not depend on the chunk length.
@@ -46,17 +101,8 @@ export async function score(
   text: string,
   options: ScoreOptions = {},
 ): Promise<ScoreResult> {
-  const target = tokenizer.encode(text);
-  const prefix =
-    options.context !== undefined && options.context.length > 0
-      ? tokenizer.encode(options.context)
-      : [...tokenizer.boundaryIds];
-  const stream = Int32Array.from([...prefix, ...target]);
-  const first = Math.max(1, prefix.length);
+  const { stream, first } = scoringStream(tokenizer, text, options);
   const scored = stream.length - first;
-  if (scored <= 0) {
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
-  }
   const chunk = options.chunkLength ?? 256;
   const logprobs = new Float64Array(scored);
   let state = model.zeroState(1);
@@ -91,23 +137,5 @@ export async function score(
   } finally {
     disposeState(state);
   }
-  let nll = 0;
-  for (const lp of logprobs) nll -= lp;
-  const characters = countCodePoints(text);
-  const meanNll = nll / scored;
-  return {
-    tokens: scored,
-    characters,
-    nll,
-    meanNll,
-    perplexity: Math.exp(meanNll),
-    bitsPerChar: characters > 0 ? nll / Math.LN2 / characters : Number.NaN,
-    tokenLogprobs:
-      options.details === true
-        ? Array.from(logprobs, (logprob, k) => {
-            const id = stream[first + k] as number;
-            return { token: tokenizer.tokenText(id), id, logprob };
-          })
-        : undefined,
-  };
+  return scoreResult(tokenizer, text, options, stream, first, logprobs);
 }

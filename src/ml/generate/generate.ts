@@ -5,36 +5,22 @@ import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { HostStepper } from '../model/native-cells.js';
 import { nativeKernels } from '../native.js';
-import { Rng } from '../rng.js';
-import { createStreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
-import { StopSequenceMatcher } from './stop.js';
-import { createTokenGuard } from './token-guard.js';
+import type { Tokenizer } from '../tokenizers/index.js';
+import { GenerationRow, type RowOptions, type RowResult, type TokenDetail } from './row.js';
 
-export type FinishReason = 'length' | 'stop' | 'eos';
+export type { FinishReason, TokenDetail } from './row.js';
 
-export interface GenerateOptions extends SamplingOptions {
-  prompt?: string | undefined;
-  /** Upper bound on sampled tokens. */
-  maxTokens: number;
-  /** Seed of the sampler; the same seed, model and options give the same text. */
-  seed?: number | undefined;
-  /** Generation ends before the first occurrence of any of these; the stop text is not returned. */
-  stop?: readonly string[] | undefined;
-  /** Word models: end when `<eos>` (end of line) is sampled. */
-  stopAtEos?: boolean | undefined;
+export interface GenerateOptions extends RowOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface GenerateResult {
-  text: string;
-  /** Tokens sampled. */
-  tokens: number;
-  finishReason: FinishReason;
-}
+export type GenerateResult = RowResult;
 
-/** Receives text as it becomes final (never text that later turns out to start a stop sequence). */
-export type OnText = (delta: string) => void | Promise<void>;
+/**
+ * Receives text as it becomes final (never text that later turns out to start a stop
+ * sequence) and, with `details`, the tokens sampled since the previous call.
+ */
+export type OnText = (delta: string, tokens?: TokenDetail[]) => void | Promise<void>;
 
 /** Feeds tokens to a batch-1 state it carries and returns the logits after the last one. */
 interface Stepper {
@@ -85,59 +71,19 @@ export async function generate(
   options: GenerateOptions,
   onText?: OnText,
 ): Promise<GenerateResult> {
-  validateSamplingOptions(options);
-  if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `maxTokens must be a non-negative integer, got ${options.maxTokens}`,
-      {
-        field: 'maxTokens',
-      },
-    );
-  }
-  const prime = [...tokenizer.boundaryIds, ...tokenizer.encode(options.prompt ?? '')];
-  if (prime.length === 0) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      'this model has no line-break token to start from: give a non-empty prompt',
-      { field: 'prompt' },
-    );
-  }
-  const sampling: SamplingOptions = {
-    temperature: options.temperature,
-    topK: options.topK,
-    topP: options.topP,
-    suppressIds: options.suppressIds,
+  const row = new GenerationRow(tokenizer, options);
+  const emit = async () => {
+    const delta = row.takeText();
+    if (onText !== undefined && delta.length > 0) await onText(delta, row.takeTokens());
   };
-  const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const decoder = createStreamingDecoder(tokenizer, { after: options.prompt });
-  const guard = createTokenGuard(tokenizer);
-  const matcher = new StopSequenceMatcher(options.stop ?? []);
-  let emitted = 0;
-  const emit = async (text: string) => {
-    if (onText !== undefined && text.length > emitted) await onText(text.slice(emitted));
-    emitted = Math.max(emitted, text.length);
-  };
-
   const stepper = stepperFor(model);
-  let tokens = 0;
-  let finishReason: FinishReason = 'length';
   try {
-    let logits = await stepper.advance(Int32Array.from(prime));
-    while (tokens < options.maxTokens) {
+    let logits = await stepper.advance(row.prime);
+    for (;;) {
       if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
-      const id = sampleToken(logits, sampling, rng, [guard(decoder.state())]);
-      tokens++;
-      if (options.stopAtEos === true && id === tokenizer.eosId) {
-        finishReason = 'eos';
-        break;
-      }
-      if (matcher.push(decoder.push(id))) {
-        finishReason = 'stop';
-        break;
-      }
-      await emit(matcher.safeText());
-      if (tokens === options.maxTokens) break;
+      const id = row.next(logits);
+      await emit();
+      if (id === undefined) break;
       // Reading a tensor resolves as a microtask on the cpu/wasm backends; a macrotask turn
       // lets a server answer other requests between the tokens of a long generation.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -146,8 +92,5 @@ export async function generate(
   } finally {
     stepper.dispose();
   }
-  if (!matcher.stopped) matcher.push(decoder.flush());
-  const text = matcher.text();
-  await emit(text);
-  return { text, tokens, finishReason };
+  return row.result();
 }

@@ -236,16 +236,14 @@ export interface SteppableModel {
 }
 
 /**
- * Generation's batch-1 loop without tfjs: the state lives in host arrays, and each call runs
- * the embedding lookup, the layers (the native kernels) and the output projection (sgemm) of
- * the tokens it is given, returning the logits after the last one. It computes what
+ * The model's forward pass without tfjs, for inference: the state lives in host arrays the
+ * caller owns, and each call runs the embedding lookup, the layers (the native kernels) and
+ * the output projection (sgemm) for any number of rows at once. It computes what
  * `RnnLm.logits` does; a tfjs op per step would cost more than the step's arithmetic.
  */
-export class HostStepper {
+export class HostForward {
   private readonly weights = new Map<string, Float32Array>();
   private readonly layers: HostLayer[];
-  private readonly h: Float32Array[];
-  private readonly c: Float32Array[];
 
   constructor(
     private readonly k: NativeKernels,
@@ -253,15 +251,12 @@ export class HostStepper {
   ) {
     const vars = model.trainableVariables();
     model.variableNames().forEach((name, i) => this.weights.set(name, host(vars[i] as tf.Variable)));
-    const { layers, hiddenSize } = model.config;
-    this.layers = Array.from({ length: layers }, (_, l) => ({
+    this.layers = Array.from({ length: model.config.layers }, (_, l) => ({
       kernel: this.w(`layers.${l}.kernel`),
       recurrent: this.w(`layers.${l}.recurrent`),
       bias: this.w(`layers.${l}.bias`),
       recurrentBias: this.weights.get(`layers.${l}.recurrentBias`) ?? EMPTY,
     }));
-    this.h = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
-    this.c = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
   }
 
   private w(name: string): Float32Array {
@@ -270,26 +265,65 @@ export class HostStepper {
     return data;
   }
 
-  /** Feeds `ids` (at least one) and returns the logits [vocabSize] after the last. */
-  advance(ids: Int32Array): Float32Array {
+  /**
+   * Feeds `steps` tokens to each of `batch` rows (`ids` time-major, [steps * batch]) from the
+   * states `h` and `c` (per layer, [batch * hiddenSize]; `c` read for LSTM only), which are
+   * overwritten with the final states. Returns the logits of every position
+   * [steps * batch, vocabSize], or with `lastOnly` those after the last step [batch, vocabSize].
+   */
+  run(
+    ids: Int32Array,
+    steps: number,
+    batch: number,
+    h: readonly Float32Array[],
+    c: readonly Float32Array[],
+    lastOnly: boolean,
+  ): Float32Array {
     const { cell, hiddenSize: H, embeddingSize: E, vocabSize: V, tieWeights } = this.model.config;
-    const steps = ids.length;
+    const rows = steps * batch;
     const embedding = this.w('embedding');
-    let x: Float32Array = new Float32Array(steps * E);
-    ids.forEach((id, t) => x.set(embedding.subarray(id * E, (id + 1) * E), t * E));
+    let x: Float32Array = new Float32Array(rows * E);
+    ids.forEach((id, r) => x.set(embedding.subarray(id * E, (id + 1) * E), r * E));
     this.layers.forEach((w, l) => {
-      const h = this.h[l] as Float32Array;
-      const c = this.c[l] as Float32Array;
-      const f = forward(this.k, cell, x, h, c, w, { steps, batch: 1, input: l === 0 ? E : H, hidden: H });
-      h.set(f.out.subarray((steps - 1) * H));
-      if (cell === 'lstm') c.set(f.value.subarray(steps * H));
+      const hl = h[l] as Float32Array;
+      const f = forward(this.k, cell, x, hl, c[l] ?? EMPTY, w, {
+        steps,
+        batch,
+        input: l === 0 ? E : H,
+        hidden: H,
+      });
+      hl.set(f.out.subarray((steps - 1) * batch * H));
+      if (cell === 'lstm') (c[l] as Float32Array).set(f.value.subarray(rows * H));
       x = f.out;
     });
-    const logits = new Float32Array(V);
-    if (tieWeights) this.k.sgemm(false, true, 1, V, H, x.subarray((steps - 1) * H), embedding, logits);
-    else this.k.sgemm(false, false, 1, V, H, x.subarray((steps - 1) * H), this.w('output.kernel'), logits);
+    const m = lastOnly ? batch : rows;
+    const logits = new Float32Array(m * V);
+    const last = x.subarray((rows - m) * H);
+    if (tieWeights) this.k.sgemm(false, true, m, V, H, last, embedding, logits);
+    else this.k.sgemm(false, false, m, V, H, last, this.w('output.kernel'), logits);
     const bias = this.w('output.bias');
-    for (let v = 0; v < V; v++) logits[v] = (logits[v] as number) + (bias[v] as number);
+    for (let r = 0; r < m; r++) {
+      for (let v = 0; v < V; v++) logits[r * V + v] = (logits[r * V + v] as number) + (bias[v] as number);
+    }
     return logits;
+  }
+}
+
+/** Generation's batch-1 loop on {@link HostForward}, the state carried between calls. */
+export class HostStepper {
+  private readonly forward: HostForward;
+  private readonly h: Float32Array[];
+  private readonly c: Float32Array[];
+
+  constructor(k: NativeKernels, model: SteppableModel) {
+    this.forward = new HostForward(k, model);
+    const { layers, hiddenSize } = model.config;
+    this.h = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
+    this.c = Array.from({ length: layers }, () => new Float32Array(hiddenSize));
+  }
+
+  /** Feeds `ids` (at least one) and returns the logits [vocabSize] after the last. */
+  advance(ids: Int32Array): Float32Array {
+    return this.forward.run(ids, ids.length, 1, this.h, this.c, true);
   }
 }

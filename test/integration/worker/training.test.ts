@@ -10,7 +10,7 @@ import { test, type TestContext } from 'node:test';
 
 import { RedisJobService } from '../../../src/queue/job-service.js';
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
-import { ModelStore } from '../../../src/storage/model-store.js';
+import { InferenceService } from '../../../src/inference/service.js';
 import { TrainingWorker } from '../../../src/worker/training-worker.js';
 import { testEnv, tinyRequest, waitFor, type TestEnv } from '../queue/harness.js';
 
@@ -134,7 +134,11 @@ test('a job trains in a child process, publishes its model, and the model genera
   );
   assert.equal(events.at(-1)?.data.modelId, done.modelId);
 
-  const models = new ModelStore({ dir: join(env.dataDir, 'models'), config: env.config, logger: env.logger });
+  const models = new InferenceService({
+    dir: join(env.dataDir, 'models'),
+    config: env.config,
+    logger: env.logger,
+  });
   env.defer(() => models.close());
   const info = await models.get(done.modelId!);
   assert.equal(info?.jobId, job.id);

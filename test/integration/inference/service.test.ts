@@ -1,5 +1,5 @@
 /**
- * ModelStore over model directories as the worker publishes them: listing, ids that could
+ * InferenceService over model directories as the worker publishes them: listing, ids that could
  * reach outside the store, damaged models, deletion, and the bounded cache of loaded models.
  */
 import assert from 'node:assert/strict';
@@ -8,13 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, after, test } from 'node:test';
 
-import * as tf from '@tensorflow/tfjs';
-
 import { loadConfig } from '../../../src/config.js';
 import { isRnnlmError } from '../../../src/errors.js';
 import { trainFromText } from '../../../src/ml/pipeline.js';
 import { writeModelDir } from '../../../src/storage/artifacts.js';
-import { ModelStore } from '../../../src/storage/model-store.js';
+import { InferenceService } from '../../../src/inference/service.js';
 import { SHAKESPEARE, testBackend, tinyConfig } from '../../helpers/ml.js';
 
 const IDS = [
@@ -51,15 +49,22 @@ before(async () => {
   await writeFile(join(root, 'secret.json'), '{"files":{}}');
 });
 
-after(() => rm(root, { recursive: true, force: true }));
+const opened: InferenceService[] = [];
 
-function store(cacheSize = 2): ModelStore {
+after(async () => {
+  for (const s of opened) await s.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+function store(cacheSize = 2): InferenceService {
   const config = loadConfig({
     RNNLM_MODEL_CACHE_SIZE: String(cacheSize),
     RNNLM_MAX_GENERATE_TOKENS: '25',
     RNNLM_BACKEND: 'wasm',
   });
-  return new ModelStore({ dir: models, config });
+  const s = new InferenceService({ dir: models, config });
+  opened.push(s);
+  return s;
 }
 
 test('list returns every published model, newest first, with what the API shows', async () => {
@@ -133,21 +138,21 @@ test('generation clamps maxTokens to the configured limit and is reproducible by
   assert.equal(b.text, a.text);
   const scored = await s.score(IDS[0]!, 'KING HENRY', { details: true });
   assert.equal(scored.tokenLogprobs?.length, 10);
-  s.close();
 });
 
 test('the cache holds at most its size in models and frees the ones it evicts', async () => {
   const s = store(2);
+  const tensors = async () => (await s.memory()).numTensors;
   await s.generate(IDS[0]!, { maxTokens: 1, seed: 1 });
-  const one = tf.memory().numTensors;
+  const one = await tensors();
   await s.generate(IDS[1]!, { maxTokens: 1, seed: 1 });
-  const two = tf.memory().numTensors;
+  const two = await tensors();
   const perModel = two - one;
   assert.ok(perModel > 0);
   assert.equal(s.cached, 2);
   await s.generate(IDS[2]!, { maxTokens: 1, seed: 1 });
   assert.equal(s.cached, 2);
-  assert.equal(tf.memory().numTensors, two, 'the evicted model was disposed');
+  assert.equal(await tensors(), two, 'the evicted model was disposed');
   // A model in use when it is evicted is freed when its request ends, not during it.
   const chunks: string[] = [];
   let release: () => void = () => undefined;
@@ -162,17 +167,17 @@ test('the cache holds at most its size in models and frees the ones it evicts', 
   await streaming;
   await s.generate(IDS[1]!, { maxTokens: 1, seed: 1 });
   await s.generate(IDS[2]!, { maxTokens: 1, seed: 1 });
-  // IDS[0] is evicted now but still generating: its weights (and its state) are still there.
-  assert.ok(tf.memory().numTensors >= two + perModel);
+  // IDS[0] is evicted now but its request has not ended: its weights are still there.
+  assert.equal((await s.memory()).models, 3);
+  assert.ok((await tensors()) >= two + perModel);
   release();
   const result = await long;
   assert.equal(result.tokens, 20);
   assert.equal(chunks.join(''), result.text);
   assert.equal(s.cached, 2);
-  assert.equal(tf.memory().numTensors, two);
-  s.close();
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(tf.memory().numTensors, two - 2 * perModel);
+  assert.equal(await tensors(), two);
+  await s.generate(IDS[0]!, { maxTokens: 1, seed: 1 });
+  assert.equal(await tensors(), two, 'loading one more model freed the one it evicted');
 });
 
 test('delete removes the directory and the cached model; deleting again is false', async () => {

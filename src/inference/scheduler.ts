@@ -1,0 +1,314 @@
+/**
+ * Continuous batching for one loaded model, in the manner of text-generation servers (TGI,
+ * vLLM): every active generation is stepped by one batched forward per token, and every
+ * active scoring by one batched forward per chunk of tokens. A request joins at the next
+ * step and leaves when it finishes or is cancelled; requests beyond `maxRows` wait in
+ * arrival order. Each row keeps its own state, sampling settings and RNG stream, so its
+ * answer does not depend on the rows beside it.
+ */
+import { RnnlmError } from '../errors.js';
+import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
+import type { GenerateResult } from '../ml/generate/generate.js';
+import type { Tokenizer } from '../ml/tokenizers/index.js';
+import type { BatchEngine } from './batch-engine.js';
+import type { GenerateRequest } from './protocol.js';
+import { ScoringRow } from './scoring-row.js';
+
+/** Timesteps a scoring row advances per batched forward: newcomers join between chunks. */
+const SCORE_CHUNK = 32;
+
+/** What a request hears back; exactly one of `done` and `fail` is called, once. */
+export interface RequestSink<T> {
+  /** Streamed generation: text that became final, and with `details` the tokens since the last. */
+  text?: ((delta: string, tokens: TokenDetail[] | undefined) => void) | undefined;
+  done(result: T, queuedMs: number): void;
+  fail(err: unknown): void;
+}
+
+/** How the scheduler reports its work (for the batch-size histogram). */
+export interface SchedulerObserver {
+  batch(kind: 'generate' | 'score', rows: number): void;
+}
+
+interface Shape {
+  layers: number;
+  hidden: number;
+}
+
+/** A row's recurrent state, per layer, in host memory. */
+interface RowState {
+  h: Float32Array[];
+  c: Float32Array[];
+}
+
+interface Job<R, T> {
+  id: number;
+  row: R;
+  sink: RequestSink<T>;
+  enqueuedAt: number;
+  queuedMs: number;
+  state: RowState | undefined;
+}
+
+type GenJob = Job<GenerationRow, GenerateResult> & { next: number | undefined };
+type ScoreJob = Job<ScoringRow, ScoreResult>;
+
+export class ModelScheduler {
+  private readonly waitingGen: GenJob[] = [];
+  private readonly activeGen: GenJob[] = [];
+  private readonly waitingScore: ScoreJob[] = [];
+  private readonly activeScore: ScoreJob[] = [];
+  private scheduled = false;
+  /** Bytes of row state alive now: back to 0 whenever the scheduler is idle. */
+  private stateBytes = 0;
+
+  constructor(
+    private readonly engine: BatchEngine,
+    private readonly tokenizer: Tokenizer,
+    private readonly shape: Shape,
+    private readonly maxRows: number,
+    private readonly observer: SchedulerObserver,
+  ) {}
+
+  /** Rows being stepped now and requests waiting for one. */
+  get load(): { active: number; waiting: number; stateBytes: number } {
+    return {
+      active: this.activeGen.length + this.activeScore.length,
+      waiting: this.waitingGen.length + this.waitingScore.length,
+      stateBytes: this.stateBytes,
+    };
+  }
+
+  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, before the request waits. */
+  generate(id: number, options: GenerateRequest, sink: RequestSink<GenerateResult>): void {
+    const row = new GenerationRow(this.tokenizer, options);
+    this.waitingGen.push({
+      id,
+      row,
+      sink,
+      enqueuedAt: performance.now(),
+      queuedMs: 0,
+      state: undefined,
+      next: undefined,
+    });
+    this.schedule();
+  }
+
+  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` when the text has no tokens to score. */
+  score(id: number, text: string, options: ScoreOptions, sink: RequestSink<ScoreResult>): void {
+    const row = new ScoringRow(this.tokenizer, text, options);
+    this.waitingScore.push({ id, row, sink, enqueuedAt: performance.now(), queuedMs: 0, state: undefined });
+    this.schedule();
+  }
+
+  /** Ends request `id` at once (its row computes nothing more); false when it is not here. */
+  cancel(id: number): boolean {
+    for (const list of [this.waitingGen, this.activeGen, this.waitingScore, this.activeScore] as Job<
+      unknown,
+      never
+    >[][]) {
+      const at = list.findIndex((job) => job.id === id);
+      if (at < 0) continue;
+      const [job] = list.splice(at, 1);
+      if (job !== undefined) {
+        this.release(job);
+        job.sink.fail(new RnnlmError('RNNLM_ABORTED', 'the request was cancelled'));
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // A macrotask between steps: cancellations and new requests are read before the next one.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.tick();
+      if (this.load.active + this.load.waiting > 0) this.schedule();
+    });
+  }
+
+  private tick(): void {
+    this.admitGenerations();
+    this.stepGenerations();
+    this.admitScorings();
+    this.stepScorings();
+  }
+
+  private newState(): RowState {
+    const { layers, hidden } = this.shape;
+    this.stateBytes += 2 * layers * hidden * Float32Array.BYTES_PER_ELEMENT;
+    return {
+      h: Array.from({ length: layers }, () => new Float32Array(hidden)),
+      c: Array.from({ length: layers }, () => new Float32Array(hidden)),
+    };
+  }
+
+  private release(job: { state: RowState | undefined }): void {
+    if (job.state === undefined) return;
+    job.state = undefined;
+    this.stateBytes -= 2 * this.shape.layers * this.shape.hidden * Float32Array.BYTES_PER_ELEMENT;
+  }
+
+  private finish<R, T>(job: Job<R, T>, result: T): void {
+    this.release(job);
+    job.sink.done(result, job.queuedMs);
+  }
+
+  private fail<R, T>(job: Job<R, T>, err: unknown): void {
+    this.release(job);
+    job.sink.fail(err);
+  }
+
+  /**
+   * Newcomers are primed on their prompts, those of one length together (a shorter prompt
+   * cannot be padded: the padding would change its state), then sample their first token.
+   */
+  private admitGenerations(): void {
+    const byLength = new Map<number, GenJob[]>();
+    let admitted = 0;
+    while (this.activeGen.length + admitted < this.maxRows) {
+      const job = this.waitingGen.shift();
+      if (job === undefined) break;
+      job.queuedMs = performance.now() - job.enqueuedAt;
+      job.state = this.newState();
+      const steps = job.row.prime.length;
+      byLength.set(steps, [...(byLength.get(steps) ?? []), job]);
+      admitted++;
+    }
+    for (const [steps, jobs] of byLength) {
+      const B = jobs.length;
+      const ids = new Int32Array(steps * B);
+      jobs.forEach((job, b) => job.row.prime.forEach((id, t) => (ids[t * B + b] = id)));
+      const { h, c } = this.gather(jobs);
+      let logits: Float32Array;
+      try {
+        logits = this.engine.run(ids, steps, B, h, c, true);
+      } catch (err) {
+        for (const job of jobs) this.fail(job, err);
+        continue;
+      }
+      this.scatter(jobs, h, c);
+      const V = logits.length / B;
+      jobs.forEach((job, b) => this.advanceOrFail(job, logits.subarray(b * V, (b + 1) * V)));
+    }
+  }
+
+  private advanceOrFail(job: GenJob, logits: Float32Array): void {
+    try {
+      this.advance(job, logits);
+    } catch (err) {
+      const at = this.activeGen.indexOf(job);
+      if (at >= 0) this.activeGen.splice(at, 1);
+      this.fail(job, err);
+    }
+  }
+
+  /** Samples the job's next token from `logits`; keeps it stepping or finishes it. */
+  private advance(job: GenJob, logits: Float32Array): void {
+    job.next = job.row.next(logits);
+    const delta = job.row.takeText();
+    if (delta.length > 0) job.sink.text?.(delta, job.row.takeTokens());
+    if (job.next === undefined) {
+      const at = this.activeGen.indexOf(job);
+      if (at >= 0) this.activeGen.splice(at, 1);
+      this.finish(job, job.row.result());
+    } else if (!this.activeGen.includes(job)) {
+      this.activeGen.push(job);
+    }
+  }
+
+  private stepGenerations(): void {
+    const jobs = [...this.activeGen];
+    if (jobs.length === 0) return;
+    this.observer.batch('generate', jobs.length);
+    const ids = Int32Array.from(jobs, (job) => job.next ?? 0);
+    const { h, c } = this.gather(jobs);
+    let logits: Float32Array;
+    try {
+      logits = this.engine.run(ids, 1, jobs.length, h, c, true);
+    } catch (err) {
+      for (const job of jobs) this.activeGen.splice(this.activeGen.indexOf(job), 1);
+      for (const job of jobs) this.fail(job, err);
+      return;
+    }
+    this.scatter(jobs, h, c);
+    const V = logits.length / jobs.length;
+    jobs.forEach((job, i) => this.advanceOrFail(job, logits.subarray(i * V, (i + 1) * V)));
+  }
+
+  private admitScorings(): void {
+    while (this.activeScore.length < this.maxRows) {
+      const job = this.waitingScore.shift();
+      if (job === undefined) return;
+      job.queuedMs = performance.now() - job.enqueuedAt;
+      job.state = this.newState();
+      this.activeScore.push(job);
+    }
+  }
+
+  /**
+   * One chunk for every active scoring row. Rows nearer their end than a chunk are padded:
+   * what the padding computes is never read, and those rows leave after this chunk.
+   */
+  private stepScorings(): void {
+    const jobs = [...this.activeScore];
+    if (jobs.length === 0) return;
+    this.observer.batch('score', jobs.length);
+    const steps = Math.min(SCORE_CHUNK, Math.max(...jobs.map((job) => job.row.remaining)));
+    const B = jobs.length;
+    const ids = new Int32Array(steps * B);
+    jobs.forEach((job, b) => job.row.inputs(steps).forEach((id, t) => (ids[t * B + b] = id)));
+    const { h, c } = this.gather(jobs);
+    let logits: Float32Array;
+    try {
+      logits = this.engine.run(ids, steps, B, h, c, false);
+    } catch (err) {
+      this.activeScore.length = 0;
+      for (const job of jobs) this.fail(job, err);
+      return;
+    }
+    this.scatter(jobs, h, c);
+    const V = logits.length / (steps * B);
+    jobs.forEach((job, b) => {
+      job.row.consume(steps, (t) => logits.subarray((t * B + b) * V, (t * B + b + 1) * V));
+      if (job.row.remaining > 0) return;
+      this.activeScore.splice(this.activeScore.indexOf(job), 1);
+      try {
+        this.finish(job, job.row.result());
+      } catch (err) {
+        this.fail(job, err);
+      }
+    });
+  }
+
+  /** The rows' states side by side, per layer [rows * hidden]. */
+  private gather(jobs: Job<unknown, unknown>[]): { h: Float32Array[]; c: Float32Array[] } {
+    const { layers, hidden } = this.shape;
+    const h: Float32Array[] = [];
+    const c: Float32Array[] = [];
+    for (let l = 0; l < layers; l++) {
+      const hl = new Float32Array(jobs.length * hidden);
+      const cl = new Float32Array(jobs.length * hidden);
+      jobs.forEach((job, b) => {
+        hl.set(job.state!.h[l]!, b * hidden);
+        cl.set(job.state!.c[l]!, b * hidden);
+      });
+      h.push(hl);
+      c.push(cl);
+    }
+    return { h, c };
+  }
+
+  private scatter(jobs: Job<unknown, unknown>[], h: Float32Array[], c: Float32Array[]): void {
+    const { hidden } = this.shape;
+    jobs.forEach((job, b) => {
+      const state = job.state!;
+      state.h.forEach((hl, l) => hl.set(h[l]!.subarray(b * hidden, (b + 1) * hidden)));
+      state.c.forEach((cl, l) => cl.set(c[l]!.subarray(b * hidden, (b + 1) * hidden)));
+    });
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * One generation's own state, apart from the model's: its prompt priming, sampling settings,
+ * seeded RNG, streaming decoder, stop sequences and token budget. `generate()` drives one row
+ * at batch 1; the inference thread's scheduler drives many rows with one batched forward per
+ * token. Either way a row sees the same logits and draws from its own RNG, so a seeded
+ * request gives the same text alone or batched.
+ */
+import { RnnlmError } from '../../errors.js';
+import type { TokenLogprob } from '../eval/score.js';
+import { Rng } from '../rng.js';
+import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
+import { logSoftmax, sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { StopSequenceMatcher } from './stop.js';
+import { createTokenGuard, type TokenGuard } from './token-guard.js';
+
+export type FinishReason = 'length' | 'stop' | 'eos';
+
+/** How one generation runs; everything but the model. */
+export interface RowOptions extends SamplingOptions {
+  prompt?: string | undefined;
+  /** Upper bound on sampled tokens. */
+  maxTokens: number;
+  /** Seed of the sampler; the same seed, model and options give the same text. */
+  seed?: number | undefined;
+  /** Generation ends before the first occurrence of any of these; the stop text is not returned. */
+  stop?: readonly string[] | undefined;
+  /** Word models: end when `<eos>` (end of line) is sampled. */
+  stopAtEos?: boolean | undefined;
+  /** Return each sampled token with its log-probability (like TGI's `details=true`). */
+  details?: boolean | undefined;
+  /** With `details`: the `topN` most likely tokens of each step too (0 = none). */
+  topN?: number | undefined;
+}
+
+/** One sampled token with its log-probability and, if asked, the step's most likely tokens. */
+export interface TokenDetail extends TokenLogprob {
+  top?: TokenLogprob[] | undefined;
+}
+
+export interface RowResult {
+  text: string;
+  /** Tokens sampled. */
+  tokens: number;
+  finishReason: FinishReason;
+  /** With `details`: every sampled token, the last (a stop or `<eos>`) included. */
+  details?: { tokens: TokenDetail[] } | undefined;
+}
+
+/**
+ * A generation's state between model steps. Feed the model {@link prime}, then call
+ * {@link next} with the logits after each fed token until it returns undefined; text that
+ * became final is taken with {@link takeText}.
+ *
+ * @throws RnnlmError `RNNLM_INVALID_CONFIG` from the constructor for invalid options or an
+ * empty priming (a model without a line-break token and no prompt).
+ */
+export class GenerationRow {
+  /** The tokens the state is primed on: a line break and the prompt. */
+  readonly prime: Int32Array;
+  private readonly options: RowOptions;
+  private readonly tokenizer: Tokenizer;
+  private readonly sampling: SamplingOptions;
+  private readonly rng: Rng;
+  private readonly decoder: StreamingDecoder;
+  /** Masks the tokens this row must not sample next (unseen bytes, broken UTF-8, `<unk>`). */
+  private readonly guard: TokenGuard;
+  private readonly matcher: StopSequenceMatcher;
+  private tokens = 0;
+  private finish: FinishReason | undefined;
+  private emitted = 0;
+  private readonly sampled: TokenDetail[] | undefined;
+  /** Details already handed out by {@link takeTokens}. */
+  private taken = 0;
+
+  constructor(tokenizer: Tokenizer, options: RowOptions) {
+    validateSamplingOptions(options);
+    if (options.topN !== undefined && (!Number.isInteger(options.topN) || options.topN < 0)) {
+      throw new RnnlmError('RNNLM_INVALID_CONFIG', `topN must be an integer >= 0, got ${options.topN}`, {
+        field: 'topN',
+      });
+    }
+    if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
+      throw new RnnlmError(
+        'RNNLM_INVALID_CONFIG',
+        `maxTokens must be a non-negative integer, got ${options.maxTokens}`,
+        { field: 'maxTokens' },
+      );
+    }
+    const prime = [...tokenizer.boundaryIds, ...tokenizer.encode(options.prompt ?? '')];
+    if (prime.length === 0) {
+      throw new RnnlmError(
+        'RNNLM_INVALID_CONFIG',
+        'this model has no line-break token to start from: give a non-empty prompt',
+        { field: 'prompt' },
+      );
+    }
+    this.prime = Int32Array.from(prime);
+    this.options = options;
+    this.tokenizer = tokenizer;
+    this.sampling = {
+      temperature: options.temperature,
+      topK: options.topK,
+      topP: options.topP,
+      suppressIds: options.suppressIds,
+    };
+    this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
+    this.decoder = createStreamingDecoder(tokenizer, { after: options.prompt });
+    this.guard = createTokenGuard(tokenizer);
+    this.matcher = new StopSequenceMatcher(options.stop ?? []);
+    this.sampled = options.details === true ? [] : undefined;
+  }
+
+  /** Set once the row has finished, with why. */
+  get finishReason(): FinishReason | undefined {
+    return this.finish;
+  }
+
+  /**
+   * Given the logits after the last token fed, samples the next one: returns the id to feed
+   * the model next, or undefined when the generation is over (its budget spent, `<eos>`, or a
+   * stop sequence). The last sampled token is never fed: nothing would read its logits.
+   */
+  next(logits: Float32Array): number | undefined {
+    if (this.finish !== undefined) return undefined;
+    if (this.tokens >= this.options.maxTokens) return this.end('length');
+    const id = sampleToken(logits, this.sampling, this.rng, [this.guard(this.decoder.state())]);
+    this.tokens++;
+    this.sampled?.push(this.detail(logits, id));
+    if (this.options.stopAtEos === true && id === this.tokenizer.eosId) return this.end('eos');
+    if (this.matcher.push(this.decoder.push(id))) return this.end('stop');
+    if (this.tokens === this.options.maxTokens) return this.end('length');
+    return id;
+  }
+
+  /** Text that became final since the last call (never text that may still start a stop sequence). */
+  takeText(): string {
+    const text = this.finish === undefined ? this.matcher.safeText() : this.matcher.text();
+    const delta = text.length > this.emitted ? text.slice(this.emitted) : '';
+    this.emitted = Math.max(this.emitted, text.length);
+    return delta;
+  }
+
+  /** With `details`: the tokens sampled since the last call. */
+  takeTokens(): TokenDetail[] | undefined {
+    if (this.sampled === undefined) return undefined;
+    const tokens = this.sampled.slice(this.taken);
+    this.taken = this.sampled.length;
+    return tokens;
+  }
+
+  /** The whole generation, once {@link next} has returned undefined. */
+  result(): RowResult {
+    if (this.finish === undefined) throw new Error('the generation has not finished');
+    const result: RowResult = { text: this.matcher.text(), tokens: this.tokens, finishReason: this.finish };
+    if (this.sampled !== undefined) result.details = { tokens: this.sampled };
+    return result;
+  }
+
+  /** The log-probabilities are the model's own, before temperature, top-k and top-p. */
+  private detail(logits: Float32Array, id: number): TokenDetail {
+    const logprobs = logSoftmax(logits);
+    const token = (i: number): TokenLogprob => ({
+      token: this.tokenizer.tokenText(i),
+      id: i,
+      logprob: logprobs[i] as number,
+    });
+    const topN = this.options.topN ?? 0;
+    if (topN === 0) return token(id);
+    return { ...token(id), top: topIds(logprobs, topN).map(token) };
+  }
+
+  private end(reason: FinishReason): undefined {
+    if (!this.matcher.stopped) this.matcher.push(this.decoder.flush());
+    this.finish = reason;
+    return undefined;
+  }
+}
+
+/** The ids of the `n` largest values, largest first (lower id first among equals). */
+function topIds(values: Float64Array, n: number): number[] {
+  const top: number[] = [];
+  for (let id = 0; id < values.length; id++) {
+    const v = values[id] as number;
+    if (top.length === n && v <= (values[top[n - 1] as number] as number)) continue;
+    let at = top.length;
+    while (at > 0 && v > (values[top[at - 1] as number] as number)) at--;
+    top.splice(at, 0, id);
+    if (top.length > n) top.pop();
+  }
+  return top;
+}
