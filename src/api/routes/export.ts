@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 import { EXPORT_FORMATS, TFJS_WEIGHTS_FILE } from '../../export/index.js';
 import type { ModelService } from '../../contracts/models.js';
-import { errorSchema, modelIdSchema } from '../schemas/common.js';
+import { errors, modelIdSchema } from '../schemas/common.js';
 import { modelParamsSchema } from '../schemas/models.js';
 import { modelNotFound } from './models.js';
 
@@ -18,7 +18,24 @@ export interface ExportRoutesOptions {
 const SHARD_ROUTE_PATH = `export/tfjs/${TFJS_WEIGHTS_FILE}`;
 
 // The bodies are files (model.json, the shard, the .onnx), sent as they are, not serialised.
-const responses = { 200: z.unknown(), 400: errorSchema, 404: errorSchema, 409: errorSchema };
+const fileBodies = {
+  'application/octet-stream': {
+    schema: z.string().meta({ format: 'binary' }).describe('The .onnx file, or the tfjs weight shard.'),
+  },
+  'application/json': {
+    schema: z
+      .unknown()
+      .describe(
+        'The tfjs `model.json` (Keras topology, weights manifest, the tokenizer in `userDefinedMetadata.rnnlm`).',
+      ),
+  },
+};
+const responses = {
+  200: { description: 'The exported file.', content: fileBodies },
+  400: errors.badRequest,
+  404: errors.notFound,
+  409: errors.notReady,
+};
 
 /** `/models/{id}/export`: the model as ONNX or TensorFlow.js Layers, tokenizer included. */
 export const exportRoutes: FastifyPluginCallbackZod<ExportRoutesOptions> = (app, { models }, done) => {

@@ -80,9 +80,12 @@ test('a baseModel request whose model or tokenizer contradicts the base is a 400
     const res = await submit(extra);
     assert.equal(res.statusCode, 400, res.body);
     assertMatchesOpenApi(res, 'POST /jobs');
-    assert.match(res.json<{ message: string }>().message, new RegExp(`^${field.replace('.', '\\.')}:`));
+    assert.match(
+      res.json<{ message: string }>().message,
+      new RegExp(`^body\\.${field.replace('.', '\\.')}:`),
+    );
   }
   const missing = await submit({ baseModel: 'mdl_00000000000000000000000000' });
   assert.equal(missing.statusCode, 400);
-  assert.match(missing.json<{ message: string }>().message, /^baseModel:/);
+  assert.match(missing.json<{ message: string }>().message, /^body\.baseModel:/);
 });
