@@ -2,7 +2,7 @@ import { RnnlmError } from '../../errors.js';
 import type { EvalResult } from '../eval/evaluate.js';
 import type { NamedArray } from '../model/lm.js';
 import { Rng } from '../rng.js';
-import type { EvalRecord, TrainerCheckpoint, TrainerState, TrainOptions } from './types.js';
+import type { EvalRecord, TrainerState, TrainOptions } from './types.js';
 
 /** The part of a checkpoint's state that the training loop owns (the rest describes the run). */
 export type LoopSnapshot = Pick<
@@ -22,6 +22,12 @@ export type LoopSnapshot = Pick<
   | 'trainedTokens'
   | 'history'
 >;
+
+/** What a checkpoint keeps of the loop: its state and the best weights beside it. */
+export interface SavedLoop {
+  state: LoopSnapshot;
+  bestWeights?: NamedArray[] | undefined;
+}
 
 /**
  * Where a run stands: counters, random generators, learning rate, evaluation history and the
@@ -62,7 +68,7 @@ export class LoopState {
   private readonly priorMs: number;
   private readonly started = performance.now();
 
-  private constructor(seed: number, learningRate: number, saved: TrainerCheckpoint | undefined) {
+  private constructor(seed: number, learningRate: number, saved: SavedLoop | undefined) {
     const s = saved?.state;
     this.seed = seed;
     this.planRng = new Rng(s?.planRng ?? seed ^ 0x5bd1e995);
@@ -89,7 +95,7 @@ export class LoopState {
    * a fresh run's; `defaults` fill in what the checkpoint does not hold.
    */
   static restore(
-    checkpoint: TrainerCheckpoint | undefined,
+    checkpoint: SavedLoop | undefined,
     defaults: { seed: number; learningRate: number },
   ): LoopState {
     return new LoopState(defaults.seed, defaults.learningRate, checkpoint);
