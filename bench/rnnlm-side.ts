@@ -8,7 +8,7 @@ import type { LayerState } from '../src/ml/model/layer.js';
 import { disposeState, RnnLm } from '../src/ml/model/lm.js';
 import { Rng } from '../src/ml/rng.js';
 import { createOptimizer } from '../src/ml/train/optimizers.js';
-import { trainStep } from '../src/ml/train/trainer.js';
+import { trainStep } from '../src/ml/train/step.js';
 
 export const LR = 0.002;
 export const CLIP = 5;

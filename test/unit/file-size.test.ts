@@ -15,10 +15,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ALLOWED_LONG_FILES: readonly string[] = [
   // Issue 12, "The job service": records, submission policy, listing, events, metrics.
   'src/queue/job-service.ts',
-  // Issue 12, "The training loop": a loop state and small callbacks.
-  'src/ml/train/trainer.ts',
-  // Issue 12 (file size): the sandboxed processor, not yet split.
-  'src/worker/train.processor.ts',
 ];
 
 /** Lines a source file may have before it needs a reason at its top. */

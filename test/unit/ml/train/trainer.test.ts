@@ -8,12 +8,8 @@ import type { BackendInfo } from '../../../../src/ml/backend.js';
 import { evaluate } from '../../../../src/ml/eval/evaluate.js';
 import { prepareData, trainFromText } from '../../../../src/ml/pipeline.js';
 import { runConfigSchema } from '../../../../src/ml/config.js';
-import {
-  timeToEnd,
-  type Progress,
-  type StepRecord,
-  type TrainerCheckpoint,
-} from '../../../../src/ml/train/trainer.js';
+import { timeToEnd } from '../../../../src/ml/train/progress.js';
+import type { Progress, StepRecord, TrainerCheckpoint } from '../../../../src/ml/train/trainer.js';
 import { SHAKESPEARE, KERNEL_MODES, kernelSkip, testBackend, tinyConfig } from '../../../helpers/ml.js';
 
 for (const native of KERNEL_MODES) {
