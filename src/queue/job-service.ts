@@ -38,6 +38,7 @@ import {
   type JobStatus,
   type TrainingJobData,
 } from './contracts.js';
+import { applyLimits } from './limits.js';
 import { checkDataFits } from './preflight.js';
 import {
   appendEvent,
@@ -100,37 +101,6 @@ function decodeCursor(cursor: string): Cursor {
 
 function invalid(field: string, message: string): RnnlmError {
   return new RnnlmError('RNNLM_INVALID_CONFIG', `${field}: ${message}`, { field });
-}
-
-/**
- * Checks a run configuration against the deployment's limits; the error names the field.
- * Fills in the service's default checkpoint interval, a setting the job then uses; limits
- * where the request leaves a size open are the worker's to apply (see withServiceCaps), so
- * the job's config never shows a limit as if it were a setting.
- */
-export function applyLimits(config: Config, run: RunConfig): RunConfig {
-  const { tokenizer, model, training } = run;
-  const over = (field: string, value: number | undefined, max: number) => {
-    if (value !== undefined && value > max) throw invalid(field, `${value} is over the limit of ${max}`);
-  };
-  over('tokenizer.vocabSize', tokenizer.vocabSize, config.RNNLM_MAX_VOCAB);
-  over('model.layers', model.layers, config.RNNLM_MAX_LAYERS);
-  over('model.hiddenSize', model.hiddenSize, config.RNNLM_MAX_HIDDEN);
-  over('model.embeddingSize', model.embeddingSize, config.RNNLM_MAX_EMBEDDING);
-  over('training.seqLength', training.seqLength, config.RNNLM_MAX_SEQ_LENGTH);
-  over('training.truncation.maxLength', training.truncation.maxLength, config.RNNLM_MAX_SEQ_LENGTH);
-  over('training.batchSize', training.batchSize, config.RNNLM_MAX_BATCH);
-  over('training.evalBatchSize', training.evalBatchSize, config.RNNLM_MAX_BATCH);
-  over('training.maxSteps', training.maxSteps, config.RNNLM_MAX_STEPS);
-  return {
-    tokenizer,
-    model,
-    training: {
-      ...training,
-      // Without checkpoints a crashed worker's job would start over; with them it resumes.
-      checkpointEvery: training.checkpointEvery ?? config.RNNLM_CHECKPOINT_EVERY,
-    },
-  };
 }
 
 function parseRunConfig(input: SubmitInput): RunConfig {
