@@ -22,6 +22,7 @@ import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
 import { strictJsonBody, strictQueryString } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
+import { redisRateLimitCounter } from './plugins/rate-limit.js';
 
 /** 5xx answers that are the service working as designed, not failures to log at error level. */
 const EXPECTED_5XX: ReadonlySet<string> = new Set(['RNNLM_OVERLOADED', 'RNNLM_REDIS_UNAVAILABLE']);
@@ -136,7 +137,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       models,
       settings,
       generations,
-      hitRateLimit: jobs.hitRateLimit?.bind(jobs),
+      hitRateLimit: jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared),
       metrics,
     });
     await app.register(docsRoutes);
