@@ -169,7 +169,6 @@ export class RedisJobService implements JobService {
     return this.health.run(() => queueStats(this.queue));
   }
 
-  /** See {@link JobService.claimFinished} and {@link claimFinished}. */
   async claimFinished(since: number): Promise<{ jobs: FinishedJob[]; next: number }> {
     return this.health.run(() => claimFinished(this.store, since));
   }
