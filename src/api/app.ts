@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 
 import type { Config } from '../config.js';
 import type { ModelService } from '../contracts/models.js';
+import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
 import { toErrorBody } from './errors.js';
@@ -21,7 +22,7 @@ import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
 import { strictJsonBody, strictQueryString } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
-import type { JobLimits } from './schemas/jobs.js';
+import { redisRateLimitCounter } from './plugins/rate-limit.js';
 
 /** 5xx answers that are the service working as designed, not failures to log at error level. */
 const EXPECTED_5XX: ReadonlySet<string> = new Set(['RNNLM_OVERLOADED', 'RNNLM_REDIS_UNAVAILABLE']);
@@ -136,7 +137,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       models,
       settings,
       generations,
-      hitRateLimit: jobs.hitRateLimit?.bind(jobs),
+      hitRateLimit: jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared),
       metrics,
     });
     await app.register(docsRoutes);
@@ -156,13 +157,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     maxCorpusBytes: config.RNNLM_MAX_CORPUS_BYTES,
     maxGenerateTokens: config.RNNLM_MAX_GENERATE_TOKENS,
     limits: {
-      maxVocab: config.RNNLM_MAX_VOCAB,
-      maxLayers: config.RNNLM_MAX_LAYERS,
-      maxHidden: config.RNNLM_MAX_HIDDEN,
-      maxEmbedding: config.RNNLM_MAX_EMBEDDING,
-      maxSeqLength: config.RNNLM_MAX_SEQ_LENGTH,
-      maxBatch: config.RNNLM_MAX_BATCH,
-      maxSteps: config.RNNLM_MAX_STEPS,
+      RNNLM_MAX_VOCAB: config.RNNLM_MAX_VOCAB,
+      RNNLM_MAX_LAYERS: config.RNNLM_MAX_LAYERS,
+      RNNLM_MAX_HIDDEN: config.RNNLM_MAX_HIDDEN,
+      RNNLM_MAX_EMBEDDING: config.RNNLM_MAX_EMBEDDING,
+      RNNLM_MAX_SEQ_LENGTH: config.RNNLM_MAX_SEQ_LENGTH,
+      RNNLM_MAX_BATCH: config.RNNLM_MAX_BATCH,
+      RNNLM_MAX_STEPS: config.RNNLM_MAX_STEPS,
     },
     heartbeatMs: (deps.heartbeatSeconds ?? 15) * 1000,
     readyTimeoutMs: 1000,

@@ -2,7 +2,7 @@
  * A job as the service records it (a Redis hash beside BullMQ's job) and as the API shows it:
  * read by the job service and by the worker, which reports the job's final view.
  */
-import type { Job as BullJob, JobState } from 'bullmq';
+import type { JobState } from 'bullmq';
 
 import {
   trainingJobDataSchema,
@@ -62,17 +62,29 @@ const int = (x: unknown): number => (typeof x === 'number' && Number.isInteger(x
 const iso = (ms: number | undefined): string | undefined =>
   ms === undefined || ms === 0 ? undefined : new Date(ms).toISOString();
 
+/**
+ * What a job's view reads of its BullMQ job: a BullMQ `Job` has these, and so has what the
+ * job service reads of a page of BullMQ's job hashes at once.
+ */
+export interface BullJobFacts {
+  progress: unknown;
+  returnvalue: TrainingResult | null | undefined;
+  failedReason: string | undefined;
+  processedOn?: number | undefined;
+  finishedOn?: number | undefined;
+}
+
 /** The API's view of a job from its record and (when it still exists) its BullMQ job. */
 export function jobView(
   id: string,
   record: JobRecord,
-  job: BullJob<TrainingJobData, TrainingResult> | undefined,
+  job: BullJobFacts | undefined,
   state: JobState | 'unknown',
 ): Job {
   const status = statusOf(state, record);
   const progress: Partial<TrainingProgress> =
     job !== undefined && typeof job.progress === 'object' && job.progress !== null ? job.progress : {};
-  const result = state === 'completed' ? job?.returnvalue : undefined;
+  const result = state === 'completed' ? (job?.returnvalue ?? undefined) : undefined;
   const view: Job = {
     id,
     name: record.data.name,
@@ -119,10 +131,7 @@ export function jobView(
   return view;
 }
 
-function errorOf(
-  record: JobRecord,
-  job: BullJob<TrainingJobData, TrainingResult> | undefined,
-): { code: string } | undefined {
+function errorOf(record: JobRecord, job: BullJobFacts | undefined): { code: string } | undefined {
   if (record.error !== undefined) return record.error;
   return job?.failedReason ? decodeError(job.failedReason) : undefined;
 }

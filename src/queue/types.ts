@@ -1,4 +1,7 @@
-import type { Job, JobEvent, JobRequest, JobStatus } from './contracts.js';
+import type { Redis } from 'ioredis';
+
+import type { Job, JobEvent, JobRequest } from './contracts.js';
+import type { JobListPage, JobListQuery } from './job-listing.js';
 import type { TrainingQueue } from './training-queue.js';
 
 /**
@@ -12,12 +15,18 @@ export type SubmitInput = Omit<JobRequest, 'corpus' | 'validation'> & {
   validation?: { text: string } | { bytes: Uint8Array } | { fraction: number } | undefined;
 };
 
-/** One counted hit of a rate-limit bucket. */
-export interface RateLimitHit {
-  /** Hits in the current window, this one included. */
-  count: number;
-  /** Milliseconds until the window ends and the count starts again. */
-  resetMs: number;
+/**
+ * The job service's Redis, which every API instance of the deployment shares, lent to the API
+ * for state of its own (the rate limit's counters).
+ */
+export interface SharedRedis {
+  /** The deployment's key prefix: the API's keys live under it too. */
+  readonly prefix: string;
+  /**
+   * Runs `work` on the service's connection unless Redis is known to be down; rejects with
+   * RNNLM_REDIS_UNAVAILABLE when it is, or when no answer comes within `timeoutMs`.
+   */
+  run<T>(work: (redis: Redis) => Promise<T>, timeoutMs: number): Promise<T>;
 }
 
 /** Job counts by BullMQ state (finished jobs count while they are retained) and the jobs running now. */
@@ -51,11 +60,7 @@ export interface JobService {
   /** Validates limits, stores the corpus on disk, enqueues; the same idempotency key returns the first job with created=false. */
   submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }>;
   get(id: string): Promise<Job | undefined>;
-  list(query: {
-    status?: JobStatus | undefined;
-    limit: number;
-    cursor?: string | undefined;
-  }): Promise<{ items: Job[]; nextCursor: string | null }>;
+  list(query: JobListQuery): Promise<JobListPage>;
   /** Queued → removed and cancelled; running → its worker is told to stop; finished → unchanged. undefined when unknown. */
   cancel(id: string): Promise<Job | undefined>;
   /** Events after `after` (exclusive; a stream id as sent in SSE `id:`), oldest first. */
@@ -71,13 +76,8 @@ export interface JobService {
   ping(): Promise<void>;
   /** Redis's `maxmemory-policy`, `unknown` where CONFIG GET is refused. Optional: `/readyz` skips the check. */
   maxmemoryPolicy?(): Promise<string>;
-  /**
-   * Counts one hit of `bucket` in a fixed window of `windowMs` that starts with the bucket's
-   * first hit, in the shared store, so every API instance sees the same count. Resolves the
-   * count so far and the milliseconds until the window ends; rejects when the store is down.
-   * Optional: without it the API does not rate-limit.
-   */
-  hitRateLimit?(bucket: string, windowMs: number): Promise<RateLimitHit>;
+  /** The Redis the API keeps its rate-limit counters in. Optional: without it the API does not rate-limit. */
+  readonly shared?: SharedRedis | undefined;
   /** Read at each metrics scrape. Optional: without it the metrics leave the queue out. */
   queueStats?(): Promise<QueueStats>;
   /**

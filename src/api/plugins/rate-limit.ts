@@ -1,13 +1,62 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { RnnlmError } from '../../errors.js';
-import type { RateLimitHit } from '../../queue/types.js';
+import type { SharedRedis } from '../../queue/types.js';
 import { clientId } from './auth.js';
+
+/** One counted hit of a rate-limit bucket. */
+export interface RateLimitHit {
+  /** Hits in the current window, this one included. */
+  count: number;
+  /** Milliseconds until the window ends and the count starts again. */
+  resetMs: number;
+}
+
+/**
+ * Counts one hit of `bucket` in a fixed window of `windowMs` that starts with the bucket's
+ * first hit. Resolves the count so far and the milliseconds until the window ends; rejects
+ * when the store is down.
+ */
+export type RateLimitCounter = (bucket: string, windowMs: number) => Promise<RateLimitHit>;
+
+/** KEYS[1] the bucket, ARGV[1] the window in ms; returns `{count, pttl}`. */
+const RATE_LIMIT_SCRIPT = `
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if count == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`;
+
+/** How long a count may take before the request goes through uncounted. */
+const COUNT_TIMEOUT_MS = 1000;
+
+/**
+ * A fixed-window counter in the shared Redis under `<prefix>:ratelimit:<bucket>`, so every API
+ * instance sees the same count: INCR, the window's expiry set by its first hit (and repaired if
+ * it was lost), in one script so instances never race.
+ */
+export function redisRateLimitCounter(shared: SharedRedis): RateLimitCounter {
+  return async (bucket, windowMs) => {
+    const key = `${shared.prefix}:ratelimit:${bucket}`;
+    const result = await shared.run(
+      (redis) => redis.eval(RATE_LIMIT_SCRIPT, 1, key, String(windowMs)),
+      COUNT_TIMEOUT_MS,
+    );
+    const [count, ttl] = Array.isArray(result) ? (result as unknown[]) : [];
+    if (typeof count !== 'number' || typeof ttl !== 'number') {
+      throw new Error(`unexpected rate-limit answer from Redis: ${JSON.stringify(result)}`);
+    }
+    return { count, resetMs: Math.max(0, ttl) };
+  };
+}
 
 /** Options of {@link rateLimitHook}. */
 export interface RateLimitOptions {
-  /** Counts one hit in the shared store (RedisJobService.hitRateLimit); absent: no limit. */
-  hit: ((bucket: string, windowMs: number) => Promise<RateLimitHit>) | undefined;
+  /** Counts one hit in the shared store ({@link redisRateLimitCounter}); absent: no limit. */
+  hit: RateLimitCounter | undefined;
   /** Requests one client may make per window. */
   max: number;
   windowMs: number;

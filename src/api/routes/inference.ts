@@ -3,12 +3,11 @@ import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions } from '../../ml/generate/generate.js';
 import type { ModelService } from '../../contracts/models.js';
-import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
 import type { ApiMetrics } from '../plugins/metrics.js';
-import { rateLimitHook } from '../plugins/rate-limit.js';
+import { rateLimitHook, type RateLimitCounter } from '../plugins/rate-limit.js';
 import { errors, json, text, type ResponseDoc } from '../schemas/common.js';
 import {
   generateBodySchema,
@@ -27,7 +26,7 @@ export interface InferenceRoutesOptions {
   /** The cap on generations in flight, shared by GET and POST `/generate`. */
   generations: InflightLimiter;
   /** Counts rate-limit hits in Redis; absent: no rate limit. */
-  hitRateLimit: JobService['hitRateLimit'];
+  hitRateLimit: RateLimitCounter | undefined;
   /** Observes the latency of each generation and scoring. */
   metrics: ApiMetrics;
 }

@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
 
 import { RnnlmError } from '../../errors.js';
 import { jobSchema, type JobEvent } from '../../queue/contracts.js';
@@ -61,7 +62,11 @@ function byteLength(
  * Reads a multipart submission: the file field `corpus` (required), an optional file field
  * `validation`, and the JSON field `config` with everything else of the JSON body.
  */
-async function readMultipart(request: FastifyRequest, settings: ApiSettings): Promise<SubmitInput> {
+async function readMultipart(
+  request: FastifyRequest,
+  settings: ApiSettings,
+  limitsSchema: z.ZodType,
+): Promise<SubmitInput> {
   let corpus: Uint8Array | undefined;
   let validation: Uint8Array | undefined;
   let rawConfig: string | undefined;
@@ -117,7 +122,7 @@ async function readMultipart(request: FastifyRequest, settings: ApiSettings): Pr
   const illFormed = illFormedPath(configValue, 'body.config');
   if (illFormed !== undefined) throw notUnicode(illFormed);
   const config = parseRequest(multipartConfigSchema, configValue, 'body.config');
-  parseRequest(jobLimitsSchema(settings.limits), config, 'body.config');
+  parseRequest(limitsSchema, config, 'body.config');
   if (validation !== undefined && config.validation !== undefined) {
     throw new RnnlmError(
       'RNNLM_INVALID_REQUEST',
@@ -136,6 +141,7 @@ async function readMultipart(request: FastifyRequest, settings: ApiSettings): Pr
 export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, { jobs, settings }) => {
   // Multipart is parsed here only: anywhere else a form is an unsupported media type.
   await app.register(multipart, { throwFileSizeLimit: true });
+  const limitsSchema = jobLimitsSchema(settings.limits);
 
   app.post(
     '/jobs',
@@ -175,10 +181,10 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
     async (request, reply) => {
       let input: SubmitInput;
       if (request.isMultipart()) {
-        input = await readMultipart(request, settings);
+        input = await readMultipart(request, settings, limitsSchema);
       } else {
         const body = parseRequest(submitBodySchema, request.body, 'body');
-        parseRequest(jobLimitsSchema(settings.limits), body, 'body');
+        parseRequest(limitsSchema, body, 'body');
         input = body;
       }
       const bytes = byteLength(input.corpus) + byteLength(input.validation);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { jobEventSchema, jobRequestSchema, jobSchema, jobStatusSchema } from '../../queue/contracts.js';
+import { JOB_LIMITS, type JobLimits } from '../../queue/limits.js';
 import { jobIdSchema } from './common.js';
 
 export const jobParamsSchema = z.object({ id: jobIdSchema }).strict();
@@ -78,38 +79,44 @@ export const eventsHeadersSchema = z.looseObject({
 
 export const jobEventListSchema = z.object({ items: z.array(jobEventSchema) }).meta({ id: 'JobEventList' });
 
-/** The service's limits on a training request (from config), checked after the shape is valid. */
-export interface JobLimits {
-  maxVocab: number;
-  maxLayers: number;
-  maxHidden: number;
-  maxEmbedding: number;
-  maxSeqLength: number;
-  maxBatch: number;
-  maxSteps: number;
+interface LimitPath {
+  path: readonly string[];
+  max: number;
+}
+
+/** Objects down each path, a number at most its limit at its end; keys in the order given. */
+function limitShape(entries: readonly LimitPath[]): Record<string, z.ZodType> {
+  const groups = new Map<string, LimitPath[]>();
+  for (const { path, max } of entries) {
+    const [key, ...rest] = path;
+    if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), { path: rest, max }]);
+  }
+  return Object.fromEntries(
+    [...groups].map(([key, inner]) => {
+      const leaf = inner.find((entry) => entry.path.length === 0);
+      return [
+        key,
+        leaf === undefined
+          ? z.looseObject(limitShape(inner)).optional()
+          : z.number().max(leaf.max).optional(),
+      ];
+    }),
+  );
 }
 
 /**
- * A schema over the limited fields only, so a request over a limit is a 400 that names the
- * field (`body.model.hiddenSize: Too big: expected number to be <=2048`) before anything is
- * stored or queued. Other fields pass through untouched: `submitBodySchema` checks them.
+ * A schema over the fields {@link JOB_LIMITS} has the API check as the request arrives, so a
+ * request over a limit is a 400 that names the field (`body.model.hiddenSize: Too big:
+ * expected number to be <=2048`) before anything is stored or queued. Other fields pass
+ * through untouched: `submitBodySchema` checks them, the job service the remaining limits.
  */
 export function jobLimitsSchema(limits: JobLimits) {
-  return z.looseObject({
-    tokenizer: z.looseObject({ vocabSize: z.number().max(limits.maxVocab).optional() }).optional(),
-    model: z
-      .looseObject({
-        layers: z.number().max(limits.maxLayers).optional(),
-        hiddenSize: z.number().max(limits.maxHidden).optional(),
-        embeddingSize: z.number().max(limits.maxEmbedding).optional(),
-      })
-      .optional(),
-    training: z
-      .looseObject({
-        batchSize: z.number().max(limits.maxBatch).optional(),
-        seqLength: z.number().max(limits.maxSeqLength).optional(),
-        maxSteps: z.number().max(limits.maxSteps).optional(),
-      })
-      .optional(),
-  });
+  return z.looseObject(
+    limitShape(
+      JOB_LIMITS.filter((limit) => limit.atRequest).map(({ field, setting }) => ({
+        path: field.split('.'),
+        max: limits[setting],
+      })),
+    ),
+  );
 }
