@@ -62,7 +62,25 @@ interface Forward {
   c0: Float32Array;
 }
 
-/** One layer over a segment; `c0` is read by LSTM only. */
+/**
+ * Grow-only scratch for what an inference pass computes but never reads back (the gates and
+ * the per-step cell states, 5 floats of every 6 a layer writes). A fresh typed array of that
+ * size is memory the kernel touches for the first time: measured on the bench's scoring chunk
+ * (2 layers, H256, B32, T64, 10 MB a layer) the page faults and zero-filling cost more than
+ * the gate math. Training keeps fresh arrays, since its backward pass reads them later.
+ */
+const scratch = { aux: EMPTY, gates: EMPTY };
+
+function scratchArray(name: 'aux' | 'gates', length: number): Float32Array {
+  if (scratch[name].length < length) scratch[name] = new Float32Array(length);
+  return scratch[name].subarray(0, length);
+}
+
+/**
+ * One layer over a segment; `c0` is read by LSTM only. With `reuse` the gates and the
+ * auxiliary states go to the shared scratch (valid until the next reusing call): for passes
+ * without a backward pass.
+ */
 function forward(
   k: NativeKernels,
   cell: CellType,
@@ -71,12 +89,15 @@ function forward(
   c0: Float32Array,
   w: HostLayer,
   d: Dims,
+  reuse = false,
 ): Forward {
   const rows = d.steps * d.batch * d.hidden;
   const value = new Float32Array(cell === 'lstm' ? rows + d.batch * d.hidden : rows);
   const out = value.subarray(0, rows);
-  const aux = cell === 'rnn' ? EMPTY : new Float32Array(rows);
-  const gates = cell === 'rnn' ? EMPTY : new Float32Array(GATES[cell] * rows);
+  const fresh = (name: 'aux' | 'gates', length: number) =>
+    reuse ? scratchArray(name, length) : new Float32Array(length);
+  const aux = cell === 'rnn' ? EMPTY : fresh('aux', rows);
+  const gates = cell === 'rnn' ? EMPTY : fresh('gates', GATES[cell] * rows);
   const common = { ...d, x, kernel: w.kernel, recurrent: w.recurrent, bias: w.bias, h0, out };
   switch (cell) {
     case 'lstm':
@@ -105,9 +126,10 @@ function forwardFrom(
   state: LayerState,
   w: HostLayer,
   d: Dims,
+  reuse: boolean,
 ): Forward {
   const c0 = state.c === undefined ? EMPTY : (state.c.dataSync() as Float32Array);
-  return forward(k, cell, x, state.h.dataSync() as Float32Array, c0, w, d);
+  return forward(k, cell, x, state.h.dataSync() as Float32Array, c0, w, d, reuse);
 }
 
 /** `runLayer` on the native kernels: same contract, same numbers to float rounding. */
@@ -120,7 +142,7 @@ export function runNativeLayer(
   steps: number,
 ): LayerRun {
   const d = dims(x, p, steps);
-  const f = forwardFrom(k, cell, x.dataSync() as Float32Array, state, hostLayer(p), d);
+  const f = forwardFrom(k, cell, x.dataSync() as Float32Array, state, hostLayer(p), d, true);
   const rows = steps * d.batch * d.hidden;
   return {
     outputs: tf.tensor2d(f.out, [steps * d.batch, d.hidden]),
@@ -221,7 +243,7 @@ export function nativeSegment(
   const d = dims(x, p, steps);
   const xs = x.dataSync() as Float32Array;
   const w = hostLayer(p);
-  const f = forwardFrom(k, cell, xs, state, w, d);
+  const f = forwardFrom(k, cell, xs, state, w, d, false);
   return {
     value: tf.tensor2d(f.value, [f.value.length / d.hidden, d.hidden]),
     gradFunc: (dy) => backward(k, cell, xs, w, d, f, dy.dataSync() as Float32Array, backwardScale),
@@ -286,12 +308,21 @@ export class HostForward {
     ids.forEach((id, r) => x.set(embedding.subarray(id * E, (id + 1) * E), r * E));
     this.layers.forEach((w, l) => {
       const hl = h[l] as Float32Array;
-      const f = forward(this.k, cell, x, hl, c[l] ?? EMPTY, w, {
-        steps,
-        batch,
-        input: l === 0 ? E : H,
-        hidden: H,
-      });
+      const f = forward(
+        this.k,
+        cell,
+        x,
+        hl,
+        c[l] ?? EMPTY,
+        w,
+        {
+          steps,
+          batch,
+          input: l === 0 ? E : H,
+          hidden: H,
+        },
+        true,
+      );
       hl.set(f.out.subarray((steps - 1) * batch * H));
       if (cell === 'lstm') (c[l] as Float32Array).set(f.value.subarray(rows * H));
       x = f.out;
