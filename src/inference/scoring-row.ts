@@ -1,14 +1,6 @@
 import { scoreResult, scoringStream, type ScoreOptions, type ScoreResult } from '../ml/eval/score.js';
+import { logProbability } from '../ml/generate/logits.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
-
-/** log p(id) under the softmax of `logits`, in float64 (exact for logits far from 0). */
-function logProbability(logits: Float32Array, id: number): number {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let total = 0;
-  for (const v of logits) total += Math.exp(v - max);
-  return (logits[id] as number) - max - Math.log(total);
-}
 
 /**
  * One scoring's own state between batched forwards: its tokens (the context or a line break,

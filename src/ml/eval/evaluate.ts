@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import { logProbability } from '../generate/logits.js';
 import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
 import { HostForward } from '../model/native-cells.js';
@@ -64,12 +65,7 @@ function hostChunkNll(
   const logits = forward.run(x, steps, batch, h, c, false);
   const nll = new Float32Array(x.length);
   for (let r = 0; r < x.length; r++) {
-    const row = logits.subarray(r * vocab, (r + 1) * vocab);
-    let max = -Infinity;
-    for (const v of row) max = v > max ? v : max;
-    let sum = 0;
-    for (const v of row) sum += Math.exp(v - max);
-    nll[r] = max + Math.log(sum) - (row[y[r] as number] as number);
+    nll[r] = -logProbability(logits.subarray(r * vocab, (r + 1) * vocab), y[r] as number);
   }
   return {
     nll: tf.tensor1d(nll),

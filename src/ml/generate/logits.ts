@@ -284,6 +284,18 @@ function weight(v: number, max: number): number {
 }
 
 /**
+ * log p(id) under the softmax of `logits`, in float64 (exact for logits far from 0): one entry
+ * of {@link logSoftmax} without the array, for scoring every position of a text.
+ */
+export function logProbability(logits: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let total = 0;
+  for (const v of logits) total += Math.exp(v - max);
+  return (logits[id] as number) - max - Math.log(total);
+}
+
+/**
  * Log-softmax of `logits` in float64, for scoring and per-token details. Computed as
  * (v - max) - log(sum exp(v - max)), which stays finite and exact for huge logits (1e30) where
  * a naive exp would overflow. -Infinity and NaN entries map to -Infinity.
