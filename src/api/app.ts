@@ -156,15 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const settings: ApiSettings = {
     maxCorpusBytes: config.RNNLM_MAX_CORPUS_BYTES,
     maxGenerateTokens: config.RNNLM_MAX_GENERATE_TOKENS,
-    limits: {
-      RNNLM_MAX_VOCAB: config.RNNLM_MAX_VOCAB,
-      RNNLM_MAX_LAYERS: config.RNNLM_MAX_LAYERS,
-      RNNLM_MAX_HIDDEN: config.RNNLM_MAX_HIDDEN,
-      RNNLM_MAX_EMBEDDING: config.RNNLM_MAX_EMBEDDING,
-      RNNLM_MAX_SEQ_LENGTH: config.RNNLM_MAX_SEQ_LENGTH,
-      RNNLM_MAX_BATCH: config.RNNLM_MAX_BATCH,
-      RNNLM_MAX_STEPS: config.RNNLM_MAX_STEPS,
-    },
+    limits: config,
     heartbeatMs: (deps.heartbeatSeconds ?? 15) * 1000,
     readyTimeoutMs: 1000,
     closing: closing.signal,
