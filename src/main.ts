@@ -108,7 +108,7 @@ async function start(
   const kernels = nativeStatus();
   say(
     kernels.inUse
-      ? `  kernels    native (${kernels.build ?? 'unknown build'}), ${kernels.threads ?? '?'} thread(s) per process (RNNLM_THREADS=${config.RNNLM_THREADS})`
+      ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'} kernels), ${kernels.threads ?? '?'} thread(s) per process (RNNLM_THREADS=${config.RNNLM_THREADS})`
       : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
   );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);

@@ -292,8 +292,7 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   if (!get_floats(env, argv[5], "a", mk, false, &a) ||
       !get_floats(env, argv[6], "b", kn, false, &b) || !get_floats(env, argv[7], "c", mn, false, &c))
     return NULL;
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m,
-              n, k, 1.0f, a, trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
+  rnn_sgemm(trans_a, trans_b, m, n, k, 1.0f, a, trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
   return NULL;
 }
 
@@ -308,12 +307,14 @@ static napi_value set_threads_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* blas(): which BLAS build is linked, and how many threads it uses. */
+/* blas(): which BLAS build is linked, the kernel set it runs on this CPU, and its threads. */
 static napi_value blas_js(napi_env env, napi_callback_info info) {
   (void)info;
-  napi_value result, config, threads;
+  napi_value result, config, core, threads;
   CHECK(napi_create_object(env, &result));
   CHECK(napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config));
+  CHECK(napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core));
+  CHECK(napi_set_named_property(env, result, "core", core));
   CHECK(napi_create_int32(env, openblas_get_num_threads(), &threads));
   CHECK(napi_set_named_property(env, result, "config", config));
   CHECK(napi_set_named_property(env, result, "threads", threads));

@@ -129,11 +129,32 @@ static inline void gru_row_backward(int H, const float *restrict r_, const float
   }
 }
 
+/*
+ * cblas_sgemm, except that a product with one row of output goes to sgemv: OpenBLAS's sgemm
+ * packs the whole of b for every call, and at one row (batch-1 generation, a single position)
+ * that packing costs 6x the arithmetic (measured: 0.073 ms against 0.012 ms for [1, 256] x
+ * [256, 1024] on 2 threads).
+ */
+void rnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+               const float *b, int ldb, float beta, float *c, int ldc) {
+  if (m == 1) {
+    /* Row-major op(b) [k, n]: c = alpha · op(b)ᵀ · a + beta · c; a's k values are strided by lda when transposed. */
+    const int inc_a = trans_a ? lda : 1;
+    if (trans_b)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, alpha, b, ldb, a, inc_a, beta, c, 1);
+    else
+      cblas_sgemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, a, inc_a, beta, c, 1);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
+              alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* gates = bias + x · kernel for every step at once. */
 static void input_projection(size_t rows, int in, int g, const float *x, const float *kernel,
                              const float *bias, float *gates) {
   for (size_t r = 0; r < rows; r++) memcpy(gates + r * g, bias, sizeof(float) * g);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, g, in, 1.0f, x, in, kernel, g, 1.0f,
+  rnn_sgemm(0, 0, (int)rows, g, in, 1.0f, x, in, kernel, g, 1.0f,
               gates, g);
 }
 
@@ -150,9 +171,9 @@ static void column_sums(const float *m, size_t rows, int n, int stride, float *o
 static void recurrent_gradient(int T, int B, int H, int g, const float *h0, const float *out,
                                const float *dz, float *d_recurrent) {
   const size_t rows = (size_t)T * B;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, g, B, 1.0f, h0, H, dz, g, 0.0f, d_recurrent, g);
+  rnn_sgemm(1, 0, H, g, B, 1.0f, h0, H, dz, g, 0.0f, d_recurrent, g);
   if (T > 1) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, g, (int)(rows - B), 1.0f, out, H,
+    rnn_sgemm(1, 0, H, g, (int)(rows - B), 1.0f, out, H,
                 dz + (size_t)B * g, g, 1.0f, d_recurrent, g);
   }
 }
@@ -166,7 +187,7 @@ VECTORIZE void lstm_forward(const rnn_dims *d, const float *x, const float *kern
   for (int t = 0; t < T; t++) {
     float *z = gates + (size_t)t * B * G;
     float *h = out + (size_t)t * B * H, *c = cells + (size_t)t * B * H;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, h_prev, H, recurrent, G,
+    rnn_sgemm(0, 0, B, G, H, 1.0f, h_prev, H, recurrent, G,
                 1.0f, z, G);
     for (int b = 0; b < B; b++) {
       float *zb = z + (size_t)b * G;
@@ -210,14 +231,14 @@ VECTORIZE int lstm_backward(const rnn_dims *d, const float *x, const float *kern
     }
     if (t > 0) {
       /* dh = s · dz_t · recurrentᵀ: the state gradient for step t-1. */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, G, s, dzt, G, recurrent, G, 0.0f,
+      rnn_sgemm(0, 1, B, H, G, s, dzt, G, recurrent, G, 0.0f,
                   dh, H);
     }
   }
   /* Weight gradients over the whole segment, one sgemm each. */
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, IN, G, 1.0f, dz, G, kernel, G, 0.0f,
+  rnn_sgemm(0, 1, (int)rows, IN, G, 1.0f, dz, G, kernel, G, 0.0f,
               d_x, IN);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, IN, G, (int)rows, 1.0f, x, IN, dz, G, 0.0f,
+  rnn_sgemm(1, 0, IN, G, (int)rows, 1.0f, x, IN, dz, G, 0.0f,
               d_kernel, G);
   recurrent_gradient(T, B, H, G, h0, out, dz, d_recurrent);
   column_sums(dz, rows, G, G, d_bias);
@@ -238,7 +259,7 @@ VECTORIZE int gru_forward(const rnn_dims *d, const float *x, const float *kernel
   for (int t = 0; t < T; t++) {
     float *z = gates + (size_t)t * B * G;
     float *h = out + (size_t)t * B * H, *hn = hn_all + (size_t)t * B * H;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, h_prev, H, recurrent, G, 0.0f,
+    rnn_sgemm(0, 0, B, G, H, 1.0f, h_prev, H, recurrent, G, 0.0f,
                 hw, G);
     for (int b = 0; b < B; b++) {
       float *zb = z + (size_t)b * G;
@@ -287,15 +308,15 @@ VECTORIZE int gru_backward(const rnn_dims *d, const float *x, const float *kerne
     if (t > 0) {
       /* dh = s · (dht ⊙ u + dzh_t · recurrentᵀ) */
       memcpy(dh, dht, sizeof(float) * state);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, G, 1.0f, dh_t, G, recurrent, G, 1.0f, dh,
+      rnn_sgemm(0, 1, B, H, G, 1.0f, dh_t, G, recurrent, G, 1.0f, dh,
                   H);
       if (s != 1.0f)
         for (size_t k = 0; k < state; k++) dh[k] *= s;
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, IN, G, 1.0f, dzx, G, kernel, G, 0.0f, d_x,
+  rnn_sgemm(0, 1, (int)rows, IN, G, 1.0f, dzx, G, kernel, G, 0.0f, d_x,
               IN);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, IN, G, (int)rows, 1.0f, x, IN, dzx, G, 0.0f,
+  rnn_sgemm(1, 0, IN, G, (int)rows, 1.0f, x, IN, dzx, G, 0.0f,
               d_kernel, G);
   recurrent_gradient(T, B, H, G, h0, out, dzh, d_recurrent);
   column_sums(dzx, rows, G, G, d_bias);
@@ -315,7 +336,7 @@ VECTORIZE void rnn_forward(const rnn_dims *d, const float *x, const float *kerne
   const float *h_prev = h0;
   for (int t = 0; t < T; t++) {
     float *h = out + (size_t)t * B * H;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, H, 1.0f, h_prev, H, recurrent, H, 1.0f, h,
+    rnn_sgemm(0, 0, B, H, H, 1.0f, h_prev, H, recurrent, H, 1.0f, h,
                 H);
     for (size_t k = 0; k < (size_t)B * H; k++) h[k] = vtanhf(h[k]);
     h_prev = h;
@@ -340,12 +361,12 @@ VECTORIZE int rnn_backward(const rnn_dims *d, const float *x, const float *kerne
     for (size_t k = 0; k < state; k++) dzt[k] = (dy[k] + dh[k]) * (1.0f - h[k] * h[k]);
     if (t > 0) {
       const float s = scale == NULL ? 1.0f : scale[t];
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, s, dzt, H, recurrent, H, 0.0f, dh, H);
+      rnn_sgemm(0, 1, B, H, H, s, dzt, H, recurrent, H, 0.0f, dh, H);
     }
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, IN, H, 1.0f, dz, H, kernel, H, 0.0f, d_x,
+  rnn_sgemm(0, 1, (int)rows, IN, H, 1.0f, dz, H, kernel, H, 0.0f, d_x,
               IN);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, IN, H, (int)rows, 1.0f, x, IN, dz, H, 0.0f, d_kernel,
+  rnn_sgemm(1, 0, IN, H, (int)rows, 1.0f, x, IN, dz, H, 0.0f, d_kernel,
               H);
   recurrent_gradient(T, B, H, H, h0, out, dz, d_recurrent);
   column_sums(dz, rows, H, H, d_bias);

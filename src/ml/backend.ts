@@ -57,7 +57,7 @@ async function select(
       gpu,
       tfjsVersion: tf.version_core,
       nativeKernels: status.inUse
-        ? `${status.build ?? 'unknown build'}, ${status.threads ?? '?'} threads`
+        ? `${status.build ?? 'unknown build'} (${status.core ?? '?'}), ${status.threads ?? '?'} threads`
         : null,
     };
   };

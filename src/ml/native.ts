@@ -123,7 +123,7 @@ export interface NativeKernels {
   ): void;
   /** OpenBLAS worker threads. */
   setThreads(threads: number): void;
-  blas(): { config: string; threads: number };
+  blas(): { config: string; core: string; threads: number };
 }
 
 /** `auto`: use the native kernels where they load; `on`: fail without them; `off`: pure tfjs. */
@@ -135,6 +135,8 @@ export interface NativeStatus {
   inUse: boolean;
   /** The OpenBLAS build (its first words), when the addon loaded. */
   build: string | null;
+  /** The OpenBLAS kernel set in use on this CPU ("Haswell", "SkylakeX", …), when the addon loaded. */
+  core: string | null;
   /** OpenBLAS threads, when the addon loaded. */
   threads: number | null;
   /** Why they are not in use: turned off, no host-memory backend, not built, or the load error. */
@@ -231,11 +233,12 @@ export function nativeKernels(): NativeKernels | undefined {
 
 /** Whether this process uses the native kernels, their build and threads, or why not. */
 export function nativeStatus(): NativeStatus {
-  if (active === undefined) return { inUse: false, build: null, threads: null, reason: whyNot };
+  if (active === undefined) return { inUse: false, build: null, core: null, threads: null, reason: whyNot };
   const blas = active.blas();
   return {
     inUse: true,
     build: blas.config.split(' ').slice(0, 2).join(' '),
+    core: blas.core,
     threads: blas.threads,
     reason: null,
   };

@@ -37,6 +37,7 @@ const healthSchema = z
       .object({
         native: z.boolean(),
         build: z.string().nullable(),
+        core: z.string().nullable().describe('The OpenBLAS kernel set this CPU runs (Haswell, SkylakeX, …).'),
         threads: z.number().int().nullable(),
         reason: z.string().nullable(),
       })

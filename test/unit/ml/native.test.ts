@@ -37,6 +37,7 @@ test('with the kernels turned off the status says so and names no build', async 
   assert.deepEqual(nativeStatus(), {
     inUse: false,
     build: null,
+    core: null,
     threads: null,
     reason: 'turned off (RNNLM_NATIVE_KERNELS=off)',
   });
@@ -55,6 +56,7 @@ test('the status reports the build and the thread count the backend was started 
   const status = nativeStatus();
   assert.equal(status.inUse, true);
   assert.match(status.build ?? '', /OpenBLAS/);
+  assert.match(status.core ?? '', /\w+/);
   assert.equal(status.threads, 1);
   assert.equal(status.reason, null);
   await initBackend('wasm', 'on', 2);
@@ -72,5 +74,36 @@ test(
       (err: unknown) =>
         isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && !err.retryable && /a has 3 elements/.test(err.message),
     );
+  },
+);
+
+test(
+  'a product with one row of output (sgemv inside) equals the plain product for every transposition',
+  { skip },
+  () => {
+    const k = loadNativeKernels();
+    assert.ok(k !== null);
+    const [m, n, kk] = [1, 7, 5];
+    const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
+    const b = Float32Array.from({ length: kk * n }, (_, i) => Math.cos(i * 0.7));
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        // A reused output buffer: whatever it held (NaN included) must not leak into the result.
+        const c = new Float32Array(m * n).fill(Number.NaN);
+        k.sgemm(transA, transB, m, n, kk, a, b, c);
+        for (let j = 0; j < n; j++) {
+          let want = 0;
+          for (let p = 0; p < kk; p++) {
+            const av = a[transA ? p * m : p] as number;
+            const bv = b[transB ? j * kk + p : p * n + j] as number;
+            want += av * bv;
+          }
+          assert.ok(
+            Math.abs((c[j] as number) - want) < 1e-5,
+            `transA ${transA} transB ${transB} column ${j}`,
+          );
+        }
+      }
+    }
   },
 );
