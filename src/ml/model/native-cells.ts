@@ -60,6 +60,8 @@ interface Forward {
   gates: Float32Array;
   h0: Float32Array;
   c0: Float32Array;
+  /** The training buffers `aux` and `gates` live in, handed back after the backward pass. */
+  held?: TrainingBuffers | undefined;
 }
 
 /**
@@ -77,9 +79,42 @@ function scratchArray(name: 'aux' | 'gates', length: number): Float32Array {
 }
 
 /**
- * One layer over a segment; `c0` is read by LSTM only. With `reuse` the gates and the
- * auxiliary states go to the shared scratch (valid until the next reusing call): for passes
- * without a backward pass.
+ * What a training forward pass keeps for its backward pass, one set per layer (keyed by the
+ * layer's recurrent weight variable), reused from step to step while the model lives: fresh
+ * arrays meant ~20 MB of first-touch page faults a step at the bench's size. `busy` from the
+ * forward pass until its backward pass hands them back; a second forward pass in between
+ * (nothing does that today) gets fresh arrays instead of overwriting the first's.
+ */
+interface TrainingBuffers {
+  aux: Float32Array;
+  gates: Float32Array;
+  busy: boolean;
+}
+const trainingBuffers = new WeakMap<object, TrainingBuffers>();
+
+function trainingBuffersFor(owner: object, auxLength: number, gatesLength: number): TrainingBuffers {
+  const held = trainingBuffers.get(owner);
+  if (
+    held !== undefined &&
+    !held.busy &&
+    held.aux.length === auxLength &&
+    held.gates.length === gatesLength
+  ) {
+    held.busy = true;
+    return held;
+  }
+  const fresh = { aux: new Float32Array(auxLength), gates: new Float32Array(gatesLength), busy: true };
+  if (held === undefined || !held.busy) trainingBuffers.set(owner, fresh);
+  return fresh;
+}
+
+/** Where a forward pass writes what it computes besides its outputs. */
+type Buffers = { kind: 'scratch' } | { kind: 'training'; owner: object };
+
+/**
+ * One layer over a segment; `c0` is read by LSTM only. The gates and the auxiliary states go
+ * to the shared scratch (valid until the next call that uses it) for passes without a backward
+ * pass, and to the layer's training buffers for those with one.
  */
 function forward(
   k: NativeKernels,
@@ -89,15 +124,21 @@ function forward(
   c0: Float32Array,
   w: HostLayer,
   d: Dims,
-  reuse = false,
+  buffers: Buffers,
 ): Forward {
   const rows = d.steps * d.batch * d.hidden;
   const value = new Float32Array(cell === 'lstm' ? rows + d.batch * d.hidden : rows);
   const out = value.subarray(0, rows);
-  const fresh = (name: 'aux' | 'gates', length: number) =>
-    reuse ? scratchArray(name, length) : new Float32Array(length);
-  const aux = cell === 'rnn' ? EMPTY : fresh('aux', rows);
-  const gates = cell === 'rnn' ? EMPTY : fresh('gates', GATES[cell] * rows);
+  const gatesLength = cell === 'rnn' ? 0 : GATES[cell] * rows;
+  const auxLength = cell === 'rnn' ? 0 : rows;
+  let aux: Float32Array, gates: Float32Array, held: TrainingBuffers | undefined;
+  if (buffers.kind === 'scratch') {
+    aux = scratchArray('aux', auxLength);
+    gates = scratchArray('gates', gatesLength);
+  } else {
+    held = trainingBuffersFor(buffers.owner, auxLength, gatesLength);
+    ({ aux, gates } = held);
+  }
   const common = { ...d, x, kernel: w.kernel, recurrent: w.recurrent, bias: w.bias, h0, out };
   switch (cell) {
     case 'lstm':
@@ -111,7 +152,7 @@ function forward(
       k.rnnForward(common);
       break;
   }
-  return { value, out, aux, gates, h0, c0 };
+  return { value, out, aux, gates, h0, c0, held };
 }
 
 function dims(x: tf.Tensor2D, p: LayerParams, steps: number): Dims {
@@ -126,10 +167,10 @@ function forwardFrom(
   state: LayerState,
   w: HostLayer,
   d: Dims,
-  reuse: boolean,
+  buffers: Buffers,
 ): Forward {
   const c0 = state.c === undefined ? EMPTY : (state.c.dataSync() as Float32Array);
-  return forward(k, cell, x, state.h.dataSync() as Float32Array, c0, w, d, reuse);
+  return forward(k, cell, x, state.h.dataSync() as Float32Array, c0, w, d, buffers);
 }
 
 /** `runLayer` on the native kernels: same contract, same numbers to float rounding. */
@@ -142,7 +183,7 @@ export function runNativeLayer(
   steps: number,
 ): LayerRun {
   const d = dims(x, p, steps);
-  const f = forwardFrom(k, cell, x.dataSync() as Float32Array, state, hostLayer(p), d, true);
+  const f = forwardFrom(k, cell, x.dataSync() as Float32Array, state, hostLayer(p), d, { kind: 'scratch' });
   const rows = steps * d.batch * d.hidden;
   return {
     outputs: tf.tensor2d(f.out, [steps * d.batch, d.hidden]),
@@ -216,6 +257,7 @@ function backward(
       k.rnnBackward(common);
       break;
   }
+  if (f.held !== undefined) f.held.busy = false;
   return [
     tf.tensor2d(dX, [rows, input]),
     tf.tensor2d(dKernel, [input, g]),
@@ -243,7 +285,7 @@ export function nativeSegment(
   const d = dims(x, p, steps);
   const xs = x.dataSync() as Float32Array;
   const w = hostLayer(p);
-  const f = forwardFrom(k, cell, xs, state, w, d, false);
+  const f = forwardFrom(k, cell, xs, state, w, d, { kind: 'training', owner: p.recurrent });
   return {
     value: tf.tensor2d(f.value, [f.value.length / d.hidden, d.hidden]),
     gradFunc: (dy) => backward(k, cell, xs, w, d, f, dy.dataSync() as Float32Array, backwardScale),
@@ -321,7 +363,7 @@ export class HostForward {
           input: l === 0 ? E : H,
           hidden: H,
         },
-        true,
+        { kind: 'scratch' },
       );
       hl.set(f.out.subarray((steps - 1) * batch * H));
       if (cell === 'lstm') (c[l] as Float32Array).set(f.value.subarray(rows * H));

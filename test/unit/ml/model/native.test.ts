@@ -211,6 +211,39 @@ test('native training steps leave no tensors behind', { skip }, async () => {
   model.dispose();
 });
 
+test(
+  'two forward passes before their backward passes each keep their own buffers (reused buffers never mix steps)',
+  { skip },
+  async () => {
+    await initBackend('wasm', 'on');
+    const cfg = config();
+    const model = RnnLm.create(cfg, 2);
+    const vars = model.trainableVariables();
+    const xs = [tokens(1, 24, cfg.vocabSize), tokens(3, 24, cfg.vocabSize)];
+    const y = tokens(2, 24, cfg.vocabSize);
+    const gradsOf = (inputs: Int32Array[]) => {
+      const { value, grads } = tf.variableGrads(() => {
+        const losses = inputs.map((x) => {
+          const r = model.trainLoss({ x, y, steps: 6, batch: 4 });
+          disposeState(r.state);
+          return r.loss;
+        });
+        return tf.addN<tf.Scalar>(losses);
+      }, vars);
+      const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array);
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const separate = xs.map((x) => gradsOf([x]));
+    const together = gradsOf(xs);
+    together.forEach((g, i) => {
+      const sum = (separate[0]?.[i] as Float32Array).map((v, j) => v + (separate[1]?.[i]?.[j] as number));
+      assertClose(g, sum, `gradient ${i}`);
+    });
+    model.dispose();
+  },
+);
+
 /** An LSTM forward call of T steps, B = 1, I = 3, H = 4 with every array sized right. */
 function lstmForwardArgs(steps: number, fill = 0.1) {
   const f = (n: number) => new Float32Array(n).fill(fill);
