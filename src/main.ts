@@ -51,6 +51,15 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** Which threads the kernels get where: the inference thread's, each training child's. */
+function threadsLine(role: Config['RNNLM_ROLE'], config: Config): string {
+  const inference = `${config.RNNLM_INFERENCE_THREADS} thread(s) for generation and scoring (RNNLM_INFERENCE_THREADS)`;
+  const training = `${config.RNNLM_THREADS} thread(s) per training process (RNNLM_THREADS)`;
+  if (role === 'api') return inference;
+  if (role === 'worker') return training;
+  return `${inference}, ${training}`;
+}
+
 async function start(
   config: Config,
   logger: Logger,
@@ -94,8 +103,11 @@ async function start(
     await worker.waitUntilReady();
   }
 
-  // The worker's children train on the backend this process selects, and /readyz reports its kernels.
-  const selected = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, config.RNNLM_THREADS);
+  // The worker's children train on the backend this process selects, and /readyz reports its
+  // kernels. OpenBLAS's thread count is one per process: where this process serves the API it
+  // is the inference thread's (the training children set their own).
+  const ownThreads = role === 'worker' ? config.RNNLM_THREADS : config.RNNLM_INFERENCE_THREADS;
+  const selected = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, ownThreads);
   backend ??= selected;
   say(`rnnlm ${RNNLM_VERSION} started (role: ${role})`);
   if (listening !== undefined) say(`  listening  ${listening} (API docs at ${listening}/docs)`);
@@ -108,7 +120,7 @@ async function start(
   const kernels = nativeStatus();
   say(
     kernels.inUse
-      ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'} kernels), ${kernels.threads ?? '?'} thread(s) per process (RNNLM_THREADS=${config.RNNLM_THREADS})`
+      ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'} kernels), ${threadsLine(role, config)}`
       : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
   );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);

@@ -13,7 +13,7 @@ import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generat
 export interface ThreadData {
   /** Directory holding one sub-directory per model. */
   dir: string;
-  config: Pick<Config, 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS' | 'RNNLM_THREADS'>;
+  config: Pick<Config, 'RNNLM_BACKEND' | 'RNNLM_NATIVE_KERNELS' | 'RNNLM_INFERENCE_THREADS'>;
   /** Rows one batched forward steps at most, per model and kind (RNNLM_MAX_BATCH_ROWS). */
   maxRows: number;
 }

@@ -35,7 +35,7 @@ export interface InferenceServiceOptions {
     | 'RNNLM_MAX_GENERATE_TOKENS'
     | 'RNNLM_BACKEND'
     | 'RNNLM_NATIVE_KERNELS'
-    | 'RNNLM_THREADS'
+    | 'RNNLM_INFERENCE_THREADS'
     | 'RNNLM_MAX_BATCH_ROWS'
     | 'RNNLM_MAX_QUEUED_REQUESTS'
   >;
@@ -74,7 +74,7 @@ export class InferenceService implements ModelService {
       config: {
         RNNLM_BACKEND: options.config.RNNLM_BACKEND,
         RNNLM_NATIVE_KERNELS: options.config.RNNLM_NATIVE_KERNELS,
-        RNNLM_THREADS: options.config.RNNLM_THREADS,
+        RNNLM_INFERENCE_THREADS: options.config.RNNLM_INFERENCE_THREADS,
       },
       maxRows: options.config.RNNLM_MAX_BATCH_ROWS,
       logger: this.logger,
@@ -132,7 +132,11 @@ export class InferenceService implements ModelService {
   async exportFiles(id: string, format: ExportFormat): Promise<Map<string, FileContent> | undefined> {
     const dir = this.dirs.dirOf(id);
     if (dir === undefined || (await this.dirs.meta(id)) === undefined) return undefined;
-    await initBackend(this.config.RNNLM_BACKEND, this.config.RNNLM_NATIVE_KERNELS, this.config.RNNLM_THREADS);
+    await initBackend(
+      this.config.RNNLM_BACKEND,
+      this.config.RNNLM_NATIVE_KERNELS,
+      this.config.RNNLM_INFERENCE_THREADS,
+    );
     return exportFiles(await readExportSource(dir, id), format);
   }
 

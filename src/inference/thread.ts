@@ -37,7 +37,7 @@ const dirs = new ModelDirs(data.dir);
 const engine = initBackend(
   data.config.RNNLM_BACKEND,
   data.config.RNNLM_NATIVE_KERNELS,
-  data.config.RNNLM_THREADS,
+  data.config.RNNLM_INFERENCE_THREADS,
 );
 // A failed start is answered to every request; it must not also end the thread.
 engine.catch(() => undefined);

@@ -20,3 +20,11 @@ test('RNNLM_THREADS set explicitly wins, and a value that is not a positive inte
     assert.throws(() => loadConfig({ RNNLM_THREADS: bad }), /RNNLM_THREADS/);
   }
 });
+
+test('RNNLM_INFERENCE_THREADS defaults to one thread and refuses a value that is not a positive integer by name', () => {
+  assert.equal(loadConfig({}).RNNLM_INFERENCE_THREADS, 1);
+  assert.equal(loadConfig({ RNNLM_INFERENCE_THREADS: '2' }).RNNLM_INFERENCE_THREADS, 2);
+  for (const bad of ['0', '-1', '1.5', 'two']) {
+    assert.throws(() => loadConfig({ RNNLM_INFERENCE_THREADS: bad }), /RNNLM_INFERENCE_THREADS/);
+  }
+});

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { before, after, test } from 'node:test';
 
 import { loadConfig } from '../../../src/config.js';
+import { loadNativeKernels } from '../../../src/ml/native.js';
 import { isRnnlmError } from '../../../src/errors.js';
 import { trainFromText } from '../../../src/ml/pipeline.js';
 import { writeModelDir } from '../../../src/storage/artifacts.js';
@@ -56,11 +57,12 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function store(cacheSize = 2): InferenceService {
+function store(cacheSize = 2, env: Record<string, string> = {}): InferenceService {
   const config = loadConfig({
     RNNLM_MODEL_CACHE_SIZE: String(cacheSize),
     RNNLM_MAX_GENERATE_TOKENS: '25',
     RNNLM_BACKEND: 'wasm',
+    ...env,
   });
   const s = new InferenceService({ dir: models, config });
   opened.push(s);
@@ -191,3 +193,24 @@ test('delete removes the directory and the cached model; deleting again is false
   assert.equal(await s.delete(id), false);
   await assert.rejects(s.generate(id, { maxTokens: 1 }), (err) => isRnnlmError(err, 'RNNLM_MODEL_NOT_FOUND'));
 });
+
+test(
+  'the inference thread runs the kernels with RNNLM_INFERENCE_THREADS threads, whatever the process had',
+  { skip: loadNativeKernels() === null ? 'native/ is not built (npm run build:native)' : false },
+  async () => {
+    // OpenBLAS keeps one thread count per process, which the inference thread sets when it starts.
+    const kernels = loadNativeKernels();
+    assert.ok(kernels !== null);
+    const before = kernels.blas().threads;
+    kernels.setThreads(2);
+    try {
+      const s = store(2, { RNNLM_NATIVE_KERNELS: 'on', RNNLM_INFERENCE_THREADS: '1' });
+      await s.ready();
+      const result = await s.generate(IDS[0] as string, { prompt: 'a', maxTokens: 3, seed: 1 });
+      assert.equal(result.tokens, 3);
+      assert.equal(kernels.blas().threads, 1);
+    } finally {
+      kernels.setThreads(before);
+    }
+  },
+);
