@@ -17,7 +17,7 @@ typedef struct {
   int hidden; /* H */
 } rnn_dims;
 
-/* Row-major c [m, n] = alpha · op(a) · op(b) + beta · c, as cblas_sgemm; one-row products run on sgemv. */
+/* Row-major c [m, n] = alpha · op(a) · op(b) + beta · c, as cblas_sgemm; products of a few rows run on sgemv. */
 void rnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
 

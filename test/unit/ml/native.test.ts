@@ -78,30 +78,34 @@ test(
 );
 
 test(
-  'a product with one row of output (sgemv inside) equals the plain product for every transposition',
+  'products of one to a few rows (sgemv inside) and of many (sgemm) equal the plain product for every transposition',
   { skip },
   () => {
     const k = loadNativeKernels();
     assert.ok(k !== null);
-    const [m, n, kk] = [1, 7, 5];
-    const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
+    const [n, kk] = [7, 5];
     const b = Float32Array.from({ length: kk * n }, (_, i) => Math.cos(i * 0.7));
-    for (const transA of [false, true]) {
+    for (const [m, transA] of [1, 3, 4, 5, 9].flatMap((rows) =>
+      [false, true].map((t) => [rows, t] as const),
+    )) {
+      const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
       for (const transB of [false, true]) {
         // A reused output buffer: whatever it held (NaN included) must not leak into the result.
         const c = new Float32Array(m * n).fill(Number.NaN);
         k.sgemm(transA, transB, m, n, kk, a, b, c);
-        for (let j = 0; j < n; j++) {
-          let want = 0;
-          for (let p = 0; p < kk; p++) {
-            const av = a[transA ? p * m : p] as number;
-            const bv = b[transB ? j * kk + p : p * n + j] as number;
-            want += av * bv;
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let want = 0;
+            for (let p = 0; p < kk; p++) {
+              const av = a[transA ? p * m + i : i * kk + p] as number;
+              const bv = b[transB ? j * kk + p : p * n + j] as number;
+              want += av * bv;
+            }
+            assert.ok(
+              Math.abs((c[i * n + j] as number) - want) < 1e-5,
+              `${m} rows, transA ${transA} transB ${transB}: row ${i} column ${j}`,
+            );
           }
-          assert.ok(
-            Math.abs((c[j] as number) - want) < 1e-5,
-            `transA ${transA} transB ${transB} column ${j}`,
-          );
         }
       }
     }
