@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/ml/backend.js';
 import { chunkNll } from '../src/ml/eval/evaluate.js';
 import { disposeState } from '../src/ml/model/lm.js';
-import { HostForward } from '../src/ml/model/native-cells.js';
+import { HostForward } from '../src/ml/model/host-forward.js';
 import { nativeKernels, type NativeKernels } from '../src/ml/native.js';
 import { CharTokenizer } from '../src/ml/tokenizers/char.js';
 import { Batches, forwardFlopsPerToken, LR, CLIP, RnnlmTrainer, type TrainConfig } from './rnnlm-side.js';

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { LayerState } from '../ml/model/layer.js';
 import type { RnnLm } from '../ml/model/lm.js';
-import { HostForward } from '../ml/model/native-cells.js';
+import { HostForward } from '../ml/model/host-forward.js';
 import type { NativeKernels } from '../ml/native.js';
 
 /**

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { logProbability } from '../generate/logits.js';
 import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
-import { HostForward } from '../model/native-cells.js';
+import { HostForward } from '../model/host-forward.js';
 import { flatIndices } from '../model/ops.js';
 import { nativeKernels } from '../native.js';
 

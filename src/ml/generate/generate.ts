@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { RnnlmError } from '../../errors.js';
 import type { LayerState } from '../model/layer.js';
 import { disposeState, keepState, type RnnLm } from '../model/lm.js';
-import { HostStepper } from '../model/native-cells.js';
+import { HostStepper } from '../model/host-forward.js';
 import { nativeKernels } from '../native.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { GenerationRow, type RowOptions, type RowResult, type TokenDetail } from './row.js';

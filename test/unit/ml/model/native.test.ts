@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendPreference } from '../../../../src/ml/backend.js';
 import type { ModelConfig } from '../../../../src/ml/config.js';
 import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
-import { HostStepper } from '../../../../src/ml/model/native-cells.js';
+import { HostStepper } from '../../../../src/ml/model/host-forward.js';
 import { isRnnlmError } from '../../../../src/errors.js';
 import { loadNativeKernels, nativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
