@@ -270,7 +270,7 @@ async function main(): Promise<void> {
   const table = [
     `# Service bench, ${date}`,
     '',
-    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)} at the end; wasm backend, native kernels ${backend.nativeKernels ?? 'off'}; ${option('--seconds') ?? 10} s per run.`,
+    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)} at the end; wasm backend, native kernels ${backend.nativeKernels?.replace(/, \d+ threads$/, '') ?? 'off'} with RNNLM_INFERENCE_THREADS=${process.env.RNNLM_INFERENCE_THREADS ?? '1 (default)'} in the API's inference thread; ${option('--seconds') ?? 10} s per run.`,
     '',
     ...serviceTable(rows),
     '',
