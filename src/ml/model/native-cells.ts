@@ -80,9 +80,10 @@ function scratchArray(name: 'aux' | 'gates', length: number): Float32Array {
 /**
  * What a training forward pass keeps for its backward pass, one set per layer (keyed by the
  * layer's recurrent weight variable), reused from step to step while the model lives: fresh
- * arrays meant ~20 MB of first-touch page faults a step at the bench's size. `busy` from the
- * forward pass until its backward pass hands them back; a second forward pass in between
- * (nothing does that today) gets fresh arrays instead of overwriting the first's.
+ * arrays meant ~20 MB of first-touch page faults a step at the bench's size. They only grow,
+ * so segments of varying length (variable truncation) reuse them too. `busy` from the forward
+ * pass until its backward pass hands them back; a second forward pass in between (nothing does
+ * that today) gets fresh arrays instead of overwriting the first's.
  */
 interface TrainingBuffers {
   aux: Float32Array;
@@ -92,19 +93,16 @@ interface TrainingBuffers {
 const trainingBuffers = new WeakMap<object, TrainingBuffers>();
 
 function trainingBuffersFor(owner: object, auxLength: number, gatesLength: number): TrainingBuffers {
-  const held = trainingBuffers.get(owner);
-  if (
-    held !== undefined &&
-    !held.busy &&
-    held.aux.length === auxLength &&
-    held.gates.length === gatesLength
-  ) {
-    held.busy = true;
-    return held;
+  let held = trainingBuffers.get(owner);
+  if (held === undefined || held.busy) {
+    const fresh = { aux: new Float32Array(auxLength), gates: new Float32Array(gatesLength), busy: false };
+    if (held === undefined) trainingBuffers.set(owner, fresh);
+    held = fresh;
   }
-  const fresh = { aux: new Float32Array(auxLength), gates: new Float32Array(gatesLength), busy: true };
-  if (held === undefined || !held.busy) trainingBuffers.set(owner, fresh);
-  return fresh;
+  if (held.aux.length < auxLength) held.aux = new Float32Array(auxLength);
+  if (held.gates.length < gatesLength) held.gates = new Float32Array(gatesLength);
+  held.busy = true;
+  return held;
 }
 
 /** Where a forward pass writes what it computes besides its outputs. */
@@ -136,7 +134,8 @@ export function forward(
     gates = scratchArray('gates', gatesLength);
   } else {
     held = trainingBuffersFor(buffers.owner, auxLength, gatesLength);
-    ({ aux, gates } = held);
+    aux = held.aux.subarray(0, auxLength);
+    gates = held.gates.subarray(0, gatesLength);
   }
   const common = { ...d, x, kernel: w.kernel, recurrent: w.recurrent, bias: w.bias, h0, out };
   switch (cell) {

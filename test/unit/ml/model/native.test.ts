@@ -244,6 +244,36 @@ test(
   },
 );
 
+test(
+  'a shorter segment after a longer one (variable truncation) gets the gradients of a fresh model',
+  { skip },
+  async () => {
+    await initBackend('wasm', 'on');
+    const cfg = config();
+    const gradsOf = (model: RnnLm, steps: number) => {
+      const x = tokens(1, steps * 4, cfg.vocabSize);
+      const y = tokens(2, steps * 4, cfg.vocabSize);
+      const vars = model.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const r = model.trainLoss({ x, y, steps, batch: 4 });
+        disposeState(r.state);
+        return r.loss;
+      }, vars);
+      const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array);
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const reused = RnnLm.create(cfg, 5);
+    gradsOf(reused, 7);
+    const after = gradsOf(reused, 3);
+    const fresh = RnnLm.create(cfg, 5);
+    const expected = gradsOf(fresh, 3);
+    after.forEach((g, i) => assert.deepEqual(g, expected[i], `gradient ${i}`));
+    reused.dispose();
+    fresh.dispose();
+  },
+);
+
 /** An LSTM forward call of T steps, B = 1, I = 3, H = 4 with every array sized right. */
 function lstmForwardArgs(steps: number, fill = 0.1) {
   const f = (n: number) => new Float32Array(n).fill(fill);
