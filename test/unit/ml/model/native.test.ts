@@ -211,6 +211,31 @@ test('native training steps leave no tensors behind', { skip }, async () => {
   model.dispose();
 });
 
+/**
+ * Gradients of the summed losses of `xs` (each [steps * batch] against `y`), all forward passes
+ * taken before any backward pass, in host memory.
+ */
+function gradientsOf(
+  model: RnnLm,
+  xs: Int32Array[],
+  y: Int32Array,
+  steps: number,
+  batch: number,
+): Float32Array[] {
+  const vars = model.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => {
+    const losses = xs.map((x) => {
+      const r = model.trainLoss({ x, y, steps, batch });
+      disposeState(r.state);
+      return r.loss;
+    });
+    return tf.addN<tf.Scalar>(losses);
+  }, vars);
+  const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array);
+  tf.dispose([value, ...Object.values(grads)]);
+  return out;
+}
+
 test(
   'two forward passes before their backward passes each keep their own buffers (reused buffers never mix steps)',
   { skip },
@@ -218,24 +243,10 @@ test(
     await initBackend('wasm', 'on');
     const cfg = config();
     const model = RnnLm.create(cfg, 2);
-    const vars = model.trainableVariables();
     const xs = [tokens(1, 24, cfg.vocabSize), tokens(3, 24, cfg.vocabSize)];
     const y = tokens(2, 24, cfg.vocabSize);
-    const gradsOf = (inputs: Int32Array[]) => {
-      const { value, grads } = tf.variableGrads(() => {
-        const losses = inputs.map((x) => {
-          const r = model.trainLoss({ x, y, steps: 6, batch: 4 });
-          disposeState(r.state);
-          return r.loss;
-        });
-        return tf.addN<tf.Scalar>(losses);
-      }, vars);
-      const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array);
-      tf.dispose([value, ...Object.values(grads)]);
-      return out;
-    };
-    const separate = xs.map((x) => gradsOf([x]));
-    const together = gradsOf(xs);
+    const separate = xs.map((x) => gradientsOf(model, [x], y, 6, 4));
+    const together = gradientsOf(model, xs, y, 6, 4);
     together.forEach((g, i) => {
       const sum = (separate[0]?.[i] as Float32Array).map((v, j) => v + (separate[1]?.[i]?.[j] as number));
       assertClose(g, sum, `gradient ${i}`);
@@ -250,24 +261,19 @@ test(
   async () => {
     await initBackend('wasm', 'on');
     const cfg = config();
-    const gradsOf = (model: RnnLm, steps: number) => {
-      const x = tokens(1, steps * 4, cfg.vocabSize);
-      const y = tokens(2, steps * 4, cfg.vocabSize);
-      const vars = model.trainableVariables();
-      const { value, grads } = tf.variableGrads(() => {
-        const r = model.trainLoss({ x, y, steps, batch: 4 });
-        disposeState(r.state);
-        return r.loss;
-      }, vars);
-      const out = vars.map((v) => (grads[v.name] as tf.Tensor).dataSync().slice() as Float32Array);
-      tf.dispose([value, ...Object.values(grads)]);
-      return out;
-    };
+    const segment = (model: RnnLm, steps: number) =>
+      gradientsOf(
+        model,
+        [tokens(1, steps * 4, cfg.vocabSize)],
+        tokens(2, steps * 4, cfg.vocabSize),
+        steps,
+        4,
+      );
     const reused = RnnLm.create(cfg, 5);
-    gradsOf(reused, 7);
-    const after = gradsOf(reused, 3);
+    segment(reused, 7);
+    const after = segment(reused, 3);
     const fresh = RnnLm.create(cfg, 5);
-    const expected = gradsOf(fresh, 3);
+    const expected = segment(fresh, 3);
     after.forEach((g, i) => assert.deepEqual(g, expected[i], `gradient ${i}`));
     reused.dispose();
     fresh.dispose();
