@@ -1,7 +1,7 @@
 /** The bench's result record (bench/results/*.json) and the tables printed from it. */
 import type { QualityResult } from './quality.js';
 import type { ServiceRow } from './service.js';
-import { describeSetting, TORCH_SETTINGS, type PerSetting, type TorchSetting } from './torch.js';
+import { best, describeSetting, TORCH_SETTINGS, type PerSetting, type TorchSetting } from './torch.js';
 
 export interface TorchThroughput {
   tokPerSec: number;
@@ -76,12 +76,15 @@ const pct = (x: number) => `${fmt(100 * x, 1)} %`;
 
 /** "1x2 14,200 · 2x2 3,100 …": every setting's figure, for the JSON-less reader. */
 function allSettings<T>(p: PerSetting<T>, figure: (v: T) => string): string {
-  return TORCH_SETTINGS.map((s: TorchSetting) => `${s} ${figure(p.settings[s])}`).join(' · ');
+  return TORCH_SETTINGS.flatMap((s: TorchSetting) => {
+    const v = p.settings[s];
+    return v === undefined ? [] : [`${s} ${figure(v)}`];
+  }).join(' · ');
 }
 
 function qualityRow(name: string, q: QualityResult | null, skipped: string): string {
   if (q === null) return `| ${name} | ${skipped} | | | | |`;
-  const w = q.torch.settings[q.torch.winner];
+  const w = best(q.torch);
   return `| ${name} (${q.budget}; steps r/t ${q.rnnlm.steps}/${w.steps}) | ${fmt(q.rnnlm.valNatsPerChar, 4)} | ${fmt(w.valNatsPerChar, 4)} | ${describeSetting(q.torch.winner)} | ${fmt(q.gap, 4)} (torch − rnnlm) | ${allSettings(q.torch, (t) => fmt(t.valNatsPerChar, 4))} |`;
 }
 
@@ -97,14 +100,14 @@ export function renderReport(r: BenchResult, out: string): string {
   );
   lines.push('| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |');
   for (const t of r.train) {
-    const w = t.torch.settings[t.torch.winner];
+    const w = best(t.torch);
     lines.push(
       `| ${t.config} | ${fmt(t.rnnlm.tokPerSec)} | ${fmt(w.tokPerSec)} | ${describeSetting(t.torch.winner)} | ${fmt(t.ratio, 2)}× | ${pct(t.rnnlm.ceilingShare)} | ${pct(w.ceilingShare)} | ${t.rnnlm.steps}/${w.steps} | ${allSettings(t.torch, (x) => fmt(x.tokPerSec))} |`,
     );
   }
   lines.push('');
   const s = r.score;
-  const sw = s.torch.settings[s.torch.winner];
+  const sw = best(s.torch);
   const g = r.generate;
   lines.push(
     '| measure | rnnlm | torch (best) | torch setting | ratio (> 1: rnnlm better) | every torch setting |',
@@ -114,7 +117,7 @@ export function renderReport(r: BenchResult, out: string): string {
     `| scoring tok/s (${s.config}, forward only; % of ceiling r/t ${pct(s.rnnlm.ceilingShare)} / ${pct(sw.ceilingShare)}) | ${fmt(s.rnnlm.tokPerSec)} | ${fmt(sw.tokPerSec)} | ${describeSetting(s.torch.winner)} | ${fmt(s.ratio, 2)}× | ${allSettings(s.torch, (x) => fmt(x.tokPerSec))} |`,
   );
   lines.push(
-    `| generation ms/token (batch 1, ${g.config}) | ${fmt(g.rnnlmMsPerToken, 3)} | ${fmt(g.torch.settings[g.torch.winner].msPerToken, 3)} | ${describeSetting(g.torch.winner)} | ${fmt(g.ratio, 2)}× | ${allSettings(g.torch, (x) => fmt(x.msPerToken, 3))} |`,
+    `| generation ms/token (batch 1, ${g.config}) | ${fmt(g.rnnlmMsPerToken, 3)} | ${fmt(best(g.torch).msPerToken, 3)} | ${describeSetting(g.torch.winner)} | ${fmt(g.ratio, 2)}× | ${allSettings(g.torch, (x) => fmt(x.msPerToken, 3))} |`,
   );
   lines.push('');
   lines.push('| validation nats/char | rnnlm | torch (best) | torch setting | gap | every torch setting |');

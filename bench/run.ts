@@ -41,7 +41,16 @@ import {
   type TrainConfig,
 } from './rnnlm-side.js';
 import { serviceBench } from './service.js';
-import { higher, lower, pickWinner, TORCH_SETTINGS, torchAll, torchAt, type TorchSetting } from './torch.js';
+import {
+  best,
+  higher,
+  lower,
+  pickWinner,
+  TORCH_SETTINGS,
+  torchAll,
+  torchAt,
+  type TorchSetting,
+} from './torch.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
@@ -157,7 +166,7 @@ async function main(): Promise<void> {
       (c) => c.gflops,
       higher,
     );
-    const ceiling = ceilings.settings[ceilings.winner].gflops;
+    const ceiling = best(ceilings).gflops;
     const throughput = (tokPerSec: number, flops: number, steps: number): TorchThroughput => ({
       tokPerSec,
       gflops: (tokPerSec * flops) / 1e9,
@@ -223,7 +232,7 @@ async function main(): Promise<void> {
         steps: c.steps,
         rnnlm: { ...throughput(rTok, flops, rMs.length) },
         torch,
-        ratio: rTok / torch.settings[torch.winner].tokPerSec,
+        ratio: rTok / best(torch).tokPerSec,
         roundRatios: rounds.map((r) => r.torch[torch.winner] / r.rnnlm),
         flopsPerToken: flops,
       });
@@ -337,7 +346,7 @@ async function main(): Promise<void> {
       config: `H${sc.hidden} E${sc.embedding} B${sc.batch} T${sc.steps}`,
       rnnlm: throughput(rScoreTok, scoreFlops, srMs.length),
       torch: scoreTorch,
-      ratio: rScoreTok / scoreTorch.settings[scoreTorch.winner].tokPerSec,
+      ratio: rScoreTok / best(scoreTorch).tokPerSec,
       flopsPerToken: scoreFlops,
     };
 
@@ -345,7 +354,8 @@ async function main(): Promise<void> {
     log('generate: 500 tokens, batch 1, state carried');
     const genCount = 500;
     const genReps = opts.quick ? 2 : 3;
-    await generate(scoreModel, tokenizer, { maxTokens: 50, seed: 1 });
+    // A whole generation as warm-up, as torch_ref.py does: the JIT is still settling after 50 tokens.
+    await generate(scoreModel, tokenizer, { maxTokens: genCount, seed: 1 });
     const gMs: number[] = [];
     for (let r = 0; r < genReps; r++) {
       const t0 = performance.now();
@@ -374,7 +384,7 @@ async function main(): Promise<void> {
       config: `H${sc.hidden} E${sc.embedding}, ${genCount} tokens, sampled`,
       rnnlmMsPerToken: median(gMs),
       torch: genTorch,
-      ratio: genTorch.settings[genTorch.winner].msPerToken / median(gMs),
+      ratio: best(genTorch).msPerToken / median(gMs),
     };
 
     // ------------------------------------------------ through the service
@@ -400,7 +410,10 @@ async function main(): Promise<void> {
     };
     const quality: { equalTime: QualityResult | null; equalSteps: QualityResult | null } = {
       equalTime: opts.qualityMinutes > 0 ? await equalTime(qualityInputs, opts.qualityMinutes) : null,
-      equalSteps: opts.qualitySteps > 0 ? await equalSteps(qualityInputs, opts.qualitySteps) : null,
+      equalSteps:
+        opts.qualitySteps > 0
+          ? await equalSteps(qualityInputs, opts.qualitySteps, (train[0] as TrainResult).torch.winner)
+          : null,
     };
 
     // ------------------------------------------------ report
@@ -414,7 +427,7 @@ async function main(): Promise<void> {
         memoryGiB: Math.round(totalmem() / 2 ** 30),
         node: process.version,
         platform: `${process.platform}-${process.arch}`,
-        torch: ceilings.settings[ceilings.winner].torch,
+        torch: best(ceilings).torch,
         /** Best torch.mm 2048² over the thread settings (GFLOP/s), and every setting's figure. */
         sgemmGflops: ceiling,
         sgemm: ceilings,
