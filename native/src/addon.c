@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "parallel.h"
+#include "products.h"
 #include "recurrent.h"
 
 #define CHECK(call)                                                       \
@@ -296,14 +298,14 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setThreads(n): OpenBLAS worker threads (benchmarks pin it to compare like with like). */
+/* setThreads(n): the kernels' threads (OpenBLAS itself stays at one, see parallel.h). */
 static napi_value set_threads_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int n;
   if (argc != 1 || !get_int(env, argv[0], "threads", &n)) return NULL;
-  openblas_set_num_threads(n);
+  rnn_set_threads(n);
   return NULL;
 }
 
@@ -315,13 +317,14 @@ static napi_value blas_js(napi_env env, napi_callback_info info) {
   CHECK(napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config));
   CHECK(napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core));
   CHECK(napi_set_named_property(env, result, "core", core));
-  CHECK(napi_create_int32(env, openblas_get_num_threads(), &threads));
+  CHECK(napi_create_int32(env, rnn_threads(), &threads));
   CHECK(napi_set_named_property(env, result, "config", config));
   CHECK(napi_set_named_property(env, result, "threads", threads));
   return result;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  rnn_init_threads();
   napi_property_descriptor props[COUNT(LAYER_FNS) + 3];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){

@@ -1,160 +1,11 @@
-#include <cblas.h>
-#include <math.h>
-#include <stdint.h>
+#include "recurrent.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "recurrent.h"
-
-/*
- * exp, sigmoid and tanh written so that the compiler vectorizes the loops that call them
- * (libm's expf and tanhf are calls it cannot): over the gates of a default-sized segment the
- * scalar calls took longer than the recurrent matMuls. exp is Cephes' expf (range reduction by
- * ln 2 in two parts, degree-6 polynomial, relative error ~1e-7); tanh(x) = 2σ(2x) - 1 (absolute
- * error ~1e-7). NaN passes through; ±Inf saturate as the libm functions do.
- */
-static inline float vexpf(float x) {
-  const float in = x;
-  /* NaN is replaced before the float -> int conversion below (undefined for NaN) and put back
-     at the end; the clamps keep n in [-126, 127], so the exponent shift never sees a negative. */
-  x = in != in ? 0.0f : x;
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;
-  x = x < -87.3365447504f ? -87.3365447504f : x;
-  const float n = floorf(x * 1.44269504088896341f + 0.5f);
-  const float f = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500E-4f;
-  p = p * f + 1.3981999507E-3f;
-  p = p * f + 8.3334519073E-3f;
-  p = p * f + 4.1665795894E-2f;
-  p = p * f + 1.6666665459E-1f;
-  p = p * f + 5.0000001201E-1f;
-  const float y = p * f * f + f + 1.0f;
-  union {
-    int32_t i;
-    float f;
-  } scale = {.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23)};
-  const float r = y * scale.f;
-  return in != in ? in : r;
-}
-
-static inline float sigmoidf(float z) { return 1.0f / (1.0f + vexpf(-z)); }
-
-static inline float vtanhf(float z) { return 2.0f / (1.0f + vexpf(-2.0f * z)) - 1.0f; }
-
-/*
- * The kernels are compiled twice on x86-64, for AVX2 and for the baseline, and the loader
- * picks the one the CPU runs (the image must run on any x86-64 host).
- */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define VECTORIZE __attribute__((target_clones("avx2", "default")))
-#else
-#define VECTORIZE
-#endif
-
-/*
- * The gate math of one row (one sequence of the batch at one step). Each block of the gates
- * gets its own restrict pointer: written through one base pointer with offsets, the blocks
- * could overlap as far as the compiler knows, and the loops would stay scalar.
- */
-static inline void lstm_row_forward(int H, float *restrict zi, float *restrict zf, float *restrict zo,
-                                    float *restrict zg, const float *restrict c_prev, float *restrict c,
-                                    float *restrict h) {
-  for (int j = 0; j < H; j++) {
-    const float i = sigmoidf(zi[j]), f = sigmoidf(zf[j]), o = sigmoidf(zo[j]), g = vtanhf(zg[j]);
-    const float cn = f * c_prev[j] + i * g;
-    zi[j] = i;
-    zf[j] = f;
-    zo[j] = o;
-    zg[j] = g;
-    c[j] = cn;
-    h[j] = o * vtanhf(cn);
-  }
-}
-
-/* Writes the row's pre-activation gradients and returns dc for step t-1 (scaled) in dc. */
-static inline void lstm_row_backward(int H, float s, const float *restrict i_, const float *restrict f_,
-                                     const float *restrict o_, const float *restrict g_,
-                                     const float *restrict c, const float *restrict c_prev,
-                                     const float *restrict dy, const float *restrict dh,
-                                     float *restrict dc, float *restrict di, float *restrict df,
-                                     float *restrict d_o, float *restrict dg) {
-  for (int j = 0; j < H; j++) {
-    const float i = i_[j], f = f_[j], og = o_[j], g = g_[j];
-    const float tc = vtanhf(c[j]);
-    const float dht = dy[j] + dh[j];
-    const float dct = dc[j] + dht * og * (1.0f - tc * tc);
-    di[j] = dct * g * i * (1.0f - i);
-    df[j] = dct * c_prev[j] * f * (1.0f - f);
-    d_o[j] = dht * tc * og * (1.0f - og);
-    dg[j] = dct * i * (1.0f - g * g);
-    dc[j] = dct * f * s;
-  }
-}
-
-static inline void gru_row_forward(int H, float *restrict zr, float *restrict zu, float *restrict zn,
-                                   const float *restrict hr, const float *restrict hu,
-                                   const float *restrict hh, const float *restrict recurrent_bias,
-                                   const float *restrict h_prev, float *restrict hn, float *restrict h) {
-  for (int j = 0; j < H; j++) {
-    const float r = sigmoidf(zr[j] + hr[j]), u = sigmoidf(zu[j] + hu[j]);
-    const float hnj = hh[j] + recurrent_bias[j];
-    const float n = vtanhf(zn[j] + r * hnj);
-    zr[j] = r;
-    zu[j] = u;
-    zn[j] = n;
-    hn[j] = hnj;
-    h[j] = n + u * (h_prev[j] - n);
-  }
-}
-
-static inline void gru_row_backward(int H, const float *restrict r_, const float *restrict u_,
-                                    const float *restrict n_, const float *restrict hn,
-                                    const float *restrict h_prev, const float *restrict dy,
-                                    const float *restrict dh, float *restrict xr, float *restrict xu,
-                                    float *restrict xn, float *restrict hr, float *restrict hu,
-                                    float *restrict hh, float *restrict dht) {
-  for (int j = 0; j < H; j++) {
-    const float r = r_[j], u = u_[j], n = n_[j];
-    const float g = dy[j] + dh[j];
-    const float dan = g * (1.0f - u) * (1.0f - n * n);
-    const float dar = dan * hn[j] * r * (1.0f - r);
-    const float dau = g * (h_prev[j] - n) * u * (1.0f - u);
-    xr[j] = dar;
-    hr[j] = dar;
-    xu[j] = dau;
-    hu[j] = dau;
-    xn[j] = dan;
-    hh[j] = dan * r;
-    dht[j] = g * u;
-  }
-}
-
-/*
- * Below this many rows of output a product runs as one sgemv per row: OpenBLAS's sgemm packs
- * the whole of b on every call, and for a few rows that packing costs more than the
- * arithmetic. Measured on [m, 256] x [256, 1024], one thread: m = 1 0.073 ms against 0.012,
- * m = 2 0.078 against 0.028, m = 4 even (0.063); sgemm wins from m = 8 on.
- */
-#define SGEMV_ROWS 4
-
-void rnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-               const float *b, int ldb, float beta, float *c, int ldc) {
-  if (m <= SGEMV_ROWS) {
-    /* Row j of op(a) is a's column j (strided by lda) when a is transposed, else its row j. */
-    const int inc_a = trans_a ? lda : 1;
-    for (int j = 0; j < m; j++) {
-      const float *row = trans_a ? a + j : a + (size_t)j * lda;
-      float *out = c + (size_t)j * ldc;
-      if (trans_b)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, alpha, b, ldb, row, inc_a, beta, out, 1);
-      else
-        cblas_sgemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, row, inc_a, beta, out, 1);
-    }
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
-              alpha, a, lda, b, ldb, beta, c, ldc);
-}
+#include "gates.h"
+#include "parallel.h"
+#include "products.h"
 
 /* gates = bias + x · kernel for every step at once. */
 static void input_projection(size_t rows, int in, int g, const float *x, const float *kernel,
@@ -184,18 +35,32 @@ static void recurrent_gradient(int T, int B, int H, int g, const float *h0, cons
   }
 }
 
-VECTORIZE void lstm_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
-                  const float *bias, const float *h0, const float *c0, float *out, float *cells,
-                  float *gates) {
-  const int T = d->steps, B = d->batch, IN = d->input, H = d->hidden, G = 4 * H;
-  input_projection((size_t)T * B, IN, G, x, kernel, bias, gates);
-  const float *h_prev = h0, *c_prev = c0;
+/*
+ * Rows of the batch are independent through the recurrence: row b's state at step t depends
+ * only on row b's earlier states. So a segment's step loop runs over parts of the batch on the
+ * kernels' threads at once, each part with its own products and gate math, and nothing is
+ * shared until the loop ends. A two-thread sgemm per step instead splits each tiny product
+ * anew and leaves the gate math on one core.
+ */
+#define SPLIT_ROWS 8
+
+typedef struct {
+  int T, B, H;
+  const step_matrix *recurrent;
+  const float *h0, *c0;
+  float *out, *cells, *gates;
+} lstm_fwd_ctx;
+
+VECTORIZE static void lstm_forward_rows(void *arg, int b0, int b1) {
+  const lstm_fwd_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, G = 4 * H, n = b1 - b0;
+  const float *h_prev = p->h0 + (size_t)b0 * H, *c_prev = p->c0 + (size_t)b0 * H;
   for (int t = 0; t < T; t++) {
-    float *z = gates + (size_t)t * B * G;
-    float *h = out + (size_t)t * B * H, *c = cells + (size_t)t * B * H;
-    rnn_sgemm(0, 0, B, G, H, 1.0f, h_prev, H, recurrent, G,
-                1.0f, z, G);
-    for (int b = 0; b < B; b++) {
+    const size_t first = (size_t)t * B + b0;
+    float *z = p->gates + first * G;
+    float *h = p->out + first * H, *c = p->cells + first * H;
+    step_product(p->recurrent, n, 1.0f, h_prev, 1, z);
+    for (int b = 0; b < n; b++) {
       float *zb = z + (size_t)b * G;
       const size_t o = (size_t)b * H;
       lstm_row_forward(H, zb, zb + H, zb + 2 * H, zb + 3 * H, c_prev + o, c + o, h + o);
@@ -205,7 +70,50 @@ VECTORIZE void lstm_forward(const rnn_dims *d, const float *x, const float *kern
   }
 }
 
-VECTORIZE int lstm_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+void lstm_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+                  const float *bias, const float *h0, const float *c0, float *out, float *cells,
+                  float *gates) {
+  const int H = d->hidden, G = 4 * H;
+  input_projection((size_t)d->steps * d->batch, d->input, G, x, kernel, bias, gates);
+  step_matrix r = step_matrix_of(0, H, G, recurrent, d->steps, d->batch);
+  lstm_fwd_ctx p = {d->steps, d->batch, H, &r, h0, c0, out, cells, gates};
+  rnn_parallel(d->batch, SPLIT_ROWS, lstm_forward_rows, &p);
+  step_matrix_free(&r);
+}
+
+typedef struct {
+  int T, B, H;
+  const step_matrix *recurrent;
+  const float *c0, *cells, *gates, *d_out, *scale;
+  float *dz, *dh, *dc;
+} lstm_bwd_ctx;
+
+VECTORIZE static void lstm_backward_rows(void *arg, int b0, int b1) {
+  const lstm_bwd_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, G = 4 * H, n = b1 - b0;
+  const size_t state = (size_t)B * H, mine = (size_t)b0 * H;
+  float *dh = p->dh + mine, *dc = p->dc + mine;
+  for (int t = T - 1; t >= 0; t--) {
+    const size_t first = (size_t)t * B + b0;
+    const float *z = p->gates + first * G;
+    const float *c = p->cells + first * H;
+    const float *c_prev = (t > 0 ? p->cells + (size_t)(t - 1) * state : p->c0) + mine;
+    const float *dy = p->d_out + first * H;
+    float *dzt = p->dz + first * G;
+    const float s = p->scale == NULL ? 1.0f : p->scale[t];
+    for (int b = 0; b < n; b++) {
+      const float *zb = z + (size_t)b * G;
+      float *db = dzt + (size_t)b * G;
+      const size_t o = (size_t)b * H;
+      lstm_row_backward(H, s, zb, zb + H, zb + 2 * H, zb + 3 * H, c + o, c_prev + o, dy + o, dh + o,
+                        dc + o, db, db + H, db + 2 * H, db + 3 * H);
+    }
+    /* dh = s · dz_t · recurrentᵀ: the state gradient for step t-1. */
+    if (t > 0) step_product(p->recurrent, n, s, dzt, 0, dh);
+  }
+}
+
+int lstm_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
                   const float *h0, const float *c0, const float *out, const float *cells,
                   const float *gates, const float *d_out, const float *d_c_last, const float *scale,
                   float *d_x, float *d_kernel, float *d_recurrent, float *d_bias) {
@@ -221,26 +129,10 @@ VECTORIZE int lstm_backward(const rnn_dims *d, const float *x, const float *kern
     return -1;
   }
   memcpy(dc, d_c_last, sizeof(float) * state);
-  for (int t = T - 1; t >= 0; t--) {
-    const float *z = gates + (size_t)t * B * G;
-    const float *c = cells + (size_t)t * state;
-    const float *c_prev = t > 0 ? cells + (size_t)(t - 1) * state : c0;
-    const float *dy = d_out + (size_t)t * state;
-    float *dzt = dz + (size_t)t * B * G;
-    const float s = scale == NULL ? 1.0f : scale[t];
-    for (int b = 0; b < B; b++) {
-      const float *zb = z + (size_t)b * G;
-      float *db = dzt + (size_t)b * G;
-      const size_t o = (size_t)b * H;
-      lstm_row_backward(H, s, zb, zb + H, zb + 2 * H, zb + 3 * H, c + o, c_prev + o, dy + o, dh + o,
-                        dc + o, db, db + H, db + 2 * H, db + 3 * H);
-    }
-    if (t > 0) {
-      /* dh = s · dz_t · recurrentᵀ: the state gradient for step t-1. */
-      rnn_sgemm(0, 1, B, H, G, s, dzt, G, recurrent, G, 0.0f,
-                  dh, H);
-    }
-  }
+  step_matrix r = step_matrix_of(1, G, H, recurrent, T, B);
+  lstm_bwd_ctx p = {T, B, H, &r, c0, cells, gates, d_out, scale, dz, dh, dc};
+  rnn_parallel(B, SPLIT_ROWS, lstm_backward_rows, &p);
+  step_matrix_free(&r);
   /* Weight gradients over the whole segment, one sgemm each. */
   rnn_sgemm(0, 1, (int)rows, IN, G, 1.0f, dz, G, kernel, G, 0.0f,
               d_x, IN);
@@ -254,33 +146,87 @@ VECTORIZE int lstm_backward(const rnn_dims *d, const float *x, const float *kern
   return 0;
 }
 
-VECTORIZE int gru_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
-                 const float *bias, const float *recurrent_bias, const float *h0, float *out,
-                 float *hn_all, float *gates) {
-  const int T = d->steps, B = d->batch, H = d->hidden, G = 3 * H;
-  input_projection((size_t)T * B, d->input, G, x, kernel, bias, gates);
-  float *hw = malloc(sizeof(float) * (size_t)B * G);
-  if (hw == NULL) return -1;
-  const float *h_prev = h0;
+typedef struct {
+  int T, B, H;
+  const step_matrix *recurrent;
+  const float *recurrent_bias, *h0;
+  float *out, *hn_all, *gates, *hw;
+} gru_fwd_ctx;
+
+VECTORIZE static void gru_forward_rows(void *arg, int b0, int b1) {
+  const gru_fwd_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, G = 3 * H, n = b1 - b0;
+  float *hw = p->hw + (size_t)b0 * G;
+  const float *h_prev = p->h0 + (size_t)b0 * H;
   for (int t = 0; t < T; t++) {
-    float *z = gates + (size_t)t * B * G;
-    float *h = out + (size_t)t * B * H, *hn = hn_all + (size_t)t * B * H;
-    rnn_sgemm(0, 0, B, G, H, 1.0f, h_prev, H, recurrent, G, 0.0f,
-                hw, G);
-    for (int b = 0; b < B; b++) {
+    const size_t first = (size_t)t * B + b0;
+    float *z = p->gates + first * G;
+    float *h = p->out + first * H, *hn = p->hn_all + first * H;
+    step_product(p->recurrent, n, 1.0f, h_prev, 0, hw);
+    for (int b = 0; b < n; b++) {
       float *zb = z + (size_t)b * G;
       const float *hwb = hw + (size_t)b * G;
       const size_t o = (size_t)b * H;
-      gru_row_forward(H, zb, zb + H, zb + 2 * H, hwb, hwb + H, hwb + 2 * H, recurrent_bias, h_prev + o,
+      gru_row_forward(H, zb, zb + H, zb + 2 * H, hwb, hwb + H, hwb + 2 * H, p->recurrent_bias, h_prev + o,
                       hn + o, h + o);
     }
     h_prev = h;
   }
+}
+
+int gru_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+                const float *bias, const float *recurrent_bias, const float *h0, float *out,
+                float *hn_all, float *gates) {
+  const int B = d->batch, G = 3 * d->hidden;
+  input_projection((size_t)d->steps * B, d->input, G, x, kernel, bias, gates);
+  float *hw = malloc(sizeof(float) * (size_t)B * G);
+  if (hw == NULL) return -1;
+  step_matrix r = step_matrix_of(0, d->hidden, G, recurrent, d->steps, B);
+  gru_fwd_ctx p = {d->steps, B, d->hidden, &r, recurrent_bias, h0, out, hn_all, gates, hw};
+  rnn_parallel(B, SPLIT_ROWS, gru_forward_rows, &p);
+  step_matrix_free(&r);
   free(hw);
   return 0;
 }
 
-VECTORIZE int gru_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+typedef struct {
+  int T, B, H;
+  const step_matrix *recurrent;
+  const float *h0, *out, *hn_all, *gates, *d_out, *scale;
+  float *dzx, *dzh, *dh, *dht;
+} gru_bwd_ctx;
+
+VECTORIZE static void gru_backward_rows(void *arg, int b0, int b1) {
+  const gru_bwd_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, G = 3 * H, n = b1 - b0;
+  const size_t state = (size_t)B * H, mine = (size_t)b0 * H, rows_state = (size_t)n * H;
+  float *dh = p->dh + mine, *dht = p->dht + mine;
+  for (int t = T - 1; t >= 0; t--) {
+    const size_t first = (size_t)t * B + b0;
+    const float *z = p->gates + first * G;
+    const float *hn = p->hn_all + first * H;
+    const float *h_prev = (t > 0 ? p->out + (size_t)(t - 1) * state : p->h0) + mine;
+    const float *dy = p->d_out + first * H;
+    float *dx_t = p->dzx + first * G, *dh_t = p->dzh + first * G;
+    const float s = p->scale == NULL ? 1.0f : p->scale[t];
+    for (int b = 0; b < n; b++) {
+      const float *zb = z + (size_t)b * G;
+      float *ax = dx_t + (size_t)b * G, *ah = dh_t + (size_t)b * G;
+      const size_t o = (size_t)b * H;
+      gru_row_backward(H, zb, zb + H, zb + 2 * H, hn + o, h_prev + o, dy + o, dh + o, ax, ax + H,
+                       ax + 2 * H, ah, ah + H, ah + 2 * H, dht + o);
+    }
+    if (t > 0) {
+      /* dh = s · (dht ⊙ u + dzh_t · recurrentᵀ) */
+      memcpy(dh, dht, sizeof(float) * rows_state);
+      step_product(p->recurrent, n, 1.0f, dh_t, 1, dh);
+      if (s != 1.0f)
+        for (size_t k = 0; k < rows_state; k++) dh[k] *= s;
+    }
+  }
+}
+
+int gru_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
                  const float *h0, const float *out, const float *hn_all, const float *gates,
                  const float *d_out, const float *scale, float *d_x, float *d_kernel,
                  float *d_recurrent, float *d_bias, float *d_recurrent_bias) {
@@ -297,29 +243,10 @@ VECTORIZE int gru_backward(const rnn_dims *d, const float *x, const float *kerne
     free(dht);
     return -1;
   }
-  for (int t = T - 1; t >= 0; t--) {
-    const float *z = gates + (size_t)t * B * G;
-    const float *hn = hn_all + (size_t)t * state;
-    const float *h_prev = t > 0 ? out + (size_t)(t - 1) * state : h0;
-    const float *dy = d_out + (size_t)t * state;
-    float *dx_t = dzx + (size_t)t * B * G, *dh_t = dzh + (size_t)t * B * G;
-    const float s = scale == NULL ? 1.0f : scale[t];
-    for (int b = 0; b < B; b++) {
-      const float *zb = z + (size_t)b * G;
-      float *ax = dx_t + (size_t)b * G, *ah = dh_t + (size_t)b * G;
-      const size_t o = (size_t)b * H;
-      gru_row_backward(H, zb, zb + H, zb + 2 * H, hn + o, h_prev + o, dy + o, dh + o, ax, ax + H,
-                       ax + 2 * H, ah, ah + H, ah + 2 * H, dht + o);
-    }
-    if (t > 0) {
-      /* dh = s · (dht ⊙ u + dzh_t · recurrentᵀ) */
-      memcpy(dh, dht, sizeof(float) * state);
-      rnn_sgemm(0, 1, B, H, G, 1.0f, dh_t, G, recurrent, G, 1.0f, dh,
-                  H);
-      if (s != 1.0f)
-        for (size_t k = 0; k < state; k++) dh[k] *= s;
-    }
-  }
+  step_matrix r = step_matrix_of(1, G, H, recurrent, T, B);
+  gru_bwd_ctx p = {T, B, H, &r, h0, out, hn_all, gates, d_out, scale, dzx, dzh, dh, dht};
+  rnn_parallel(B, SPLIT_ROWS, gru_backward_rows, &p);
+  step_matrix_free(&r);
   rnn_sgemm(0, 1, (int)rows, IN, G, 1.0f, dzx, G, kernel, G, 0.0f, d_x,
               IN);
   rnn_sgemm(1, 0, IN, G, (int)rows, 1.0f, x, IN, dzx, G, 0.0f,
@@ -334,22 +261,53 @@ VECTORIZE int gru_backward(const rnn_dims *d, const float *x, const float *kerne
   return 0;
 }
 
-VECTORIZE void rnn_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
-                 const float *bias, const float *h0, float *out) {
-  const int T = d->steps, B = d->batch, H = d->hidden;
-  const size_t rows = (size_t)T * B;
-  input_projection(rows, d->input, H, x, kernel, bias, out);
-  const float *h_prev = h0;
+typedef struct {
+  int T, B, H;
+  const step_matrix *recurrent;
+  const float *h0, *out, *d_out, *scale;
+  float *hs, *dz, *dh;
+} rnn_ctx;
+
+VECTORIZE static void rnn_forward_rows(void *arg, int b0, int b1) {
+  const rnn_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, n = b1 - b0;
+  const float *h_prev = p->h0 + (size_t)b0 * H;
   for (int t = 0; t < T; t++) {
-    float *h = out + (size_t)t * B * H;
-    rnn_sgemm(0, 0, B, H, H, 1.0f, h_prev, H, recurrent, H, 1.0f, h,
-                H);
-    for (size_t k = 0; k < (size_t)B * H; k++) h[k] = vtanhf(h[k]);
+    float *h = p->hs + ((size_t)t * B + b0) * H;
+    step_product(p->recurrent, n, 1.0f, h_prev, 1, h);
+    for (size_t k = 0; k < (size_t)n * H; k++) h[k] = vtanhf(h[k]);
     h_prev = h;
   }
 }
 
-VECTORIZE int rnn_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+void rnn_forward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
+                 const float *bias, const float *h0, float *out) {
+  const int H = d->hidden;
+  input_projection((size_t)d->steps * d->batch, d->input, H, x, kernel, bias, out);
+  step_matrix r = step_matrix_of(0, H, H, recurrent, d->steps, d->batch);
+  rnn_ctx p = {d->steps, d->batch, H, &r, h0, NULL, NULL, NULL, out, NULL, NULL};
+  rnn_parallel(d->batch, SPLIT_ROWS, rnn_forward_rows, &p);
+  step_matrix_free(&r);
+}
+
+VECTORIZE static void rnn_backward_rows(void *arg, int b0, int b1) {
+  const rnn_ctx *p = arg;
+  const int T = p->T, B = p->B, H = p->H, n = b1 - b0;
+  const size_t rows_state = (size_t)n * H;
+  float *dh = p->dh + (size_t)b0 * H;
+  for (int t = T - 1; t >= 0; t--) {
+    const size_t first = ((size_t)t * B + b0) * H;
+    const float *h = p->out + first, *dy = p->d_out + first;
+    float *dzt = p->dz + first;
+    for (size_t k = 0; k < rows_state; k++) dzt[k] = (dy[k] + dh[k]) * (1.0f - h[k] * h[k]);
+    if (t > 0) {
+      const float s = p->scale == NULL ? 1.0f : p->scale[t];
+      step_product(p->recurrent, n, s, dzt, 0, dh);
+    }
+  }
+}
+
+int rnn_backward(const rnn_dims *d, const float *x, const float *kernel, const float *recurrent,
                  const float *h0, const float *out, const float *d_out, const float *scale, float *d_x,
                  float *d_kernel, float *d_recurrent, float *d_bias) {
   const int T = d->steps, B = d->batch, IN = d->input, H = d->hidden;
@@ -361,15 +319,10 @@ VECTORIZE int rnn_backward(const rnn_dims *d, const float *x, const float *kerne
     free(dh);
     return -1;
   }
-  for (int t = T - 1; t >= 0; t--) {
-    const float *h = out + (size_t)t * state, *dy = d_out + (size_t)t * state;
-    float *dzt = dz + (size_t)t * state;
-    for (size_t k = 0; k < state; k++) dzt[k] = (dy[k] + dh[k]) * (1.0f - h[k] * h[k]);
-    if (t > 0) {
-      const float s = scale == NULL ? 1.0f : scale[t];
-      rnn_sgemm(0, 1, B, H, H, s, dzt, H, recurrent, H, 0.0f, dh, H);
-    }
-  }
+  step_matrix r = step_matrix_of(1, H, H, recurrent, T, B);
+  rnn_ctx p = {T, B, H, &r, h0, out, d_out, scale, NULL, dz, dh};
+  rnn_parallel(B, SPLIT_ROWS, rnn_backward_rows, &p);
+  step_matrix_free(&r);
   rnn_sgemm(0, 1, (int)rows, IN, H, 1.0f, dz, H, kernel, H, 0.0f, d_x,
               IN);
   rnn_sgemm(1, 0, IN, H, (int)rows, 1.0f, x, IN, dz, H, 0.0f, d_kernel,

@@ -17,10 +17,6 @@ typedef struct {
   int hidden; /* H */
 } rnn_dims;
 
-/* Row-major c [m, n] = alpha · op(a) · op(b) + beta · c, as cblas_sgemm; products of a few rows run on sgemv. */
-void rnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-               const float *b, int ldb, float beta, float *c, int ldc);
-
 /*
  * Forward pass. Writes the outputs h_t (out [T*B, H]), the cell states c_t (cells [T*B, H])
  * and the activated gates (gates [T*B, 4H]; the backward pass reads them).

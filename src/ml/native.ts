@@ -121,7 +121,7 @@ export interface NativeKernels {
     b: Float32Array,
     c: Float32Array,
   ): void;
-  /** OpenBLAS worker threads. */
+  /** The kernels' threads (OpenBLAS itself runs single-threaded; the kernels split their work). */
   setThreads(threads: number): void;
   blas(): { config: string; core: string; threads: number };
 }
@@ -137,7 +137,7 @@ export interface NativeStatus {
   build: string | null;
   /** The OpenBLAS kernel set in use on this CPU ("Haswell", "SkylakeX", …), when the addon loaded. */
   core: string | null;
-  /** OpenBLAS threads, when the addon loaded. */
+  /** The kernels' threads, when the addon loaded. */
   threads: number | null;
   /** Why they are not in use: turned off, no host-memory backend, not built, or the load error. */
   reason: string | null;
@@ -198,7 +198,7 @@ export function loadNativeKernels(): NativeKernels | null {
 /**
  * Turns the native kernels on or off for this process (the tfjs backend selector calls it).
  * They only help where the tensors already live in host memory (the wasm and cpu backends);
- * `usable` is false elsewhere. `threads` sets OpenBLAS's thread count when given.
+ * `usable` is false elsewhere. `threads` sets the kernels' thread count when given.
  *
  * @throws RnnlmError RNNLM_NATIVE_UNAVAILABLE with mode `on` when they cannot be used, saying why.
  */

@@ -83,28 +83,35 @@ test(
   () => {
     const k = loadNativeKernels();
     assert.ok(k !== null);
-    const [n, kk] = [7, 5];
-    const b = Float32Array.from({ length: kk * n }, (_, i) => Math.cos(i * 0.7));
-    for (const [m, transA] of [1, 3, 4, 5, 9].flatMap((rows) =>
-      [false, true].map((t) => [rows, t] as const),
-    )) {
-      const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
-      for (const transB of [false, true]) {
-        // A reused output buffer: whatever it held (NaN included) must not leak into the result.
-        const c = new Float32Array(m * n).fill(Number.NaN);
-        k.sgemm(transA, transB, m, n, kk, a, b, c);
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < n; j++) {
-            let want = 0;
-            for (let p = 0; p < kk; p++) {
-              const av = a[transA ? p * m + i : i * kk + p] as number;
-              const bv = b[transB ? j * kk + p : p * n + j] as number;
-              want += av * bv;
+    k.setThreads(2);
+    // 7 x 5 runs on the calling thread; 301 x 437 is big enough to be split over the kernels'
+    // threads (by columns at up to 4 rows, by rows beyond), in parts that are not multiples of 8.
+    for (const [n, kk] of [
+      [7, 5],
+      [301, 437],
+    ] as const) {
+      const b = Float32Array.from({ length: kk * n }, (_, i) => Math.cos(i * 0.7));
+      for (const [m, transA] of [1, 3, 4, 5, 9, 37].flatMap((rows) =>
+        [false, true].map((t) => [rows, t] as const),
+      )) {
+        const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
+        for (const transB of [false, true]) {
+          // A reused output buffer: whatever it held (NaN included) must not leak into the result.
+          const c = new Float32Array(m * n).fill(Number.NaN);
+          k.sgemm(transA, transB, m, n, kk, a, b, c);
+          for (let i = 0; i < m; i++) {
+            for (let j = 0; j < n; j++) {
+              let want = 0;
+              for (let p = 0; p < kk; p++) {
+                const av = a[transA ? p * m + i : i * kk + p] as number;
+                const bv = b[transB ? j * kk + p : p * n + j] as number;
+                want += av * bv;
+              }
+              assert.ok(
+                Math.abs((c[i * n + j] as number) - want) < 1e-5 * (1 + Math.abs(want)),
+                `${m} x ${n} x ${kk}, transA ${transA} transB ${transB}: row ${i} column ${j}`,
+              );
             }
-            assert.ok(
-              Math.abs((c[i * n + j] as number) - want) < 1e-5,
-              `${m} rows, transA ${transA} transB ${transB}: row ${i} column ${j}`,
-            );
           }
         }
       }

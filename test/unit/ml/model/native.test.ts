@@ -54,8 +54,9 @@ async function trainStep(
   steps: number,
   batch: number,
   backwardScale?: Float32Array,
+  threads?: number,
 ): Promise<StepOutcome> {
-  await initBackend(backend, native);
+  await initBackend(backend, native, threads);
   const model = RnnLm.create(cfg, 3);
   const x = tokens(1, steps * batch, cfg.vocabSize);
   const y = tokens(2, steps * batch, cfg.vocabSize);
@@ -99,7 +100,14 @@ function assertClose(actual: Float32Array, expected: Float32Array, what: string)
   assert.ok(worst < 1e-3, `${what}: worst relative difference ${worst}`);
 }
 
-const cases: { name: string; cfg: ModelConfig; steps: number; batch: number; scale?: number[] }[] = [];
+const cases: {
+  name: string;
+  cfg: ModelConfig;
+  steps: number;
+  batch: number;
+  scale?: number[];
+  threads?: number;
+}[] = [];
 for (const cell of ['lstm', 'gru', 'rnn'] as const) {
   cases.push(
     { name: `${cell}, two layers`, cfg: config({ cell }), steps: 6, batch: 5 },
@@ -125,6 +133,18 @@ for (const cell of ['lstm', 'gru', 'rnn'] as const) {
     });
   }
 }
+// With two kernel threads and at least 8 rows a half, the step loops run over the two halves of
+// the batch on two threads (an odd batch: halves of 9 and 10 rows).
+for (const cell of ['lstm', 'gru', 'rnn'] as const) {
+  cases.push({
+    name: `${cell}, batch 19 split over two threads, H = 37, randomized truncation scales`,
+    cfg: config({ cell, hiddenSize: 37, embeddingSize: 11, vocabSize: 17 }),
+    steps: 4,
+    batch: 19,
+    scale: [1, 0.5, 0, 1.3],
+    threads: 2,
+  });
+}
 cases.push({
   name: 'lstm, tied weights',
   cfg: config({ embeddingSize: 24, tieWeights: true }),
@@ -140,7 +160,7 @@ for (const c of cases) {
       const scale = c.scale === undefined ? undefined : Float32Array.from(c.scale);
       const reference = await trainStep('cpu', 'off', c.cfg, c.steps, c.batch, scale);
       for (const backend of ['cpu', 'wasm'] as const) {
-        const native = await trainStep(backend, 'on', c.cfg, c.steps, c.batch, scale);
+        const native = await trainStep(backend, 'on', c.cfg, c.steps, c.batch, scale, c.threads);
         assert.ok(
           Math.abs(native.loss - reference.loss) < 1e-5,
           `${backend} loss ${native.loss} vs ${reference.loss}`,
