@@ -72,8 +72,13 @@ void rnn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const
     return;
   }
   gemm_args g = {trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
-  /* A few rows (generation) split by columns, each part an sgemv per row. */
-  if (m <= SGEMV_ROWS)
+  /*
+   * Split the longer side of c, so that each part packs only its share of the operand along it:
+   * a weight gradient [I, 4H] summed over T·B rows splits by columns (each thread then packs
+   * half of the [T·B, 4H] gradient, not all of it). A few rows (generation) split by columns
+   * too, each part an sgemv per row.
+   */
+  if (m <= SGEMV_ROWS || n > m)
     rnn_parallel(n, 64, gemm_columns, &g);
   else
     rnn_parallel(m, 8, gemm_rows, &g);

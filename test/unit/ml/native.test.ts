@@ -84,16 +84,16 @@ test(
     const k = loadNativeKernels();
     assert.ok(k !== null);
     k.setThreads(2);
-    // 7 x 5 runs on the calling thread; 301 x 437 is big enough to be split over the kernels'
-    // threads (by columns at up to 4 rows, by rows beyond), in parts that are not multiples of 8.
-    for (const [n, kk] of [
-      [7, 5],
-      [301, 437],
+    // [m, 5] x [5, 7] runs on the calling thread; the others are big enough to be split over
+    // the kernels' threads (by columns at up to 4 rows or when they outnumber the rows, else
+    // by rows), in parts that are not multiples of 8.
+    for (const [n, kk, rows] of [
+      [7, 5, [1, 3, 4, 5, 9]],
+      [301, 437, [1, 3, 4, 5, 37]],
+      [29, 437, [300]],
     ] as const) {
       const b = Float32Array.from({ length: kk * n }, (_, i) => Math.cos(i * 0.7));
-      for (const [m, transA] of [1, 3, 4, 5, 9, 37].flatMap((rows) =>
-        [false, true].map((t) => [rows, t] as const),
-      )) {
+      for (const [m, transA] of rows.flatMap((r) => [false, true].map((t) => [r, t] as const))) {
         const a = Float32Array.from({ length: m * kk }, (_, i) => Math.sin(i + 1));
         for (const transB of [false, true]) {
           // A reused output buffer: whatever it held (NaN included) must not leak into the result.
