@@ -1,15 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { hasKernel } from '../backend.js';
+import { matMulTakesTransposes } from '../wasm-kernels.js';
 
 /*
  * Differentiable building blocks with hand-written gradients. tfjs' own gradients for these
  * ops either need kernels the wasm backend lacks (gather's gradient uses UnsortedSegmentSum)
- * or run matMuls with transposed operands, which wasm executes ~20x slower than plain ones;
- * here every backward matMul gets materialised, untransposed operands.
+ * or run matMuls with transposed operands, which wasm's own matMul executes ~20x slower than
+ * plain ones; here the backward matMuls get materialised, untransposed operands unless matMul
+ * runs on sgemm (then the transpose of [T·B, H], 4 ms a step, is the slower part).
  */
 
-/** x·w for x [N, I], w [I, O], with a backward pass of untransposed matMuls. */
+/** x·w for x [N, I], w [I, O], with a backward pass of untransposed matMuls where they are faster. */
 export const linear = tf.customGrad((x, w, save) => {
   const xt = x as tf.Tensor2D;
   const wt = w as tf.Tensor2D;
@@ -19,6 +21,7 @@ export const linear = tf.customGrad((x, w, save) => {
     gradFunc: (dy, saved) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const d = dy;
+      if (matMulTakesTransposes()) return [tf.matMul(d, ws, false, true), tf.matMul(xs, d, true, false)];
       return [tf.matMul(d, tf.transpose(ws)), tf.matMul(tf.transpose(xs), d)];
     },
   };
