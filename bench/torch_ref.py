@@ -170,7 +170,7 @@ def cmd_generate(a):
     gen = torch.Generator().manual_seed(a.seed)
     times = []
     with torch.no_grad():
-        for rep in range(a.reps + 1):  # the first repetition is warm-up
+        for rep in range(a.warmup_reps + a.reps):  # the first repetitions are warm-up
             state = model.zero_state(1)
             token = torch.tensor([[a.start]])
             t0 = time.perf_counter()
@@ -180,7 +180,7 @@ def cmd_generate(a):
                 token = torch.multinomial(probs, 1, generator=gen).reshape(1, 1)
                 token.item()
             dt = time.perf_counter() - t0
-            if rep > 0:
+            if rep >= a.warmup_reps:
                 times.append(dt * 1000 / a.count)
     return {"msPerToken": times}
 
@@ -309,6 +309,7 @@ def main():
     model_args(s)
     s.add_argument("--count", type=int, default=500)
     s.add_argument("--reps", type=int, default=3)
+    s.add_argument("--warmup-reps", type=int, default=1)
     s.add_argument("--start", type=int, default=0)
     s = sub.add_parser("crosscheck")
     model_args(s)
