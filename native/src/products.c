@@ -30,7 +30,6 @@ static void serial_sgemm(int trans_a, int trans_b, int m, int n, int k, float al
               alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-
 /*
  * Products under this many multiply-adds run on the calling thread: handing a part to a
  * helper costs a microsecond or two even when it is awake.

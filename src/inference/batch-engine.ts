@@ -8,18 +8,9 @@ import type { NativeKernels } from '../ml/native.js';
 /**
  * A model's forward pass over many rows at once, the rows' states in host arrays the caller
  * owns, so rows can join and leave a batch between any two calls (see {@link HostForward.run}
- * for the contract).
+ * for the contract, which the tfjs fallback below keeps too).
  */
-export interface BatchEngine {
-  run(
-    ids: Int32Array,
-    steps: number,
-    batch: number,
-    h: readonly Float32Array[],
-    c: readonly Float32Array[],
-    lastOnly: boolean,
-  ): Float32Array;
-}
+export type BatchEngine = Pick<HostForward, 'run'>;
 
 /** The native kernels where they are in use, else the model's tfjs forward pass. */
 export function batchEngine(model: RnnLm, kernels: NativeKernels | undefined): BatchEngine {
