@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   console.log(
     `load average ${loadavg()
       .map((x) => x.toFixed(2))
-      .join(' ')}; threads ${threads}; ${k.blas().config}`,
+      .join(' ')}; threads ${threads}; ${k.info().library} (${k.info().isa})`,
   );
 
   // ---------------- scoring: chunkNll (the bench's and evaluate()'s path)

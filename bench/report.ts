@@ -54,7 +54,7 @@ export interface BenchResult {
     loadAvg: number[];
   };
   backend: string;
-  nativeKernels: { config: string; threads: number } | null | undefined;
+  nativeKernels: { library: string; isa: string; threads: number } | null | undefined;
   rnnlmThreads: number;
   train: TrainResult[];
   score: ScoreResult;
@@ -92,7 +92,7 @@ export function renderReport(r: BenchResult, out: string): string {
   const lines: string[] = [];
   const kernels = r.nativeKernels;
   lines.push(
-    `rnnlm bench (${r.mode}) ${r.date} — ${r.machine.cpu}, ${r.machine.cores} cores; rnnlm ${r.backend}${kernels === null || kernels === undefined ? ' (tfjs only)' : ` + native kernels (${kernels.config.split(' ').slice(0, 2).join(' ')})`}, ${r.rnnlmThreads} threads, vs torch ${r.machine.torch} at its best of ${TORCH_SETTINGS.length} thread settings (intra-op × BLAS: ${TORCH_SETTINGS.join(', ')}); sgemm ceiling ${fmt(r.machine.sgemmGflops, 1)} GFLOP/s (${r.machine.sgemm.winner}); load avg ${r.machine.loadAvg.map((l) => l.toFixed(2)).join(' → ')}`,
+    `rnnlm bench (${r.mode}) ${r.date} — ${r.machine.cpu}, ${r.machine.cores} cores; rnnlm ${r.backend}${kernels === null || kernels === undefined ? ' (tfjs only)' : ` + native kernels (${kernels.library}, ${kernels.isa})`}, ${r.rnnlmThreads} threads, vs torch ${r.machine.torch} at its best of ${TORCH_SETTINGS.length} thread settings (intra-op × BLAS: ${TORCH_SETTINGS.join(', ')}); sgemm ceiling ${fmt(r.machine.sgemmGflops, 1)} GFLOP/s (${r.machine.sgemm.winner}); load avg ${r.machine.loadAvg.map((l) => l.toFixed(2)).join(' → ')}`,
   );
   lines.push('');
   lines.push(

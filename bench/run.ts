@@ -441,7 +441,7 @@ async function main(): Promise<void> {
         loadAvg: [loadAvgStart, loadavg()[0] ?? Number.NaN],
       },
       backend: backend.name,
-      nativeKernels: nativeKernels() === undefined ? null : nativeKernels()?.blas(),
+      nativeKernels: nativeKernels() === undefined ? null : nativeKernels()?.info(),
       rnnlmThreads: opts.threads,
       tfjs: backend.tfjsVersion,
       torchSettings: TORCH_SETTINGS,

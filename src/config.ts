@@ -13,8 +13,8 @@ export const envSchema = z.object({
   /** tfjs backend: `auto` takes the fastest one that loads. */
   RNNLM_BACKEND: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /**
-   * The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) on the wasm
-   * and cpu backends: `auto` uses them where built, `on` refuses to start without them.
+   * The native engine (native/: oneDNN's LSTM/GRU/RNN primitives and sgemm) on the wasm and
+   * cpu backends: `auto` uses it where built, `on` refuses to start without it.
    */
   RNNLM_NATIVE_KERNELS: z.enum(['auto', 'on', 'off']).default('auto'),
   RNNLM_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -64,7 +64,7 @@ export const envSchema = z.object({
   /** Jobs one worker process trains at once (each in its own child process). */
   RNNLM_WORKER_CONCURRENCY: count(1),
   /**
-   * Threads of the native kernels (OpenBLAS) in every training child and the CLI. Default:
+   * OpenMP threads of the native engine (oneDNN) in every training child and the CLI. Default:
    * the cores divided among the concurrent jobs (at least 1), so jobs side by side never ask
    * for more threads than there are cores.
    */

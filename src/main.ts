@@ -104,8 +104,8 @@ async function start(
   }
 
   // The worker's children train on the backend this process selects, and /readyz reports its
-  // kernels. OpenBLAS's thread count is one per process: where this process serves the API it
-  // is the inference thread's (the training children set their own).
+  // kernels. Where this process serves the API, the inference thread sets its own threads;
+  // this thread's are what it reports beside them (the training children set their own).
   const ownThreads = role === 'worker' ? config.RNNLM_THREADS : config.RNNLM_INFERENCE_THREADS;
   const selected = await initBackend(config.RNNLM_BACKEND, config.RNNLM_NATIVE_KERNELS, ownThreads);
   backend ??= selected;
@@ -120,7 +120,7 @@ async function start(
   const kernels = nativeStatus();
   say(
     kernels.inUse
-      ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'} kernels), ${threadsLine(role, config)}`
+      ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'}), ${threadsLine(role, config)}`
       : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
   );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);

@@ -1,20 +1,20 @@
 /*
- * N-API bindings of the fused recurrent kernels. Every array is a Float32Array owned by the
- * caller; the functions check the lengths against the dimensions and write into the output
- * arrays, so no memory crosses the boundary by ownership. Each layer function takes one options
- * object, read through a table of its fields (LAYER_FNS), so adding an array is one table row.
+ * N-API bindings of the oneDNN recurrent layers and sgemm. Every array is a Float32Array owned
+ * by the caller; the functions check the lengths against the dimensions and write into the
+ * output arrays, so no memory crosses the boundary by ownership. Each layer function takes one
+ * options object, read through a table of its fields, so adding an array is one table row.
+ * Each JavaScript thread (the main one, the inference worker) gets its own oneDNN stream and
+ * primitive cache, kept as the environment's instance data and freed with it.
  */
-#include <cblas.h>
-#include <node_api.h>
 #include <limits.h>
+#include <node_api.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
-#include "parallel.h"
-#include "products.h"
-#include "recurrent.h"
+#include "onednn.h"
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -65,15 +65,37 @@ static bool get_floats(napi_env env, napi_value v, const char *name, size_t leng
   return true;
 }
 
-/* Every array any layer function takes; a function's table says which it reads. */
+static rnn_ctx *context(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == NULL) {
+    napi_throw_error(env, "RNNLM_NATIVE_NO_MEMORY", "oneDNN could not be initialised");
+    return NULL;
+  }
+  return data;
+}
+
+static void throw_status(napi_env env, const char *fn, int status) {
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s: oneDNN failed (%s)", fn, rnn_status_str(status));
+  napi_throw_error(env, status == RNN_ERR_NO_MEMORY ? "RNNLM_NATIVE_NO_MEMORY" : "RNNLM_NATIVE", msg);
+}
+
+/* Every array a layer function takes; a function's table says which it reads. */
 typedef struct {
-  rnn_dims d;
-  float *x, *kernel, *recurrent, *bias, *recurrent_bias, *h0, *c0, *out, *cells, *hn, *gates, *d_out,
-      *d_cell_last, *scale, *d_x, *d_kernel, *d_recurrent, *d_bias, *d_recurrent_bias;
+  rnn_shape s;
+  rnn_weights w;
+  rnn_io io;
+  rnn_grads g;
+  float *workspace;
 } layer_args;
 
-/* An array's length as a product of the dimensions (G = gates per cell times H). */
-typedef enum { ROWS_X_IN, ROWS_X_H, ROWS_X_G, IN_X_G, H_X_G, G_, H_, STATE, STEPS } extent;
+/*
+ * An array's length as a product of the dimensions (G = gates times H; G' counts lbr_gru's
+ * extra bias block; C: B*H for LSTM's cell state, nothing for the other cells; WS: the
+ * workspace of the shape's training primitives, in floats).
+ */
+/* The products of dimensions come first: extents() checks those for overflow. */
+typedef enum { ROWS_X_IN, ROWS_X_H, IN_X_G, H_X_G, STATE, BIAS, CELL_STATE, WS, EXTENTS } extent;
 
 typedef struct {
   const char *name;
@@ -84,38 +106,79 @@ typedef struct {
 
 typedef struct {
   const char *name;
-  int gates;
   const field *fields;
   size_t count;
-  /* Returns 0, or -1 when the kernel could not allocate its scratch memory. */
-  int (*run)(const layer_args *a);
+  bool training;
+  int (*run)(rnn_ctx *ctx, layer_args *a);
 } layer_fn;
 
-/* The lengths of every extent, or false (with a RangeError thrown) when one would overflow. */
-static bool extents(napi_env env, const layer_fn *fn, const rnn_dims *d, size_t len[STEPS + 1]) {
-  size_t rows, g;
-  bool over = __builtin_mul_overflow((size_t)d->steps, (size_t)d->batch, &rows) ||
-              __builtin_mul_overflow((size_t)fn->gates, (size_t)d->hidden, &g);
-  /* sgemm takes int dimensions: T*B rows and G*H columns must fit. */
-  over = over || rows > INT_MAX || g > INT_MAX;
-  over = over || __builtin_mul_overflow(rows, (size_t)d->input, &len[ROWS_X_IN]) ||
-         __builtin_mul_overflow(rows, (size_t)d->hidden, &len[ROWS_X_H]) ||
-         __builtin_mul_overflow(rows, g, &len[ROWS_X_G]) ||
-         __builtin_mul_overflow((size_t)d->input, g, &len[IN_X_G]) ||
-         __builtin_mul_overflow((size_t)d->hidden, g, &len[H_X_G]) ||
-         __builtin_mul_overflow((size_t)d->batch, (size_t)d->hidden, &len[STATE]);
-  if (!over) {
-    len[G_] = g;
-    len[H_] = (size_t)d->hidden;
-    len[STEPS] = (size_t)d->steps;
+static bool get_cell(napi_env env, napi_value options, rnn_cell *cell) {
+  napi_value v;
+  char name[8] = {0};
+  size_t n = 0;
+  if (napi_get_named_property(env, options, "cell", &v) == napi_ok &&
+      napi_get_value_string_utf8(env, v, name, sizeof name, &n) == napi_ok) {
+    if (strcmp(name, "lstm") == 0) *cell = RNN_LSTM;
+    else if (strcmp(name, "gru") == 0) *cell = RNN_GRU;
+    else if (strcmp(name, "rnn") == 0) *cell = RNN_TANH;
+    else n = 0;
   }
-  for (int e = 0; !over && e <= STEPS; e++) over = len[e] > SIZE_MAX / sizeof(float);
+  if (n == 0) napi_throw_type_error(env, "RNNLM_NATIVE", "cell must be \"lstm\", \"gru\" or \"rnn\"");
+  return n != 0;
+}
+
+/* The lengths of every extent, or false (with a RangeError thrown) when one would overflow. */
+static bool extents(napi_env env, rnn_ctx *ctx, const char *fn, const rnn_shape *s, bool training,
+                    size_t len[EXTENTS]) {
+  size_t rows, g;
+  bool over = __builtin_mul_overflow((size_t)s->steps, (size_t)s->batch, &rows) ||
+              __builtin_mul_overflow((size_t)rnn_gates(s->cell), (size_t)s->hidden, &g);
+  /* oneDNN takes int64 dimensions, sgemm int ones: keep every extent within int. */
+  over = over || rows > INT_MAX || g > INT_MAX;
+  over = over || __builtin_mul_overflow(rows, (size_t)s->input, &len[ROWS_X_IN]) ||
+         __builtin_mul_overflow(rows, (size_t)s->hidden, &len[ROWS_X_H]) ||
+         __builtin_mul_overflow((size_t)s->input, g, &len[IN_X_G]) ||
+         __builtin_mul_overflow((size_t)s->hidden, g, &len[H_X_G]) ||
+         __builtin_mul_overflow((size_t)s->batch, (size_t)s->hidden, &len[STATE]);
+  for (int e = 0; !over && e <= STATE; e++) over = len[e] > SIZE_MAX / sizeof(float);
   if (over) {
     char msg[160];
-    snprintf(msg, sizeof msg, "%s: steps %d, batch %d, input %d, hidden %d give arrays too large to address",
-             fn->name, d->steps, d->batch, d->input, d->hidden);
+    snprintf(msg, sizeof msg, "%s: steps %d, batch %d, input %d, hidden %d give arrays too large to address", fn,
+             s->steps, s->batch, s->input, s->hidden);
     napi_throw_range_error(env, "RNNLM_NATIVE", msg);
     return false;
+  }
+  len[BIAS] = (size_t)rnn_bias_gates(s->cell) * (size_t)s->hidden;
+  len[CELL_STATE] = s->cell == RNN_LSTM ? len[STATE] : 0;
+  len[WS] = 0;
+  if (training) {
+    size_t bytes = 0;
+    int status = rnn_workspace_bytes(ctx, s, &bytes);
+    if (status != 0) {
+      throw_status(env, fn, status);
+      return false;
+    }
+    len[WS] = (bytes + sizeof(float) - 1) / sizeof(float);
+  }
+  return true;
+}
+
+/* Reads the cell and the dimensions of an options object. */
+static bool read_shape(napi_env env, napi_value options, const char *fn, rnn_shape *s) {
+  napi_valuetype type;
+  if (napi_typeof(env, options, &type) != napi_ok || type != napi_object) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s takes one options object", fn);
+    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
+    return false;
+  }
+  if (!get_cell(env, options, &s->cell)) return false;
+  static const char *const dims[] = {"steps", "batch", "input", "hidden"};
+  int *dim_out[] = {&s->steps, &s->batch, &s->input, &s->hidden};
+  for (int i = 0; i < 4; i++) {
+    napi_value v;
+    if (napi_get_named_property(env, options, dims[i], &v) != napi_ok || !get_int(env, v, dims[i], dim_out[i]))
+      return false;
   }
   return true;
 }
@@ -124,36 +187,34 @@ static bool extents(napi_env env, const layer_fn *fn, const rnn_dims *d, size_t 
 static napi_value call_layer(napi_env env, napi_callback_info info, const layer_fn *fn) {
   size_t argc = 1;
   napi_value options;
-  napi_valuetype type;
   CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
-  if (argc != 1 || napi_typeof(env, options, &type) != napi_ok || type != napi_object) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s takes one options object", fn->name);
-    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
+  rnn_ctx *ctx = context(env);
+  layer_args a;
+  memset(&a, 0, sizeof a);
+  if (ctx == NULL || argc != 1 || !read_shape(env, options, fn->name, &a.s)) {
+    if (ctx != NULL && argc != 1) napi_throw_type_error(env, "RNNLM_NATIVE", "takes one options object");
     return NULL;
   }
-  layer_args a = {0};
-  static const char *const dims[] = {"steps", "batch", "input", "hidden"};
-  int *dim_out[] = {&a.d.steps, &a.d.batch, &a.d.input, &a.d.hidden};
-  for (int i = 0; i < 4; i++) {
-    napi_value v;
-    CHECK(napi_get_named_property(env, options, dims[i], &v));
-    if (!get_int(env, v, dims[i], dim_out[i])) return NULL;
+  /* The forward pass is the training one when it is given a workspace. */
+  bool training = fn->training;
+  if (!training) {
+    napi_value ws;
+    napi_valuetype type;
+    CHECK(napi_get_named_property(env, options, "workspace", &ws));
+    CHECK(napi_typeof(env, ws, &type));
+    training = type != napi_undefined && type != napi_null;
   }
-  size_t len[STEPS + 1];
-  if (!extents(env, fn, &a.d, len)) return NULL;
+  size_t len[EXTENTS];
+  if (!extents(env, ctx, fn->name, &a.s, training, len)) return NULL;
   for (size_t i = 0; i < fn->count; i++) {
     const field *f = &fn->fields[i];
     napi_value v;
     CHECK(napi_get_named_property(env, options, f->name, &v));
-    if (!get_floats(env, v, f->name, len[f->length], f->nullable, (float **)((char *)&a + f->offset)))
-      return NULL;
+    bool nullable = f->nullable || len[f->length] == 0;
+    if (!get_floats(env, v, f->name, len[f->length], nullable, (float **)((char *)&a + f->offset))) return NULL;
   }
-  if (fn->run(&a) != 0) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "%s could not allocate its scratch memory", fn->name);
-    napi_throw_error(env, "RNNLM_NATIVE_NO_MEMORY", msg);
-  }
+  int status = fn->run(ctx, &a);
+  if (status != 0) throw_status(env, fn->name, status);
   return NULL;
 }
 
@@ -161,99 +222,34 @@ static napi_value call_layer(napi_env env, napi_callback_info info, const layer_
 #define F_NULLABLE(js, member, extent) {js, offsetof(layer_args, member), extent, true}
 #define COUNT(table) (sizeof table / sizeof table[0])
 
-static int run_lstm_forward(const layer_args *a) {
-  lstm_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->h0, a->c0, a->out, a->cells, a->gates);
-  return 0;
-}
-static int run_lstm_backward(const layer_args *a) {
-  return lstm_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->c0, a->out, a->cells, a->gates,
-                       a->d_out, a->d_cell_last, a->scale, a->d_x, a->d_kernel, a->d_recurrent, a->d_bias);
-}
-static int run_gru_forward(const layer_args *a) {
-  return gru_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->recurrent_bias, a->h0, a->out, a->hn,
-                     a->gates);
-}
-static int run_gru_backward(const layer_args *a) {
-  return gru_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->out, a->hn, a->gates, a->d_out,
-                      a->scale, a->d_x, a->d_kernel, a->d_recurrent, a->d_bias, a->d_recurrent_bias);
-}
-static int run_rnn_forward(const layer_args *a) {
-  rnn_forward(&a->d, a->x, a->kernel, a->recurrent, a->bias, a->h0, a->out);
-  return 0;
-}
-static int run_rnn_backward(const layer_args *a) {
-  return rnn_backward(&a->d, a->x, a->kernel, a->recurrent, a->h0, a->out, a->d_out, a->scale, a->d_x,
-                      a->d_kernel, a->d_recurrent, a->d_bias);
+static int run_forward(rnn_ctx *ctx, layer_args *a) { return rnn_forward(ctx, &a->s, &a->w, &a->io, a->workspace); }
+static int run_backward(rnn_ctx *ctx, layer_args *a) {
+  return rnn_backward(ctx, &a->s, &a->w, &a->io, a->workspace, &a->g);
 }
 
-static const field LSTM_FORWARD[] = {
-    F("x", x, ROWS_X_IN),         F("kernel", kernel, IN_X_G), F("recurrent", recurrent, H_X_G),
-    F("bias", bias, G_),          F("h0", h0, STATE),          F("c0", c0, STATE),
-    F("out", out, ROWS_X_H),      F("cells", cells, ROWS_X_H), F("gates", gates, ROWS_X_G),
-};
-static const field LSTM_BACKWARD[] = {
-    F("x", x, ROWS_X_IN),
-    F("kernel", kernel, IN_X_G),
-    F("recurrent", recurrent, H_X_G),
-    F("h0", h0, STATE),
-    F("c0", c0, STATE),
-    F("out", out, ROWS_X_H),
-    F("cells", cells, ROWS_X_H),
-    F("gates", gates, ROWS_X_G),
-    F("dOut", d_out, ROWS_X_H),
-    F("dCellLast", d_cell_last, STATE),
-    F_NULLABLE("scale", scale, STEPS),
-    F("dX", d_x, ROWS_X_IN),
-    F("dKernel", d_kernel, IN_X_G),
-    F("dRecurrent", d_recurrent, H_X_G),
-    F("dBias", d_bias, G_),
-};
-static const field GRU_FORWARD[] = {
-    F("x", x, ROWS_X_IN),    F("kernel", kernel, IN_X_G),           F("recurrent", recurrent, H_X_G),
-    F("bias", bias, G_),     F("recurrentBias", recurrent_bias, H_), F("h0", h0, STATE),
-    F("out", out, ROWS_X_H), F("hn", hn, ROWS_X_H),                  F("gates", gates, ROWS_X_G),
-};
-static const field GRU_BACKWARD[] = {
-    F("x", x, ROWS_X_IN),
-    F("kernel", kernel, IN_X_G),
-    F("recurrent", recurrent, H_X_G),
-    F("h0", h0, STATE),
-    F("out", out, ROWS_X_H),
-    F("hn", hn, ROWS_X_H),
-    F("gates", gates, ROWS_X_G),
-    F("dOut", d_out, ROWS_X_H),
-    F_NULLABLE("scale", scale, STEPS),
-    F("dX", d_x, ROWS_X_IN),
-    F("dKernel", d_kernel, IN_X_G),
-    F("dRecurrent", d_recurrent, H_X_G),
-    F("dBias", d_bias, G_),
-    F("dRecurrentBias", d_recurrent_bias, H_),
-};
-static const field RNN_FORWARD[] = {
-    F("x", x, ROWS_X_IN), F("kernel", kernel, IN_X_G), F("recurrent", recurrent, H_X_G),
-    F("bias", bias, G_),  F("h0", h0, STATE),          F("out", out, ROWS_X_H),
-};
-static const field RNN_BACKWARD[] = {
-    F("x", x, ROWS_X_IN),
-    F("kernel", kernel, IN_X_G),
-    F("recurrent", recurrent, H_X_G),
-    F("h0", h0, STATE),
-    F("out", out, ROWS_X_H),
-    F("dOut", d_out, ROWS_X_H),
-    F_NULLABLE("scale", scale, STEPS),
-    F("dX", d_x, ROWS_X_IN),
-    F("dKernel", d_kernel, IN_X_G),
-    F("dRecurrent", d_recurrent, H_X_G),
-    F("dBias", d_bias, G_),
+#define FORWARD_FIELDS                                                                                          \
+  F("x", io.x, ROWS_X_IN), F("weightsLayer", w.layer, IN_X_G), F("weightsIter", w.iter, H_X_G),                 \
+      F("bias", w.bias, BIAS), F("h0", io.h0, STATE), F("c0", io.c0, CELL_STATE), F("out", io.out, ROWS_X_H), \
+      F("hLast", io.h_last, STATE), F("cLast", io.c_last, CELL_STATE)
+
+static const field FORWARD[] = {FORWARD_FIELDS, F_NULLABLE("workspace", workspace, WS)};
+static const field BACKWARD[] = {
+    FORWARD_FIELDS,
+    F("workspace", workspace, WS),
+    F("dOut", g.d_out, ROWS_X_H),
+    F("dHLast", g.d_h_last, STATE),
+    F("dCLast", g.d_c_last, CELL_STATE),
+    F("dX", g.d_x, ROWS_X_IN),
+    F("dH0", g.d_h0, STATE),
+    F("dC0", g.d_c0, CELL_STATE),
+    F("dWeightsLayer", g.d_layer, IN_X_G),
+    F("dWeightsIter", g.d_iter, H_X_G),
+    F("dBias", g.d_bias, BIAS),
 };
 
 static const layer_fn LAYER_FNS[] = {
-    {"lstmForward", 4, LSTM_FORWARD, COUNT(LSTM_FORWARD), run_lstm_forward},
-    {"lstmBackward", 4, LSTM_BACKWARD, COUNT(LSTM_BACKWARD), run_lstm_backward},
-    {"gruForward", 3, GRU_FORWARD, COUNT(GRU_FORWARD), run_gru_forward},
-    {"gruBackward", 3, GRU_BACKWARD, COUNT(GRU_BACKWARD), run_gru_backward},
-    {"rnnForward", 1, RNN_FORWARD, COUNT(RNN_FORWARD), run_rnn_forward},
-    {"rnnBackward", 1, RNN_BACKWARD, COUNT(RNN_BACKWARD), run_rnn_backward},
+    {"rnnForward", FORWARD, COUNT(FORWARD), false, run_forward},
+    {"rnnBackward", BACKWARD, COUNT(BACKWARD), true, run_backward},
 };
 
 /* The table entry travels as the callback's data pointer. */
@@ -261,6 +257,21 @@ static napi_value layer_js(napi_env env, napi_callback_info info) {
   void *fn;
   CHECK(napi_get_cb_info(env, info, NULL, NULL, NULL, &fn));
   return call_layer(env, info, (const layer_fn *)fn);
+}
+
+/* rnnWorkspaceSize({cell, steps, batch, input, hidden}): the training workspace, in floats. */
+static napi_value workspace_size_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value options, result;
+  CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
+  rnn_ctx *ctx = context(env);
+  rnn_shape s;
+  size_t len[EXTENTS];
+  if (ctx == NULL || !read_shape(env, options, "rnnWorkspaceSize", &s) ||
+      !extents(env, ctx, "rnnWorkspaceSize", &s, true, len))
+    return NULL;
+  CHECK(napi_create_double(env, (double)len[WS], &result));
+  return result;
 }
 
 /*
@@ -291,52 +302,67 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   float *a, *b, *c;
-  if (!get_floats(env, argv[5], "a", mk, false, &a) ||
-      !get_floats(env, argv[6], "b", kn, false, &b) || !get_floats(env, argv[7], "c", mn, false, &c))
+  if (!get_floats(env, argv[5], "a", mk, false, &a) || !get_floats(env, argv[6], "b", kn, false, &b) ||
+      !get_floats(env, argv[7], "c", mn, false, &c))
     return NULL;
-  rnn_sgemm(trans_a, trans_b, m, n, k, 1.0f, a, trans_a ? m : k, b, trans_b ? k : n, 0.0f, c, n);
+  rnn_ctx *ctx = context(env);
+  if (ctx == NULL) return NULL;
+  int status = rnn_sgemm(ctx, trans_a, trans_b, m, n, k, a, b, c);
+  if (status != 0) throw_status(env, "sgemm", status);
   return NULL;
 }
 
-/* setThreads(n): the kernels' threads (OpenBLAS itself stays at one, see parallel.h). */
+/* setThreads(n): the OpenMP threads of this JavaScript thread's oneDNN calls. */
 static napi_value set_threads_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int n;
-  if (argc != 1 || !get_int(env, argv[0], "threads", &n)) return NULL;
-  rnn_set_threads(n);
+  rnn_ctx *ctx = context(env);
+  if (ctx == NULL || argc != 1 || !get_int(env, argv[0], "threads", &n)) return NULL;
+  rnn_set_threads(ctx, n);
   return NULL;
 }
 
-/* blas(): which BLAS build is linked, the kernel set it runs on this CPU, and its threads. */
-static napi_value blas_js(napi_env env, napi_callback_info info) {
+/* info(): the library and version, the instruction set its kernels use here, and the threads. */
+static napi_value info_js(napi_env env, napi_callback_info info) {
   (void)info;
-  napi_value result, config, core, threads;
+  napi_value result, library, isa, threads;
+  rnn_ctx *ctx = context(env);
+  if (ctx == NULL) return NULL;
   CHECK(napi_create_object(env, &result));
-  CHECK(napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config));
-  CHECK(napi_create_string_utf8(env, openblas_get_corename(), NAPI_AUTO_LENGTH, &core));
-  CHECK(napi_set_named_property(env, result, "core", core));
-  CHECK(napi_create_int32(env, rnn_threads(), &threads));
-  CHECK(napi_set_named_property(env, result, "config", config));
+  CHECK(napi_create_string_utf8(env, rnn_library(), NAPI_AUTO_LENGTH, &library));
+  CHECK(napi_create_string_utf8(env, rnn_isa(), NAPI_AUTO_LENGTH, &isa));
+  CHECK(napi_create_int32(env, rnn_threads(ctx), &threads));
+  CHECK(napi_set_named_property(env, result, "library", library));
+  CHECK(napi_set_named_property(env, result, "isa", isa));
   CHECK(napi_set_named_property(env, result, "threads", threads));
   return result;
 }
 
+static void free_context(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  rnn_ctx_free(data);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
-  rnn_init_threads();
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 3];
+  /* A context that failed to initialise is reported by the first call that needs it. */
+  rnn_ctx *ctx = rnn_ctx_create();
+  if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 4];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
   }
-  props[COUNT(LAYER_FNS)] =
-      (napi_property_descriptor){"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_enumerable, NULL};
-  props[COUNT(LAYER_FNS) + 1] =
+  size_t n = COUNT(LAYER_FNS);
+  props[n++] = (napi_property_descriptor){
+      "rnnWorkspaceSize", NULL, workspace_size_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] =
       (napi_property_descriptor){"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL};
-  props[COUNT(LAYER_FNS) + 2] =
-      (napi_property_descriptor){"blas", NULL, blas_js, NULL, NULL, NULL, napi_enumerable, NULL};
-  CHECK(napi_define_properties(env, exports, COUNT(props), props));
+  props[n++] = (napi_property_descriptor){"info", NULL, info_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  CHECK(napi_define_properties(env, exports, n, props));
   return exports;
 }
 

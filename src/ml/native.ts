@@ -12,104 +12,55 @@ export interface LayerDims {
   hidden: number;
 }
 
-/** Arrays are row-major, owned by the caller; native/src/recurrent.h has the layouts. */
-export interface LstmForwardArgs extends LayerDims {
+/** The cell kinds of oneDNN's RNN primitives as the addon names them (lstm, lbr_gru, vanilla_rnn tanh). */
+export type NativeCell = 'lstm' | 'gru' | 'rnn';
+
+export interface RnnShape extends LayerDims {
+  cell: NativeCell;
+}
+
+/**
+ * One layer's forward pass (native/src/onednn.h has the layouts: oneDNN's plain ones, gates in
+ * its order). `c0` and `cLast` are LSTM's (empty otherwise). With a `workspace` of
+ * `rnnWorkspaceSize` floats it is the training pass, and the workspace what its backward reads.
+ */
+export interface RnnForwardArgs extends RnnShape {
   x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
+  weightsLayer: Float32Array;
+  weightsIter: Float32Array;
   bias: Float32Array;
   h0: Float32Array;
   c0: Float32Array;
   out: Float32Array;
-  cells: Float32Array;
-  gates: Float32Array;
+  hLast: Float32Array;
+  cLast: Float32Array;
+  workspace?: Float32Array | undefined;
 }
 
-/** Per-step factors on the gradient through the state (randomized truncation); null: all ones. */
-type Scale = Float32Array | null;
-
-export interface LstmBackwardArgs extends LayerDims {
-  x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
-  h0: Float32Array;
-  c0: Float32Array;
-  out: Float32Array;
-  cells: Float32Array;
-  gates: Float32Array;
+/** The backward pass of a training forward pass (same arrays), writing every gradient. */
+export interface RnnBackwardArgs extends RnnForwardArgs {
+  workspace: Float32Array;
   dOut: Float32Array;
-  dCellLast: Float32Array;
-  scale: Scale;
+  dHLast: Float32Array;
+  dCLast: Float32Array;
   dX: Float32Array;
-  dKernel: Float32Array;
-  dRecurrent: Float32Array;
-  dBias: Float32Array;
-}
-
-export interface GruForwardArgs extends LayerDims {
-  x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
-  bias: Float32Array;
-  recurrentBias: Float32Array;
-  h0: Float32Array;
-  out: Float32Array;
-  hn: Float32Array;
-  gates: Float32Array;
-}
-
-export interface GruBackwardArgs extends LayerDims {
-  x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
-  h0: Float32Array;
-  out: Float32Array;
-  hn: Float32Array;
-  gates: Float32Array;
-  dOut: Float32Array;
-  scale: Scale;
-  dX: Float32Array;
-  dKernel: Float32Array;
-  dRecurrent: Float32Array;
-  dBias: Float32Array;
-  dRecurrentBias: Float32Array;
-}
-
-export interface RnnForwardArgs extends LayerDims {
-  x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
-  bias: Float32Array;
-  h0: Float32Array;
-  out: Float32Array;
-}
-
-export interface RnnBackwardArgs extends LayerDims {
-  x: Float32Array;
-  kernel: Float32Array;
-  recurrent: Float32Array;
-  h0: Float32Array;
-  out: Float32Array;
-  dOut: Float32Array;
-  scale: Scale;
-  dX: Float32Array;
-  dKernel: Float32Array;
-  dRecurrent: Float32Array;
+  dH0: Float32Array;
+  dC0: Float32Array;
+  dWeightsLayer: Float32Array;
+  dWeightsIter: Float32Array;
   dBias: Float32Array;
 }
 
 /**
- * The kernels of native/ (fused LSTM, GRU and RNN layers and sgemm, in C on OpenBLAS, built
- * by node-gyp). Each layer function takes one options object; the addon checks every array's
- * length against the dimensions.
+ * The kernels of native/: oneDNN's RNN primitives for one layer (forward, training forward,
+ * backward; primitives cached per shape and thread) and its sgemm, built by node-gyp. The
+ * addon checks every array's length against the dimensions.
  */
 export interface NativeKernels {
-  lstmForward(args: LstmForwardArgs): void;
-  lstmBackward(args: LstmBackwardArgs): void;
-  gruForward(args: GruForwardArgs): void;
-  gruBackward(args: GruBackwardArgs): void;
   rnnForward(args: RnnForwardArgs): void;
   rnnBackward(args: RnnBackwardArgs): void;
+  /** Floats of the workspace a training forward pass of this shape fills. */
+  rnnWorkspaceSize(shape: RnnShape): number;
   /** c [m, n] = op(a) · op(b), row-major; op(a) is [m, k] (`a` stored [k, m] when transposed). */
   sgemm(
     transA: boolean,
@@ -121,9 +72,10 @@ export interface NativeKernels {
     b: Float32Array,
     c: Float32Array,
   ): void;
-  /** The kernels' threads (OpenBLAS itself runs single-threaded; the kernels split their work). */
+  /** The OpenMP threads of this JavaScript thread's oneDNN calls. */
   setThreads(threads: number): void;
-  blas(): { config: string; core: string; threads: number };
+  /** The library ("oneDNN 2.6.3"), the instruction set its kernels use on this CPU, and the threads. */
+  info(): { library: string; isa: string; threads: number };
 }
 
 /** `auto`: use the native kernels where they load; `on`: fail without them; `off`: pure tfjs. */
@@ -133,9 +85,9 @@ export type NativeKernelMode = 'auto' | 'on' | 'off';
 export interface NativeStatus {
   /** Whether the recurrent layers and matMuls of this process run on the native kernels. */
   inUse: boolean;
-  /** The OpenBLAS build (its first words), when the addon loaded. */
+  /** The kernel library and its version ("oneDNN 2.6.3"), when the addon loaded. */
   build: string | null;
-  /** The OpenBLAS kernel set in use on this CPU ("Haswell", "SkylakeX", …), when the addon loaded. */
+  /** The instruction set oneDNN's kernels use on this CPU ("avx2", "avx512_core", …), when the addon loaded. */
   core: string | null;
   /** The kernels' threads, when the addon loaded. */
   threads: number | null;
@@ -145,7 +97,7 @@ export interface NativeStatus {
 
 // Relative to src/ml and dist/ml alike.
 const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/rnnlm_native.node', import.meta.url));
-const BUILD_HINT = 'install libopenblas-dev and run npm run build:native';
+const BUILD_HINT = 'install libdnnl-dev and run npm run build:native';
 
 export type LoadResult = { kernels: NativeKernels; error?: undefined } | { kernels: null; error: string };
 
@@ -189,7 +141,7 @@ export function loadAddon(path: string): LoadResult {
   }
 }
 
-/** The addon, or null when it was not built (no OpenBLAS, no compiler) or cannot load. */
+/** The addon, or null when it was not built (no oneDNN, no compiler) or cannot load. */
 export function loadNativeKernels(): NativeKernels | null {
   loaded ??= loadAddon(ADDON_PATH);
   return loaded.kernels;
@@ -234,12 +186,6 @@ export function nativeKernels(): NativeKernels | undefined {
 /** Whether this process uses the native kernels, their build and threads, or why not. */
 export function nativeStatus(): NativeStatus {
   if (active === undefined) return { inUse: false, build: null, core: null, threads: null, reason: whyNot };
-  const blas = active.blas();
-  return {
-    inUse: true,
-    build: blas.config.split(' ').slice(0, 2).join(' '),
-    core: blas.core,
-    threads: blas.threads,
-    reason: null,
-  };
+  const info = active.info();
+  return { inUse: true, build: info.library, core: info.isa, threads: info.threads, reason: null };
 }

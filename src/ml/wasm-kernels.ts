@@ -117,7 +117,7 @@ function fastGather(original: tf.KernelConfig): tf.KernelConfig {
  * The wasm backend's matMul runs at 1 GFLOP/s on an LM's output projection ([T*B, H] by
  * [H, V] with V not a multiple of its tile) and slower still with a transposed operand, which
  * every matMul gradient has. While the native kernels are on, this kernel hands the heap's
- * own arrays to OpenBLAS sgemm instead (no copies); otherwise, and for batch shapes it does
+ * own arrays to oneDNN's sgemm instead (no copies); otherwise, and for batch shapes it does
  * not cover, the original kernel runs.
  */
 function nativeMatMul(original: tf.KernelConfig): tf.KernelConfig {

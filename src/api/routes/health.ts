@@ -37,13 +37,16 @@ const healthSchema = z
       .object({
         native: z.boolean(),
         build: z.string().nullable(),
-        core: z.string().nullable().describe('The OpenBLAS kernel set this CPU runs (Haswell, SkylakeX, …).'),
+        core: z
+          .string()
+          .nullable()
+          .describe('The instruction set oneDNN runs on this CPU (avx2, avx512_core, …).'),
         threads: z.number().int().nullable(),
         reason: z.string().nullable(),
       })
       .optional()
       .describe(
-        '`/readyz` only: the kernels this process computes with (native OpenBLAS ones or tfjs alone) and their threads.',
+        '`/readyz` only: the kernels this process computes with (the native oneDNN engine or tfjs alone) and their threads.',
       ),
   })
   .meta({ id: 'Health' });

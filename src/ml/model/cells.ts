@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { nativeKernels } from '../native.js';
 import type { LayerParams, LayerRun, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
-import { nativeSegment, runNativeLayer } from './native-cells.js';
+import { onednnSegment, runOnednnLayer } from './onednn.js';
 
 type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [T, ...R]>;
 
@@ -86,7 +86,7 @@ export function runLayer(
   steps: number,
 ): LayerRun {
   const native = nativeKernels();
-  if (native !== undefined) return runNativeLayer(native, cell, x, state, p, steps);
+  if (native !== undefined) return runOnednnLayer(native, cell, x, state, p, steps);
   const hidden = p.recurrent.shape[0];
   const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
   const xs = timesteps(xw, steps);
@@ -135,7 +135,7 @@ export function trainableLayer(
     const params: LayerParams = { kernel, recurrent, bias, recurrentBias: cell === 'gru' ? rb : undefined };
     return native === undefined
       ? tfjsSegment(cell, xi, state, params, steps, backwardScale, save)
-      : nativeSegment(native, cell, xi, state, params, steps, backwardScale);
+      : onednnSegment(native, cell, xi, state, params, steps, backwardScale);
   });
   return op(...inputs);
 }

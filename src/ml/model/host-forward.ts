@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.js';
 import type { NativeKernels } from '../native.js';
-import { EMPTY, forward, host, type HostLayer } from './native-cells.js';
+import { EMPTY, forward, host, onednnWeights, type OnednnWeights } from './onednn.js';
 
 /** What {@link HostStepper} needs of a model: its config and its weights by name. */
 export interface SteppableModel {
@@ -19,7 +19,7 @@ export interface SteppableModel {
  */
 export class HostForward {
   private readonly weights = new Map<string, Float32Array>();
-  private readonly layers: HostLayer[];
+  private readonly layers: OnednnWeights[];
 
   constructor(
     private readonly k: NativeKernels,
@@ -27,12 +27,20 @@ export class HostForward {
   ) {
     const vars = model.trainableVariables();
     model.variableNames().forEach((name, i) => this.weights.set(name, host(vars[i] as tf.Variable)));
-    this.layers = Array.from({ length: model.config.layers }, (_, l) => ({
-      kernel: this.w(`layers.${l}.kernel`),
-      recurrent: this.w(`layers.${l}.recurrent`),
-      bias: this.w(`layers.${l}.bias`),
-      recurrentBias: this.weights.get(`layers.${l}.recurrentBias`) ?? EMPTY,
-    }));
+    const { cell, embeddingSize: E, hiddenSize: H } = model.config;
+    this.layers = Array.from({ length: model.config.layers }, (_, l) =>
+      onednnWeights(
+        cell,
+        {
+          kernel: this.w(`layers.${l}.kernel`),
+          recurrent: this.w(`layers.${l}.recurrent`),
+          bias: this.w(`layers.${l}.bias`),
+          recurrentBias: this.weights.get(`layers.${l}.recurrentBias`) ?? EMPTY,
+        },
+        l === 0 ? E : H,
+        H,
+      ),
+    );
   }
 
   private w(name: string): Float32Array {
@@ -62,24 +70,11 @@ export class HostForward {
     ids.forEach((id, r) => x.set(embedding.subarray(id * E, (id + 1) * E), r * E));
     this.layers.forEach((w, l) => {
       const hl = h[l] as Float32Array;
-      const f = forward(
-        this.k,
-        cell,
-        x,
-        hl,
-        c[l] ?? EMPTY,
-        w,
-        {
-          steps,
-          batch,
-          input: l === 0 ? E : H,
-          hidden: H,
-        },
-        { kind: 'scratch' },
-      );
-      hl.set(f.out.subarray((steps - 1) * batch * H));
-      if (cell === 'lstm') (c[l] as Float32Array).set(f.value.subarray(rows * H));
-      x = f.out;
+      const cl = c[l] ?? EMPTY;
+      const o = forward(this.k, cell, x, hl, cl, w, { steps, batch, input: l === 0 ? E : H, hidden: H });
+      hl.set(o.hLast);
+      if (o.cLast.length > 0) cl.set(o.cLast);
+      x = o.out;
     });
     const m = lastOnly ? batch : rows;
     const logits = new Float32Array(m * V);

@@ -304,19 +304,20 @@ test(
 function lstmForwardArgs(steps: number, fill = 0.1) {
   const f = (n: number) => new Float32Array(n).fill(fill);
   return {
+    cell: 'lstm' as const,
     steps,
     batch: 1,
     input: 3,
     hidden: 4,
     x: f(steps * 3),
-    kernel: f(48),
-    recurrent: f(64),
+    weightsLayer: f(48),
+    weightsIter: f(64),
     bias: f(16),
     h0: f(4),
     c0: f(4),
     out: new Float32Array(steps * 4),
-    cells: f(steps * 4),
-    gates: f(steps * 16),
+    hLast: new Float32Array(4),
+    cLast: new Float32Array(4),
   };
 }
 
@@ -324,13 +325,16 @@ test('the native kernels refuse arrays of the wrong length instead of reading pa
   const k = loadNativeKernels();
   assert.ok(k !== null);
   assert.throws(
-    () => k.lstmForward({ ...lstmForwardArgs(2), gates: new Float32Array(31) }),
+    () => k.rnnForward({ ...lstmForwardArgs(2), weightsIter: new Float32Array(63) }),
     (err: unknown) =>
-      isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && /gates has 31 elements, expected 32/.test(err.message),
+      isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && /weightsIter has 63 elements, expected 64/.test(err.message),
   );
-  assert.throws(() => k.lstmForward({ ...lstmForwardArgs(1), steps: 0 }), /steps must be a positive integer/);
-  const { cells: _cells, ...withoutCells } = lstmForwardArgs(1);
-  assert.throws(() => k.lstmForward(withoutCells as never), /cells must be a Float32Array/);
+  assert.throws(() => k.rnnForward({ ...lstmForwardArgs(1), steps: 0 }), /steps must be a positive integer/);
+  assert.throws(() => k.rnnForward({ ...lstmForwardArgs(1), cell: 'peephole' as never }), /cell must be/);
+  const { cLast: _cLast, ...withoutCellState } = lstmForwardArgs(1);
+  assert.throws(() => k.rnnForward(withoutCellState as never), /cLast must be a Float32Array/);
+  const workspace = new Float32Array(k.rnnWorkspaceSize(lstmForwardArgs(2)) - 1);
+  assert.throws(() => k.rnnForward({ ...lstmForwardArgs(2), workspace }), /workspace has \d+ elements/);
 });
 
 test(
@@ -341,10 +345,11 @@ test(
     assert.ok(k !== null);
     const big = 2 ** 31 - 1;
     assert.throws(
-      () => k.lstmForward({ ...lstmForwardArgs(1), steps: big, batch: big }),
+      () => k.rnnForward({ ...lstmForwardArgs(1), steps: big, batch: big }),
       /too large to address/,
     );
-    assert.throws(() => k.lstmForward({ ...lstmForwardArgs(1), hidden: big }), /too large to address/);
+    assert.throws(() => k.rnnForward({ ...lstmForwardArgs(1), hidden: big }), /too large to address/);
+    assert.throws(() => k.rnnWorkspaceSize({ ...lstmForwardArgs(1), hidden: big }), /too large to address/);
   },
 );
 
@@ -353,21 +358,25 @@ test('a NaN entering the native kernels comes out as NaN, so divergence is still
   assert.ok(k !== null);
   const args = lstmForwardArgs(1);
   args.x[1] = Number.NaN;
-  k.lstmForward(args);
+  k.rnnForward(args);
   assert.ok(args.out.every((v) => Number.isNaN(v)));
   const f = (n: number) => new Float32Array(n).fill(0.1);
   const rnnOut = new Float32Array(4);
   k.rnnForward({
+    cell: 'rnn',
     steps: 1,
     batch: 1,
     input: 3,
     hidden: 4,
     x: args.x,
-    kernel: f(12),
-    recurrent: f(16),
+    weightsLayer: f(12),
+    weightsIter: f(16),
     bias: f(4),
     h0: f(4),
+    c0: new Float32Array(0),
     out: rnnOut,
+    hLast: new Float32Array(4),
+    cLast: new Float32Array(0),
   });
   assert.ok(rnnOut.every((v) => Number.isNaN(v)));
 });

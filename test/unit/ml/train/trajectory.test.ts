@@ -9,7 +9,7 @@ import { SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
 /**
  * Exact trajectories of two small runs, recorded with the tfjs kernels: a change to the loop
  * that reorders a random draw, an evaluation, a learning-rate decay or a stop shows up here as
- * a different number. The native kernels are left out: OpenBLAS picks its kernels by CPU, so
+ * a different number. The native engine is left out: oneDNN picks its kernels by CPU, so
  * their last bits differ between machines.
  */
 describe('the training loop reproduces its recorded trajectories exactly (tfjs kernels)', () => {
