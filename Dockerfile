@@ -8,12 +8,12 @@ ARG NODE_VERSION=20
 FROM node:${NODE_VERSION}-bookworm-slim AS node
 
 # ---------------------------------------------------------------------------------------
-# The native kernels (native/: fused LSTM/GRU/RNN layers and sgemm on OpenBLAS) serve the
-# wasm backend, the fastest CPU path measured (docs/performance.md); RNNLM_BACKEND=tensorflow
+# The native engine (native/: oneDNN's LSTM/GRU/RNN primitives and sgemm) serves the wasm
+# backend, the fastest CPU path measured (docs/performance.md); RNNLM_BACKEND=tensorflow
 # picks libtensorflow instead.
 FROM node:${NODE_VERSION}-bookworm-slim AS cpu
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ libopenblas-dev \
+ && apt-get install -y --no-install-recommends python3 make g++ libdnnl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -36,9 +36,9 @@ if (nativeError !== undefined) {
   console.error(
     [
       rule,
-      '!! The native kernels are not built: their tests will be SKIPPED.',
+      '!! The native engine (oneDNN) is not built: its tests will be SKIPPED.',
       `!! (${nativeError})`,
-      '!! Install libopenblas-dev g++ make python3 and run: npm run build:native',
+      '!! Install libdnnl-dev g++ make python3 and run: npm run build:native',
       rule,
     ].join('\n'),
   );

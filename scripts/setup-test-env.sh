@@ -3,29 +3,19 @@
 # drive for real, so that `npm ci && npm test` passes on a fresh Debian/Ubuntu machine.
 #   - redis-server: the integration tests use a Redis on 127.0.0.1:6379 (started here when none
 #     answers), the fault tests start their own on other ports;
-#   - the native kernels (native/, OpenBLAS): built by `npm ci` when OpenBLAS, g++, make and
-#     python3 are there, rebuilt here after they are installed;
+#   - the native engine (native/, oneDNN): built by `npm ci` when libdnnl-dev, g++, make and
+#     python3 are there, rebuilt here after they are installed (scripts/engine-deps.sh);
 #   - Chromium: the dashboard's browser tests (/usr/bin/chromium, or CHROMIUM_PATH).
 # As root with apt-get it installs what is missing; otherwise it stops at once, naming each
 # missing piece and the command that installs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ADDON=native/build/Release/rnnlm_native.node
+# shellcheck source=scripts/engine-deps.sh
+. scripts/engine-deps.sh
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
 
 say() { printf 'rnnlm setup: %s\n' "$*"; }
-
-native_loads() { node -e "require('./$ADDON')" >/dev/null 2>&1; }
-
-openblas_dev_present() {
-  if command -v dpkg-query >/dev/null 2>&1; then
-    dpkg-query -W -f='${Status}' libopenblas-dev 2>/dev/null | grep -q 'install ok installed'
-    return
-  fi
-  compgen -G '/usr/include/openblas/cblas.h' >/dev/null || compgen -G '/usr/include/*/cblas.h' >/dev/null ||
-    compgen -G '/usr/include/cblas.h' >/dev/null
-}
 
 redis_answers() {
   (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && timeout 2 head -c 5 <&3 | grep -q PONG) 2>/dev/null
@@ -43,14 +33,9 @@ find_missing() {
   missing_pkgs=()
   command -v redis-server >/dev/null 2>&1 || need 'redis-server (the integration and fault tests run a real Redis)' redis-server
   if ! native_loads; then
-    local pkgs=''
-    openblas_dev_present || pkgs+=' libopenblas-dev'
-    command -v g++ >/dev/null 2>&1 || pkgs+=' g++'
-    command -v make >/dev/null 2>&1 || pkgs+=' make'
-    command -v python3 >/dev/null 2>&1 || pkgs+=' python3'
-    if [ -n "$pkgs" ]; then
-      need "OpenBLAS and a compiler for the native kernels (${pkgs# }; native/ is not built)" "${pkgs# }"
-    fi
+    local pkgs
+    pkgs=$(engine_missing_pkgs)
+    [ -z "$pkgs" ] || need "oneDNN and a compiler for the native engine ($pkgs; native/ is not built)" "$pkgs"
   fi
   [ -x "$CHROMIUM" ] || need "Chromium for the dashboard's browser tests ($CHROMIUM; or set CHROMIUM_PATH)" chromium
 }
@@ -84,14 +69,11 @@ if [ "${#missing_what[@]}" -gt 0 ]; then
 fi
 
 if ! native_loads; then
-  say 'building the native kernels (npm run build:native)'
-  log=$(mktemp)
-  if ! npm run -s build:native >"$log" 2>&1; then
-    cat "$log" >&2
-    say 'the native kernels failed to build (output above); the tests compare them with tfjs and need them' >&2
+  say 'building the native engine (npm run build:native)'
+  build_native || {
+    say 'the native engine failed to build (output above); the tests compare it with tfjs and need it' >&2
     exit 1
-  fi
-  rm -f "$log"
+  }
 fi
 
 if ! redis_answers; then
@@ -106,4 +88,4 @@ if ! redis_answers; then
     exit 1
   }
 fi
-say "ready: redis on 127.0.0.1:6379, native kernels built, chromium at $CHROMIUM"
+say "ready: redis on 127.0.0.1:6379, native engine built, chromium at $CHROMIUM"
