@@ -11,7 +11,7 @@ import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
 import type { GenerateResult } from '../ml/generate/generate.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
-import type { BatchEngine } from './batch-engine.js';
+import type { Forward } from '../ml/model/forward.js';
 import type { GenerateRequest } from './protocol.js';
 import { ScoringRow } from './scoring-row.js';
 
@@ -64,7 +64,7 @@ export class ModelScheduler {
   private stateBytes = 0;
 
   constructor(
-    private readonly engine: BatchEngine,
+    private readonly engine: Forward,
     private readonly tokenizer: Tokenizer,
     private readonly shape: Shape,
     private readonly maxRows: number,

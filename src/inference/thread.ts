@@ -9,11 +9,10 @@ import * as tf from '@tensorflow/tfjs';
 
 import { RnnlmError } from '../errors.js';
 import { initBackend } from '../ml/backend.js';
+import { forwardOf } from '../ml/model/engine.js';
 import type { RnnLm } from '../ml/model/lm.js';
-import { nativeKernels } from '../ml/native.js';
 import { modelFromArtifacts } from '../ml/pipeline.js';
 import { ModelDirs } from '../storage/model-dirs.js';
-import { batchEngine } from './batch-engine.js';
 import {
   toWire,
   type BatchCount,
@@ -73,7 +72,7 @@ async function load(modelId: string): Promise<Loaded> {
   const { model, tokenizer } = modelFromArtifacts(await dirs.read(modelId));
   const { layers, hiddenSize } = model.config;
   const scheduler = new ModelScheduler(
-    batchEngine(model, nativeKernels()),
+    forwardOf(model),
     tokenizer,
     { layers, hidden: hiddenSize },
     data.maxRows,

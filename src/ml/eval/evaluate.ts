@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { logProbability } from '../generate/logits.js';
+import { forwardOf } from '../model/engine.js';
 import type { LayerState } from '../model/layer.js';
-import { disposeState, keepState, type RnnLm } from '../model/lm.js';
-import { HostForward } from '../model/host-forward.js';
-import { flatIndices } from '../model/ops.js';
-import { nativeKernels } from '../native.js';
+import { disposeState, type RnnLm } from '../model/lm.js';
 
 /** Validation numbers, all per token except bitsPerChar. */
 export interface EvalResult {
@@ -20,37 +18,12 @@ export interface EvalResult {
 }
 
 /**
- * Per-position NLL of `targets` under one forward chunk, in float64. The gather only runs
- * forward, so it works on every backend.
+ * Per-position NLL of `targets` under one forward chunk, and the state after it (new
+ * tensors; the given state is left as it is). The model's forward pass (engine.ts) gives the
+ * logits in host memory, where the log-softmax runs: through tfjs the same chunk spent ~10 ms
+ * in its gathers, log-softmax and copies (bench size, H256 B32 T64).
  */
 export function chunkNll(
-  model: RnnLm,
-  x: Int32Array,
-  y: Int32Array,
-  steps: number,
-  state: LayerState[],
-): { nll: tf.Tensor1D; state: LayerState[] } {
-  const kernels = nativeKernels();
-  if (kernels !== undefined) return hostChunkNll(new HostForward(kernels, model), model, x, y, steps, state);
-  let result: { nll: tf.Tensor1D; state: LayerState[] } | undefined;
-  tf.tidy(() => {
-    const out = model.logits(x, steps, state);
-    const vocab = model.config.vocabSize;
-    const logp = tf.reshape(tf.logSoftmax(out.logits), [-1]);
-    const picked = tf.gather(logp, tf.tensor1d(flatIndices(y, vocab), 'int32'));
-    result = { nll: tf.keep(tf.neg(picked) as tf.Tensor1D), state: keepState(out.state) };
-  });
-  return result as { nll: tf.Tensor1D; state: LayerState[] };
-}
-
-/**
- * `chunkNll` on the native kernels without tfjs ops: the embedding, layers, output projection
- * and log-softmax run on host arrays, and only the results become tensors. Through tfjs the
- * same chunk (bench size, H256 B32 T64) spent ~10 ms in its gathers, log-softmax and copies,
- * and its layers wrote into fresh arrays (`HostForward` reuses its scratch).
- */
-function hostChunkNll(
-  forward: HostForward,
   model: RnnLm,
   x: Int32Array,
   y: Int32Array,
@@ -62,7 +35,7 @@ function hostChunkNll(
   // Copies: run() overwrites the states it is given.
   const h = state.map((s) => Float32Array.from(s.h.dataSync()));
   const c = state.map((s) => (s.c === undefined ? new Float32Array(0) : Float32Array.from(s.c.dataSync())));
-  const logits = forward.run(x, steps, batch, h, c, false);
+  const logits = forwardOf(model).run(x, steps, batch, h, c, false);
   const nll = new Float32Array(x.length);
   for (let r = 0; r < x.length; r++) {
     nll[r] = -logProbability(logits.subarray(r * vocab, (r + 1) * vocab), y[r] as number);

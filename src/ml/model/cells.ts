@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { nativeKernels } from '../native.js';
+import type { NativeKernels } from '../native.js';
 import type { LayerParams, LayerRun, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
-import { onednnSegment, runOnednnLayer } from './onednn.js';
+import { onednnSegment } from './onednn.js';
 
 type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [T, ...R]>;
 
@@ -75,8 +75,8 @@ function timesteps(x: tf.Tensor2D, steps: number, batch = x.shape[0] / steps): t
 }
 
 /**
- * Runs a layer over a time-major sequence x [T*B, I] without recording gradients: for
- * evaluation, scoring and generation. Call inside `tf.tidy`.
+ * Runs a layer over a time-major sequence x [T*B, I] on tfjs ops without recording gradients:
+ * the tfjs engine's forward pass (tfjs-forward.ts). Call inside `tf.tidy`.
  */
 export function runLayer(
   cell: CellType,
@@ -85,8 +85,6 @@ export function runLayer(
   p: LayerParams,
   steps: number,
 ): LayerRun {
-  const native = nativeKernels();
-  if (native !== undefined) return runOnednnLayer(native, cell, x, state, p, steps);
   const hidden = p.recurrent.shape[0];
   const xw = tf.add<tf.Tensor2D>(tf.matMul(x, p.kernel), p.bias);
   const xs = timesteps(xw, steps);
@@ -101,8 +99,8 @@ export function runLayer(
 }
 
 /**
- * The differentiable layer used for training: the forward pass is `runLayer`'s, the
- * backward pass is written out (BPTT) so that all weight gradients over the whole segment
+ * The differentiable layer used for training, on the native engine when given one (onednn.ts),
+ * else on tfjs ops: the forward pass is `runLayer`'s, the backward pass is written out (BPTT) so that all weight gradients over the whole segment
  * come from single matMuls and every matMul has untransposed operands.
  *
  * `backwardScale[t]` multiplies the gradient flowing through the state from step t to t-1
@@ -112,6 +110,7 @@ export function runLayer(
  * the initial state is a constant (states carried across minibatches are detached).
  */
 export function trainableLayer(
+  native: NativeKernels | undefined,
   cell: CellType,
   x: tf.Tensor2D,
   state: LayerState,
@@ -119,7 +118,6 @@ export function trainableLayer(
   steps: number,
   backwardScale?: Float32Array,
 ): tf.Tensor2D {
-  const native = nativeKernels();
   const inputs: tf.Tensor[] = [x, p.kernel, p.recurrent, p.bias];
   if (cell === 'gru') inputs.push(p.recurrentBias as tf.Tensor1D);
   const op = tf.customGrad((...args) => {

@@ -1,6 +1,6 @@
 /**
  * The shapes one recurrent layer is handed and hands back, shared by the tfjs layers
- * (cells.ts) and the native ones (native-cells.ts) so neither imports the other's module for them.
+ * (cells.ts) and the oneDNN ones (onednn.ts) so neither imports the other's module for them.
  */
 import type * as tf from '@tensorflow/tfjs';
 

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.js';
 import { RnnlmError } from '../../errors.js';
+import { nativeKernels, type NativeKernels } from '../native.js';
 import { Rng } from '../rng.js';
 import { runLayer, trainableLayer } from './cells.js';
 import type { LayerParams, LayerState } from './layer.js';
@@ -35,6 +36,11 @@ export interface TrainStepInput {
  */
 export class RnnLm {
   readonly config: ModelConfig;
+  /**
+   * The native engine this model trains and runs on, fixed when it is built (the process's
+   * choice at that moment: src/ml/backend.ts); undefined: tfjs alone. See engine.ts.
+   */
+  readonly kernels: NativeKernels | undefined = nativeKernels();
   private readonly vars = new Map<string, tf.Variable>();
   private outputKernelT: tf.Tensor2D | undefined;
 
@@ -194,7 +200,15 @@ export class RnnLm {
     let current = this.dropout(embed(this.v('embedding') as unknown as tf.Tensor2D, x), rng);
     const finals: LayerState[] = [];
     for (let l = 0; l < layers; l++) {
-      const out = trainableLayer(cell, current, start[l] as LayerState, this.layer(l), steps, backwardScale);
+      const out = trainableLayer(
+        this.kernels,
+        cell,
+        current,
+        start[l] as LayerState,
+        this.layer(l),
+        steps,
+        backwardScale,
+      );
       const outputs = cell === 'lstm' ? tf.slice(out, [0, 0], [steps * batch, h]) : out;
       finals.push({
         h: tf.keep(tf.slice(out, [(steps - 1) * batch, 0], [batch, h])),

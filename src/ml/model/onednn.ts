@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { LayerDims, NativeKernels } from '../native.js';
 import { CELLS } from './cells/index.js';
-import type { LayerParams, LayerRun, LayerState } from './layer.js';
+import type { LayerParams, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
 
 /**
@@ -40,7 +40,13 @@ export interface OnednnWeights {
 }
 
 /** Copies the gate blocks of `src` [rows, G·H] into `dst` in `order` (dst block j = src block order[j]). */
-function permuteBlocks(src: Float32Array, dst: Float32Array, rows: number, h: number, order: readonly number[]) {
+function permuteBlocks(
+  src: Float32Array,
+  dst: Float32Array,
+  rows: number,
+  h: number,
+  order: readonly number[],
+) {
   const g = order.length;
   for (let r = 0; r < rows; r++) {
     const base = r * g * h;
@@ -49,7 +55,13 @@ function permuteBlocks(src: Float32Array, dst: Float32Array, rows: number, h: nu
 }
 
 /** The inverse of permuteBlocks, adding into `dst`: dst block order[j] += src block j. */
-function unpermuteBlocks(src: Float32Array, dst: Float32Array, rows: number, h: number, order: readonly number[]) {
+function unpermuteBlocks(
+  src: Float32Array,
+  dst: Float32Array,
+  rows: number,
+  h: number,
+  order: readonly number[],
+) {
   const g = order.length;
   for (let r = 0; r < rows; r++) {
     const base = r * g * h;
@@ -80,7 +92,13 @@ export function toOnednn(cell: CellType, w: HostLayer, input: number, hidden: nu
 }
 
 /** The gradients of oneDNN's weights added into rnnlm's layout (the inverse map of {@link toOnednn}). */
-function addFromOnednn(cell: CellType, d: OnednnWeights, into: HostLayer, input: number, hidden: number): void {
+function addFromOnednn(
+  cell: CellType,
+  d: OnednnWeights,
+  into: HostLayer,
+  input: number,
+  hidden: number,
+): void {
   const { order } = CELLS[cell].onednn;
   const g = order.length;
   unpermuteBlocks(d.layer, into.kernel, input, hidden, order);
@@ -177,28 +195,6 @@ function stateArrays(state: LayerState): { h0: Float32Array; c0: Float32Array } 
   };
 }
 
-/** `runLayer` on oneDNN: same contract, same numbers to float rounding. */
-export function runOnednnLayer(
-  k: NativeKernels,
-  cell: CellType,
-  x: tf.Tensor2D,
-  state: LayerState,
-  p: LayerParams,
-  steps: number,
-): LayerRun {
-  const d = dims(x, p, steps);
-  const { h0, c0 } = stateArrays(state);
-  const w = onednnWeights(cell, hostLayer(p), d.input, d.hidden);
-  const o = forward(k, cell, x.dataSync() as Float32Array, h0, c0, w, d);
-  return {
-    outputs: tf.tensor2d(o.out, [steps * d.batch, d.hidden]),
-    final: {
-      h: tf.tensor2d(o.hLast, [d.batch, d.hidden]),
-      c: CELLS[cell].cellState ? tf.tensor2d(o.cLast, [d.batch, d.hidden]) : undefined,
-    },
-  };
-}
-
 /**
  * Where the gradient through the state is scaled (randomized truncation): the segment runs as
  * pieces that end there, since oneDNN's backward pass has no per-step factor. Returns the
@@ -269,7 +265,10 @@ export function onednnSegment(
   const starts = pieceStarts(steps, backwardScale);
   const shapes = starts.map((s, i) => ({ ...d, steps: (starts[i + 1] ?? steps) - s }));
   const sizes = shapes.map((sd) => k.rnnWorkspaceSize({ cell, ...sd }));
-  const held = workspaceFor(p.recurrent, sizes.reduce((a, b) => a + b, 0));
+  const held = workspaceFor(
+    p.recurrent,
+    sizes.reduce((a, b) => a + b, 0),
+  );
   const pieces: Piece[] = [];
   let { h0, c0 } = stateArrays(state);
   let offset = 0;
@@ -284,7 +283,18 @@ export function onednnSegment(
       workspace: held.data.subarray(offset, offset + (sizes[i] as number)),
     };
     offset += sizes[i] as number;
-    k.rnnForward({ cell, ...sd, x: piece.x, weightsLayer: w.layer, weightsIter: w.iter, bias: w.bias, h0, c0, ...piece.o, workspace: piece.workspace });
+    k.rnnForward({
+      cell,
+      ...sd,
+      x: piece.x,
+      weightsLayer: w.layer,
+      weightsIter: w.iter,
+      bias: w.bias,
+      h0,
+      c0,
+      ...piece.o,
+      workspace: piece.workspace,
+    });
     pieces.push(piece);
     h0 = piece.o.hLast;
     c0 = piece.o.cLast;

@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendPreference } from '../../../../src/ml/backend.js';
 import type { ModelConfig } from '../../../../src/ml/config.js';
 import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
-import { HostStepper } from '../../../../src/ml/model/host-forward.js';
+import { Stepper } from '../../../../src/ml/model/engine.js';
 import { isRnnlmError } from '../../../../src/errors.js';
-import { loadNativeKernels, nativeKernels } from '../../../../src/ml/native.js';
+import { loadNativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
 // Elsewhere these tests say why they skip (and the test runner says it loudly); under CI,
@@ -413,11 +413,12 @@ for (const [cell, tieWeights] of [
       });
       disposeState(state);
       await initBackend('wasm', 'on');
-      const kernels = nativeKernels();
-      assert.ok(kernels !== undefined);
-      const stepper = new HostStepper(kernels, model);
+      const native = RnnLm.fromWeights(cfg, model.getWeights());
+      assert.ok(native.kernels !== undefined);
+      const stepper = new Stepper(native);
       feeds.forEach((ids, i) => assertClose(stepper.advance(ids), reference[i] as Float32Array, `step ${i}`));
       model.dispose();
+      native.dispose();
     },
   );
 }
