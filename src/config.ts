@@ -87,6 +87,24 @@ export const envSchema = z.object({
    */
   RNNLM_DISK_FULL_RETRY_MS: count(30_000),
   /**
+   * Time (ms) between a worker's sweeps of the data directory for what crashed writers left
+   * (the first runs when the worker starts); 0: only the one at start.
+   */
+  RNNLM_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(600_000),
+  /**
+   * Age (ms) past which a sweep removes leftovers that no running job owns: the temporary
+   * and moved-aside directories of a job that waits to run again, files that name no job
+   * (a corpus written by a submission that never became one) and corpora no unfinished job
+   * needs, counted from their last use. The leftovers of a job that has ended go at once;
+   * nothing of a running job is ever touched.
+   */
+  RNNLM_DEBRIS_MAX_AGE_MS: count(3_600_000),
+  /**
+   * Test hook, off (0) in service: the time (ms) a checkpoint writer waits after the first
+   * file of a checkpoint, so a fault test's kill lands mid-write every time.
+   */
+  RNNLM_TEST_CHECKPOINT_PAUSE_MS: z.coerce.number().int().min(0).default(0),
+  /**
    * Time (ms) the API waits for Redis to answer one command before it answers 503: a Redis
    * that accepts connections but has stopped answering is refused this fast.
    */

@@ -66,6 +66,8 @@ export interface ApiSettings {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** Time a client has to send a whole request. */
   requestTimeoutMs: number;
+  /** Where the service keeps its files (`RNNLM_DATA_DIR`), measured for `/metrics`. */
+  dataDir: string;
 }
 
 /**
@@ -88,7 +90,13 @@ function bodyLimit(maxCorpusBytes: number): number {
 export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiSettings }>(
   async (app, { jobs, models, settings }) => {
     const generations = new InflightLimiter(settings.maxInflightGenerations);
-    const metrics = new ApiMetrics({ jobs, models, generations, logger: app.log });
+    const metrics = new ApiMetrics({
+      jobs,
+      models,
+      generations,
+      logger: app.log,
+      dataDir: settings.dataDir,
+    });
     // Before any route, so that the OpenAPI document sees every one.
     await app.register(openapiCollector);
     // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
@@ -168,6 +176,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxHeapUsedBytes: config.RNNLM_MAX_HEAP_USED_BYTES,
     },
     requestTimeoutMs: config.RNNLM_REQUEST_TIMEOUT_MS,
+    dataDir: config.RNNLM_DATA_DIR,
   };
   const app = Fastify({
     loggerInstance: deps.logger,

@@ -17,6 +17,16 @@ export function isModelId(id: string): boolean {
   return MODEL_ID_PATTERN.test(id);
 }
 
+/** The model job `jobId` publishes: named after the job, so a retry cannot publish twice. */
+export function modelIdOfJob(jobId: string): string {
+  return `mdl_${jobId.slice('job_'.length)}`;
+}
+
+/** The job that trains model `modelId`; undefined when `modelId` is not a model id. */
+export function jobIdOfModel(modelId: string): string | undefined {
+  return isModelId(modelId) ? `job_${modelId.slice('mdl_'.length)}` : undefined;
+}
+
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** 26 base32 characters: 130 random bits, lowercase, safe in paths, keys and URLs. */

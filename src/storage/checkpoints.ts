@@ -19,12 +19,13 @@ import {
   parseHashes,
   parseJsonObject,
   readRequired,
+  removeLeftovers,
   sha256Hex,
   unpackArrays,
   verifyHash,
   writeDirAtomic,
 } from './fs-atomic.js';
-import type { ArraySpec, FileContent, NamedArray } from './fs-atomic.js';
+import type { ArraySpec, FileContent, NamedArray, WriteDirOptions } from './fs-atomic.js';
 
 export type { NamedArray } from './fs-atomic.js';
 
@@ -49,10 +50,15 @@ const REQUIRED_FILES = [STATE_JSON, TENSORS_JSON, WEIGHTS_BIN, OPTIMIZER_BIN] as
 
 /**
  * Replaces the checkpoint in `dir` atomically (written and fsynced in a temporary sibling,
- * then swapped in), creating `dir` and its parent as needed. Arrays whose data does not
- * match their shape throw before anything is written.
+ * then swapped in), creating `dir` and its parent as needed, then removes what earlier
+ * writers of `dir` killed mid-write left beside it. Arrays whose data does not match their
+ * shape throw before anything is written.
  */
-export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<void> {
+export async function writeCheckpoint(
+  dir: string,
+  ckpt: Checkpoint,
+  options: Pick<WriteDirOptions, 'pauseAfterFirstFileMs'> = {},
+): Promise<void> {
   const weights = packArrays(ckpt.weights, 'weights');
   const optimizer = packArrays(ckpt.optimizer, 'optimizer');
   const best = ckpt.bestWeights === undefined ? undefined : packArrays(ckpt.bestWeights, 'bestWeights');
@@ -72,7 +78,8 @@ export async function writeCheckpoint(dir: string, ckpt: Checkpoint): Promise<vo
   if (best !== undefined) files.set(BEST_BIN, best.chunks);
   const checksums = Object.fromEntries([...files].map(([name, content]) => [name, sha256Hex(content)]));
   files.set(CHECKSUMS_JSON, JSON.stringify(checksums, null, 2));
-  await writeDirAtomic(dir, files, { overwrite: true });
+  await writeDirAtomic(dir, files, { ...options, overwrite: true });
+  await removeLeftovers(dir);
 }
 
 /** Whether `dir` holds a checkpoint (it is not verified; readCheckpoint does that). */
@@ -86,9 +93,13 @@ export async function checkpointExists(dir: string): Promise<boolean> {
   }
 }
 
-/** Removes the checkpoint directory; nothing there is not an error. */
+/**
+ * Removes the checkpoint directory and what writers of it killed mid-write left beside it;
+ * nothing there is not an error.
+ */
 export async function removeCheckpoint(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+  await removeLeftovers(dir);
 }
 
 interface TensorsJson {

@@ -4,14 +4,27 @@
  * (sharing the volume) reads exactly the bytes the API received.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { RnnlmError } from '../errors.js';
 import type { CorpusRef } from '../queue/contracts.js';
-import { isNotFound } from './fs-atomic.js';
+import { asideName, isNotFound } from './fs-atomic.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const CORPUS_FILE = /^([0-9a-f]{64})\.txt$/;
+/** `.<sha256>.<pid>.<random>.tmp`: a corpus being written, or left by a writer killed midway. */
+const CORPUS_TEMP = /^\.[0-9a-f]{64}\.\d+\.[0-9a-f]+\.tmp$/;
+
+/** The sha256 a corpus file is named after; undefined for any other name. */
+export function corpusOfFile(name: string): string | undefined {
+  return CORPUS_FILE.exec(name)?.[1];
+}
+
+/** Whether `name` is a corpus file being written under its temporary name (or left so by a crash). */
+export function isCorpusTemp(name: string): boolean {
+  return CORPUS_TEMP.test(name);
+}
 
 /** Decodes UTF-8, refusing invalid bytes rather than replacing them with U+FFFD. */
 export function decodeUtf8(bytes: Uint8Array, what: string): string {
@@ -47,7 +60,13 @@ export class CorpusStore {
     const path = this.pathOf(sha256);
     try {
       const existing = await stat(path);
-      if (existing.size === bytes.byteLength) return { sha256, bytes: bytes.byteLength };
+      if (existing.size === bytes.byteLength) {
+        // Its modification time is its last use: a sweep keeps what was used lately (see
+        // removeUnlessUsedSince), and a sweep that took it a moment ago makes this throw.
+        const now = new Date();
+        await utimes(path, now, now);
+        return { sha256, bytes: bytes.byteLength };
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -98,6 +117,29 @@ export class CorpusStore {
       });
     }
     return decodeUtf8(bytes, 'corpus');
+  }
+
+  /**
+   * Removes corpus `sha256` unless it was stored or reused (by {@link put}) at `sinceMs` or
+   * later; true when it was removed. It is moved aside before its time is read, so a put that
+   * reuses it at the same moment either touched it first (then it is put back) or finds it
+   * gone and writes it again: a reference just handed out never names a removed file.
+   */
+  async removeUnlessUsedSince(sha256: string, sinceMs: number): Promise<boolean> {
+    const path = this.pathOf(sha256);
+    const aside = asideName(path);
+    try {
+      await rename(path, aside);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if ((await stat(aside)).mtimeMs >= sinceMs) {
+      await rename(aside, path);
+      return false;
+    }
+    await rm(aside, { force: true });
+    return true;
   }
 
   async has(ref: CorpusRef): Promise<boolean> {

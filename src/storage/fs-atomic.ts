@@ -8,6 +8,7 @@ import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm } from 'node
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { RnnlmError } from '../errors.js';
 
@@ -107,6 +108,18 @@ function exists(dir: string): RnnlmError {
   });
 }
 
+/** Options of {@link writeDirAtomic}. */
+export interface WriteDirOptions {
+  /** Replace an existing directory instead of refusing it. */
+  overwrite: boolean;
+  /**
+   * Test hook: milliseconds to wait once the first file is written, so a fault test can kill
+   * the writer while its temporary directory is half-written.
+   * @defaultValue 0
+   */
+  pauseAfterFirstFileMs?: number | undefined;
+}
+
 /**
  * Publishes `files` as the directory `dir` so that readers see either the previous state or
  * the complete new one, never a half-written directory: everything is written and fsynced
@@ -114,12 +127,13 @@ function exists(dir: string): RnnlmError {
  * then renamed into place. The parent is created if missing. An existing `dir` is refused
  * with RNNLM_INVALID_CONFIG unless `overwrite`, in which case it is renamed aside, the new
  * directory renamed in, and the old one removed; between those two renames `dir` briefly
- * does not exist. On any failure the temporary directory is removed.
+ * does not exist. On any failure the temporary directory is removed; a writer killed midway
+ * leaves it (and perhaps the moved-aside directory) for {@link removeLeftovers}.
  */
 export async function writeDirAtomic(
   dir: string,
   files: ReadonlyMap<string, FileContent>,
-  options: { overwrite: boolean },
+  options: WriteDirOptions,
 ): Promise<void> {
   const target = resolve(dir);
   const parent = dirname(target);
@@ -131,7 +145,13 @@ export async function writeDirAtomic(
   const tmp = await mkdtemp(join(parent, `.${base}.tmp-${process.pid}-`));
   let aside: string | undefined;
   try {
-    for (const [name, content] of files) await writeFileSynced(join(tmp, name), content);
+    const pauseMs = options.pauseAfterFirstFileMs ?? 0;
+    let first = true;
+    for (const [name, content] of files) {
+      await writeFileSynced(join(tmp, name), content);
+      if (first && pauseMs > 0) await sleep(pauseMs);
+      first = false;
+    }
     await syncDir(tmp);
     aside = await publish(tmp, target, options.overwrite);
   } catch (err) {
@@ -143,10 +163,26 @@ export async function writeDirAtomic(
   if (aside !== undefined) await rm(aside, { recursive: true, force: true });
 }
 
+/** `.<target>.tmp-<pid>-<random>` and `.<target>.old-<pid>-<random>`: what a writer leaves when killed. */
+const LEFTOVER = /^\.(.+)\.(?:tmp|old)-\d+-[0-9A-Za-z]+$/;
+
+/**
+ * The name a writer killed mid-write was publishing, when `name` is one of its temporary or
+ * moved-aside directories (`.mdl_x.tmp-123-Ab9xYz` → `mdl_x`); undefined for any other name.
+ */
+export function leftoverTarget(name: string): string | undefined {
+  return LEFTOVER.exec(name)?.[1];
+}
+
+/** A moved-aside name for `path` in its own directory, as {@link leftoverTarget} reads it. */
+export function asideName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.old-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
 /**
  * Removes what writers of `dir` killed mid-write left beside it (their temporary and
- * moved-aside directories). Call it only once `dir` is complete, when no writer of it can
- * still need them; returns the names removed.
+ * moved-aside directories). Call it only once `dir` is complete or gone, when no writer of it
+ * can still need them; returns the names removed.
  */
 export async function removeLeftovers(dir: string): Promise<string[]> {
   const target = resolve(dir);
@@ -158,7 +194,7 @@ export async function removeLeftovers(dir: string): Promise<string[]> {
     if (isNotFound(err)) return [];
     throw err;
   }
-  const stale = names.filter((n) => n.startsWith(`.${base}.tmp-`) || n.startsWith(`.${base}.old-`));
+  const stale = names.filter((n) => leftoverTarget(n) === base);
   await Promise.all(stale.map((n) => rm(join(dirname(target), n), { recursive: true, force: true })));
   return stale;
 }
@@ -175,10 +211,7 @@ async function publish(tmp: string, target: string, overwrite: boolean): Promise
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
     if (!overwrite) throw exists(target);
   }
-  const aside = join(
-    dirname(target),
-    `.${basename(target)}.old-${process.pid}-${randomBytes(6).toString('hex')}`,
-  );
+  const aside = asideName(target);
   await rename(target, aside);
   try {
     await rename(tmp, target);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import type { SandboxedJob } from 'bullmq';
 
-import { isJobId } from '../contracts/ids.js';
+import { isJobId, modelIdOfJob } from '../contracts/ids.js';
 import { trainFromText } from '../ml/pipeline.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
@@ -28,9 +28,7 @@ export { closeProcessor } from './train-context.js';
 const CANCEL_POLL_MS = 500;
 
 /** The model id a job publishes to: derived from the job id, so a retry cannot publish twice. */
-export function modelIdFor(jobId: string): string {
-  return `mdl_${jobId.slice('job_'.length)}`;
-}
+export { modelIdOfJob as modelIdFor } from '../contracts/ids.js';
 
 function parseData(raw: unknown): TrainingJobData {
   const parsed = trainingJobDataSchema.safeParse(raw);
@@ -71,7 +69,7 @@ export default async function processTrainingJob(
     (await ctx.redis.hget(ctx.keys.record(jobId), 'cancelRequested')) === '1';
 
   if (await cancelRequested()) throw unrecoverable('RNNLM_ABORTED', 'cancelled before it started');
-  const modelId = modelIdFor(jobId);
+  const modelId = modelIdOfJob(jobId);
   const checkpointDir = join(ctx.checkpointsDir, jobId);
   const published = await alreadyPublished(ctx, jobId, modelId);
   if (published !== undefined) {
@@ -141,7 +139,11 @@ export default async function processTrainingJob(
       onProgress: (p) => progress.onProgress(p),
       onEval: (e) => progress.onEval(e),
       onCheckpoint: async (c) => {
-        await writeCheckpoint(checkpointDir, { ...c, state: { ...c.state } });
+        await writeCheckpoint(
+          checkpointDir,
+          { ...c, state: { ...c.state } },
+          { pauseAfterFirstFileMs: ctx.config.RNNLM_TEST_CHECKPOINT_PAUSE_MS },
+        );
         await event('checkpoint', { step: c.state.step, epoch: c.state.epoch });
         log.debug({ step: c.state.step }, 'checkpoint written');
       },

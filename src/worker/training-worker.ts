@@ -15,8 +15,9 @@ import type { Logger } from '../logger.js';
 import { closeConnection, createWorkerConnection } from '../queue/connection.js';
 import { isRedisUnavailable, OutageLog } from '../queue/redis-health.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
+import { removeLeftovers } from '../storage/fs-atomic.js';
 import type { TrainingJobData } from '../queue/contracts.js';
-import { isJobId } from '../contracts/ids.js';
+import { isJobId, modelIdOfJob } from '../contracts/ids.js';
 import { jobView, parseRecord } from '../queue/job-records.js';
 import {
   appendEvent,
@@ -30,6 +31,7 @@ import {
   type ServiceKeys,
   type TrainingResult,
 } from '../queue/training-queue.js';
+import { DataSweeper } from './data-sweeper.js';
 
 /** Options of {@link TrainingWorker}. */
 export interface TrainingWorkerOptions {
@@ -70,12 +72,15 @@ export class TrainingWorker {
   private readonly keys: ServiceKeys;
   private readonly logger: Logger;
   private readonly checkpointsDir: string;
+  private readonly modelsDir: string;
+  private readonly sweeper: DataSweeper;
   private closing: Promise<void> | undefined;
 
   constructor(options: TrainingWorkerOptions) {
     const { config, logger } = options;
     this.logger = logger;
     this.checkpointsDir = dataDirs(config).checkpoints;
+    this.modelsDir = dataDirs(config).models;
     this.keys = serviceKeys(config.RNNLM_QUEUE_PREFIX);
     this.connection = createWorkerConnection(config, 'rnnlm-worker');
     this.events = createWorkerConnection(config, 'rnnlm-worker-events');
@@ -126,6 +131,10 @@ export class TrainingWorker {
         logger.info({ jobId }, 'cancelling running job');
       }
     });
+
+    // What crashed writers left, here or on another host, once their jobs no longer run.
+    this.sweeper = new DataSweeper({ config, logger, connection: this.events });
+    this.sweeper.start();
   }
 
   /** Resolves once the worker is connected and taking jobs. */
@@ -160,8 +169,10 @@ export class TrainingWorker {
       await appendEvent(this.events, this.keys, id, 'status', payload);
       await expireJob(this.events, this.keys, id);
       // A job that ended for good never resumes; the processor removes the checkpoint on
-      // its own paths, this catches the rest (retries used up, a crash on the last try).
+      // its own paths, this catches the rest (retries used up, a crash on the last try),
+      // and what its runs killed mid-write left beside the checkpoint and the model.
       await removeCheckpoint(join(this.checkpointsDir, id));
+      await removeLeftovers(join(this.modelsDir, modelIdOfJob(id)));
       log.info({ status: view.status, modelId: view.modelId, error: view.error }, 'job finished');
     } catch (err) {
       this.logger.error({ err, jobId: id }, 'could not record the end of a job');
@@ -188,6 +199,7 @@ export class TrainingWorker {
       // after this line; only then are the running ones told to hand themselves back.
       const graceful = this.worker.close();
       this.worker.cancelAllJobs(STOP_SHUTDOWN);
+      const sweeperClosed = this.sweeper.close();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
         graceful.then(() => false),
@@ -201,6 +213,7 @@ export class TrainingWorker {
         for (const conn of [this.subscriber, this.events, this.connection]) conn.disconnect();
         return;
       }
+      await sweeperClosed;
       await Promise.all([this.subscriber, this.events, this.connection].map(closeConnection));
     })();
     return this.closing;

@@ -28,3 +28,13 @@ test('RNNLM_INFERENCE_THREADS defaults to one thread and refuses a value that is
     assert.throws(() => loadConfig({ RNNLM_INFERENCE_THREADS: bad }), /RNNLM_INFERENCE_THREADS/);
   }
 });
+
+test('the sweep runs every 10 minutes on leftovers an hour old by default; the checkpoint pause hook is off', () => {
+  const config = loadConfig({});
+  assert.equal(config.RNNLM_SWEEP_INTERVAL_MS, 600_000);
+  assert.equal(config.RNNLM_DEBRIS_MAX_AGE_MS, 3_600_000);
+  assert.equal(config.RNNLM_TEST_CHECKPOINT_PAUSE_MS, 0);
+  assert.equal(loadConfig({ RNNLM_SWEEP_INTERVAL_MS: '0' }).RNNLM_SWEEP_INTERVAL_MS, 0);
+  assert.throws(() => loadConfig({ RNNLM_DEBRIS_MAX_AGE_MS: '0' }), /RNNLM_DEBRIS_MAX_AGE_MS/);
+  assert.throws(() => loadConfig({ RNNLM_SWEEP_INTERVAL_MS: '-1' }), /RNNLM_SWEEP_INTERVAL_MS/);
+});

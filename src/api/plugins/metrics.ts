@@ -2,7 +2,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from 'prom-client';
 
+import { dataDirs } from '../../config.js';
 import type { InferenceStats, ModelService } from '../../contracts/models.js';
+import { DATA_KINDS, measureDataDir, type DataUsage } from '../../storage/data-dir.js';
 import type { JobService } from '../../queue/types.js';
 import type { InflightLimiter } from './inflight.js';
 import { errors, text as textResponse } from '../schemas/common.js';
@@ -12,6 +14,16 @@ export const UNMATCHED_ROUTE = '(unmatched)';
 
 /** How long a scrape waits for Redis before answering without the queue's metrics. */
 const QUEUE_TIMEOUT_MS = 1000;
+
+/**
+ * How old the data directory's figures may be before a scrape has it walked again: a walk
+ * costs one lstat per entry and per file in it, too much to repeat on every scrape of a large
+ * volume.
+ */
+const DATA_SCAN_MAX_AGE_MS = 60_000;
+
+/** How long a scrape waits for a walk of the data directory before answering with the last figures. */
+const DATA_SCAN_WAIT_MS = 1000;
 
 /**
  * Jobs that finished this long before the instance started are still reported if no instance
@@ -25,6 +37,8 @@ export interface ApiMetricsSources {
   models: ModelService;
   generations: InflightLimiter;
   logger: FastifyBaseLogger;
+  /** The data directory (`RNNLM_DATA_DIR`), measured by kind; absent: no data series. */
+  dataDir?: string | undefined;
 }
 
 /** Observes the time `work` takes in `histogram` (with an `outcome` label) and counts its tokens. */
@@ -174,7 +188,23 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
+  private readonly dataBytes = new Gauge({
+    name: 'rnnlm_data_bytes',
+    help: 'Bytes under the data directory by kind (models, checkpoints, corpora, debris), as of a walk at most a minute old.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  private readonly dataEntries = new Gauge({
+    name: 'rnnlm_data_entries',
+    help: 'Entries directly under models/, checkpoints/ and corpora/ by kind, as of a walk at most a minute old.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   private readonly sources: ApiMetricsSources;
+  /** The last walk of the data directory, and the one running. */
+  private dataUsage: { at: number; usage: DataUsage } | undefined;
+  private dataWalk: Promise<void> | undefined;
   /** Where the next scan for finished jobs starts (ms, the workers' clocks). */
   private finishedSince = Date.now() - FINISHED_LOOKBACK_MS;
 
@@ -198,6 +228,7 @@ export class ApiMetrics {
     this.readModelCache();
     this.inflight.set(this.sources.generations.active);
     await this.readInference();
+    await this.readDataDir();
     let timer: NodeJS.Timeout | undefined;
     const queue = this.readQueue().then(
       () => true,
@@ -238,6 +269,39 @@ export class ApiMetrics {
     }
     this.cacheSize.set(stats.size);
     this.cacheCapacity.set(stats.capacity);
+  }
+
+  /**
+   * Sets the data series from the last walk, first walking again when that one is over a
+   * minute old. One walk at a time, and a scrape waits for it a second at most: a slower one
+   * goes on and the next scrape reports it.
+   */
+  private async readDataDir(): Promise<void> {
+    const { dataDir, logger } = this.sources;
+    if (dataDir === undefined) return;
+    if (this.dataUsage === undefined || Date.now() - this.dataUsage.at > DATA_SCAN_MAX_AGE_MS) {
+      this.dataWalk ??= measureDataDir(dataDirs({ RNNLM_DATA_DIR: dataDir }))
+        .then(
+          (usage) => {
+            this.dataUsage = { at: Date.now(), usage };
+          },
+          (err: unknown) => logger.warn({ err }, 'metrics: could not measure the data directory'),
+        )
+        .finally(() => {
+          this.dataWalk = undefined;
+        });
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.dataWalk,
+        new Promise((resolve) => (timer = setTimeout(resolve, DATA_SCAN_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.dataUsage === undefined) return;
+    for (const kind of DATA_KINDS) {
+      this.dataBytes.set({ kind }, this.dataUsage.usage[kind].bytes);
+      this.dataEntries.set({ kind }, this.dataUsage.usage[kind].entries);
+    }
   }
 
   private async readInference(): Promise<void> {
@@ -308,7 +372,8 @@ export const metricsPlugin = fp<{ metrics: ApiMetrics }>(
       description: [
         'The Prometheus text exposition format (0.0.4): request durations by route pattern,',
         'generation and scoring latencies, the model cache, jobs by state, the training tokens/s',
-        'of running jobs, finished jobs and their durations, and the process metrics (README.md,',
+        'of running jobs, finished jobs and their durations, the bytes and entries under the data',
+        'directory by kind (from a walk at most a minute old), and the process metrics (README.md,',
         '"Metrics", lists every one). With API keys it needs one like every other operation',
         '(Prometheus sends it with `authorization: { credentials: <key> }`). It answers even when',
         'the server is overloaded; when Redis does not answer within a second, `rnnlm_queue_up`',

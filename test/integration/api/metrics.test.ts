@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { cp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
@@ -325,4 +325,32 @@ test('a running job reports tokens/s; finished jobs move the job metrics, once a
   // BullMQ keeps a job cancelled while it ran as failed.
   assert.equal(sample(fa, 'rnnlm_jobs', { state: 'failed' }).value, 1);
   assert.equal(sample(fa, 'rnnlm_jobs', { state: 'active' }).value, 0);
+});
+
+test('GET /metrics reports bytes and entries under the data directory by kind, from a walk kept for a minute', async (t) => {
+  const { app, dataDir } = await build(t);
+  const file = async (path: string, bytes: number) => {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, Buffer.alloc(bytes, 1));
+  };
+  const job = newJobId();
+  const sha = 'a'.repeat(64);
+  await file(join(dataDir, 'models', newModelId(), 'weights.bin'), 100);
+  await file(join(dataDir, 'checkpoints', job, 'weights.bin'), 50);
+  await file(join(dataDir, 'checkpoints', `.${job}.tmp-12-AbCdEf`, 'state.json'), 30);
+  await file(join(dataDir, 'corpora', `${sha}.txt`), 20);
+  await file(join(dataDir, 'corpora', `.${sha}.12.0a1b2c3d4e5f.tmp`), 5);
+
+  const data = (f: Families) =>
+    Object.fromEntries(
+      ['models', 'checkpoints', 'corpora', 'debris'].map((kind) => [
+        kind,
+        [sample(f, 'rnnlm_data_bytes', { kind }).value, sample(f, 'rnnlm_data_entries', { kind }).value],
+      ]),
+    );
+  const expected = { models: [100, 1], checkpoints: [50, 1], corpora: [20, 1], debris: [35, 2] };
+  assert.deepEqual(data(await scrape(app)), expected);
+  // Within the minute the walk is not repeated: a scrape costs no walk of a large volume.
+  await file(join(dataDir, 'checkpoints', `.${job}.old-12-0a1b2c3d4e5f`, 'state.json'), 1000);
+  assert.deepEqual(data(await scrape(app)), expected);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -108,4 +108,61 @@ test('a missing checkpoint is RNNLM_CHECKPOINT_NOT_FOUND and exists/remove track
   await removeCheckpoint(dir);
   assert.equal(await checkpointExists(dir), false);
   await assert.rejects(readCheckpoint(dir), rejectsWith('RNNLM_CHECKPOINT_NOT_FOUND', dir));
+});
+
+/** What writers of `dir` killed mid-write leave beside it, and a sibling job's that must stay. */
+async function leaveDebris(root: string): Promise<void> {
+  for (const name of ['.ckpt.tmp-123-Ab9xYz', '.ckpt.old-456-0a1b2c3d4e5f', '.ckpt2.tmp-7-Qq1234']) {
+    await mkdir(join(root, name));
+    await writeFile(join(root, name, 'state.json'), '{}');
+  }
+}
+
+test('writing a checkpoint sweeps what writers of it killed mid-write left, and nothing of another', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'ckpt');
+  await leaveDebris(root);
+  await writeCheckpoint(dir, sampleCheckpoint(1, false));
+  assert.deepEqual((await readdir(root)).sort(), ['.ckpt2.tmp-7-Qq1234', 'ckpt']);
+  assert.equal((await readCheckpoint(dir)).state.step, 1);
+});
+
+test('removing a checkpoint removes its writers’ leftovers too, even with no checkpoint there', async (t) => {
+  const root = await tempDir(t);
+  await leaveDebris(root);
+  await removeCheckpoint(join(root, 'ckpt'));
+  assert.deepEqual(await readdir(root), ['.ckpt2.tmp-7-Qq1234']);
+});
+
+/**
+ * Polls `root` until a temporary directory with a file in it is there and returns its name;
+ * undefined when `writing` is done first.
+ */
+async function halfWritten(
+  root: string,
+  writing: Promise<void>,
+): Promise<{ tmp: string; files: string[] } | undefined> {
+  let done = false;
+  void writing.finally(() => (done = true));
+  while (!done) {
+    const tmp = (await readdir(root)).find((n) => n.includes('.tmp-'));
+    const files = tmp === undefined ? [] : await readdir(join(root, tmp)).catch(() => []);
+    if (tmp !== undefined && files.length > 0) return { tmp, files };
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return undefined;
+}
+
+test('the test hook pauses a checkpoint write with its temporary directory half-written', async (t) => {
+  const root = await tempDir(t);
+  const dir = join(root, 'ckpt');
+  const writing = writeCheckpoint(dir, sampleCheckpoint(1, false), { pauseAfterFirstFileMs: 3000 });
+  const seen = await halfWritten(root, writing);
+  assert.ok(seen !== undefined, 'the write was never seen half-done');
+  assert.match(seen.tmp, /^\.ckpt\.tmp-\d+-\w+$/);
+  assert.deepEqual(seen.files, ['state.json']);
+  assert.equal(await checkpointExists(dir), false);
+  await writing;
+  assert.deepEqual(await readdir(root), ['ckpt']);
+  assert.equal((await readCheckpoint(dir)).state.step, 1);
 });
