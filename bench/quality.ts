@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 
 import { CharTokenizer } from '../src/ml/tokenizers/char.js';
 import { CLIP, LR, modelArgs, rnnlmValNats, RnnlmTrainer, type TrainConfig } from './rnnlm-side.js';
-import { best, lower, pickWinner, torchAll, torchAt, type PerSetting, type TorchSetting } from './torch.js';
+import { best, lower, pickWinner } from './settings.js';
+import { torchAll, torchAt, type TorchFigures, type TorchSetting } from './torch.js';
 
 const execFileP = promisify(execFile);
 
@@ -27,7 +28,7 @@ export interface QualityResult {
   budget: string;
   rnnlm: { steps: number; trainSeconds: number; valNatsPerChar: number };
   /** Every torch setting's figure; the winner has the lowest validation loss. */
-  torch: PerSetting<TorchQuality>;
+  torch: TorchFigures<TorchQuality>;
   /** torch's winner minus rnnlm (> 0: rnnlm better). */
   gap: number;
 }
@@ -102,7 +103,7 @@ function result(
       s,
       { steps: t.steps, trainSeconds: t.trainSeconds, valNatsPerChar: t.valNatsPerChar },
     ]),
-  ) as PerSetting<TorchQuality>['settings'];
+  ) as TorchFigures<TorchQuality>['settings'];
   const picked = pickWinner(figures, (t) => t.valNatsPerChar, lower);
   return {
     config: `${config.layers}x${config.hidden} LSTM E${config.embedding} B${config.batch} T${config.steps}, 90/10 split`,
@@ -113,58 +114,43 @@ function result(
   };
 }
 
+/** `rnnlm train` for `minutes` on the split's files, the bench model's shape and settings. */
+function trainCommand(q: QualityInputs, minutes: number): string[] {
+  const c = q.config;
+  const flags: Record<string, string | number> = {
+    corpus: join(q.tmp, 'quality-train.txt'),
+    'val-file': join(q.tmp, 'quality-val.txt'),
+    out: join(q.tmp, 'quality-model'),
+    cell: 'lstm',
+    layers: c.layers,
+    hidden: c.hidden,
+    embedding: c.embedding,
+    'batch-size': c.batch,
+    'seq-length': c.steps,
+    lr: LR,
+    'clip-norm': CLIP,
+    epochs: 100000,
+    'max-minutes': minutes,
+    seed: 11,
+  };
+  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, `${v}`]);
+  return [join(q.root, 'bin/rnnlm.js'), 'train', ...args, '--json'];
+}
+
 /** Equal wall-clock time: `rnnlm train --max-minutes N` in a child process, torch at each setting. */
 export async function equalTime(q: QualityInputs, minutes: number): Promise<QualityResult> {
   const d = prepare(q);
-  const c = q.config;
   q.log(`quality (equal time): rnnlm train --max-minutes ${minutes}`);
-  const outDir = join(q.tmp, 'quality-model');
-  const { stdout } = await execFileP(
-    process.execPath,
-    [
-      join(q.root, 'bin/rnnlm.js'),
-      'train',
-      '--corpus',
-      join(q.tmp, 'quality-train.txt'),
-      '--val-file',
-      join(q.tmp, 'quality-val.txt'),
-      '--out',
-      outDir,
-      '--cell',
-      'lstm',
-      '--layers',
-      `${c.layers}`,
-      '--hidden',
-      `${c.hidden}`,
-      '--embedding',
-      `${c.embedding}`,
-      '--batch-size',
-      `${c.batch}`,
-      '--seq-length',
-      `${c.steps}`,
-      '--lr',
-      `${LR}`,
-      '--clip-norm',
-      `${CLIP}`,
-      '--epochs',
-      '100000',
-      '--max-minutes',
-      `${minutes}`,
-      '--seed',
-      '11',
-      '--json',
-    ],
-    {
-      maxBuffer: 16 * 1024 * 1024,
-      env: {
-        ...process.env,
-        RNNLM_BACKEND: 'wasm',
-        RNNLM_NATIVE_KERNELS: q.native,
-        RNNLM_THREADS: `${q.threads}`,
-        RNNLM_LOG_LEVEL: 'silent',
-      },
+  const { stdout } = await execFileP(process.execPath, trainCommand(q, minutes), {
+    maxBuffer: 16 * 1024 * 1024,
+    env: {
+      ...process.env,
+      RNNLM_BACKEND: 'wasm',
+      RNNLM_NATIVE_KERNELS: q.native,
+      RNNLM_THREADS: `${q.threads}`,
+      RNNLM_LOG_LEVEL: 'silent',
     },
-  );
+  });
   const line = stdout.trim().split('\n').at(-1) ?? '{}';
   const cli = JSON.parse(line) as { steps: number; valBitsPerChar: number | null };
   const rnnlm = {
@@ -174,7 +160,7 @@ export async function equalTime(q: QualityInputs, minutes: number): Promise<Qual
   };
   q.log(`quality (equal time): rnnlm ${rnnlm.steps} steps, val ${rnnlm.valNatsPerChar.toFixed(4)}; torch`);
   const torch = await torchAll<TorchQuality>(torchArgs(q, d, ['--minutes', `${minutes}`]));
-  return result(c, `${minutes} min`, rnnlm, torch);
+  return result(q.config, `${minutes} min`, rnnlm, torch);
 }
 
 /**

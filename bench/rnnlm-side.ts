@@ -22,6 +22,12 @@ export interface TrainConfig {
   layers: number;
 }
 
+/** The bench's training shapes; the first is also the model every inference measure runs. */
+export const BENCH_CONFIGS: readonly [TrainConfig, TrainConfig] = [
+  { name: 'H256 E64 B32 T64', hidden: 256, embedding: 64, batch: 32, steps: 64, layers: 2 },
+  { name: 'H512 E64 B64 T64', hidden: 512, embedding: 64, batch: 64, steps: 64, layers: 2 },
+];
+
 export function modelConfig(c: TrainConfig, vocabSize: number): ModelConfig {
   return {
     cell: 'lstm',

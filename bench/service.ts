@@ -15,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 
-import { initBackend, type BackendInfo } from '../src/ml/backend.js';
-import { trainFromText } from '../src/ml/pipeline.js';
-import { newModelId } from '../src/contracts/ids.js';
-import { writeModelDir } from '../src/storage/artifacts.js';
+import { initBackend } from '../src/ml/backend.js';
+import { DATA, ROOT } from './common.js';
+import { BENCH_CONFIGS } from './rnnlm-side.js';
+import { makeServedModel } from './served-model.js';
 
 export interface ServiceRow {
   route: string;
@@ -40,7 +40,9 @@ export interface ServiceRow {
 export interface ServiceOptions {
   root: string;
   corpus: string;
-  backend: BackendInfo;
+  /** The data directory (RNNLM_DATA_DIR) the API serves, and the model in it to load. */
+  dataDir: string;
+  modelId: string;
   secondsPerRun: number;
   log: (msg: string) => void;
 }
@@ -146,104 +148,116 @@ export function serviceTable(rows: ServiceRow[]): string[] {
   return lines;
 }
 
-export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'rnnlm-bench-service-'));
+/** The API process, started on a free port over `opts.dataDir`; resolves once it listens. */
+async function startApi(opts: ServiceOptions): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(opts.root, 'src/main.ts')], {
+    cwd: opts.root,
+    env: {
+      ...process.env,
+      ...SERVICE_ENV,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      RNNLM_DATA_DIR: opts.dataDir,
+      RNNLM_QUEUE_PREFIX: `rnnlm-bench-${process.pid}`,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
-    opts.log('service: training a 2×256 LSTM for 5 steps to serve');
-    const { artifacts } = await trainFromText({
-      corpus: opts.corpus.slice(0, 200_000),
-      validationFraction: 0.1,
-      config: { training: { maxSteps: 5, evalEvery: 5, seed: 1 } },
-      backend: opts.backend,
-    });
-    const id = newModelId();
-    await writeModelDir(join(dataDir, 'models', id), {
-      ...artifacts,
-      modelConfig: { ...artifacts.modelConfig },
-      meta: { ...artifacts.meta, id, jobId: null, name: 'bench' },
-    });
+    return { child, base: await listeningUrl(child, 60_000) };
+  } catch (err) {
+    await stopApi(child);
+    throw err;
+  }
+}
 
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve(opts.root, 'src/main.ts')], {
-      cwd: opts.root,
-      env: {
-        ...process.env,
-        ...SERVICE_ENV,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        RNNLM_DATA_DIR: dataDir,
-        RNNLM_QUEUE_PREFIX: `rnnlm-bench-${process.pid}`,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+async function stopApi(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+}
+
+function routes(opts: ServiceOptions): Route[] {
+  const generate = `/generate?model=${opts.modelId}&prompt=ROMEO%3A&maxTokens=100&seed=1`;
+  return [
+    { name: 'GET /generate (100 tokens)', method: 'GET', path: generate },
+    { name: 'GET /generate, streamed (100 tokens)', method: 'GET', path: `${generate}&stream=true` },
+    {
+      name: 'POST /score (200 chars)',
+      method: 'POST',
+      path: '/score',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: opts.modelId, text: opts.corpus.slice(1000, 1200) }),
+    },
+  ];
+}
+
+/**
+ * Five requests: the model loads into the cache and the code paths compile. After a
+ * 128-connection run the server may still be shedding load: a 503 waits and retries.
+ * Returns the tokens one answer carries.
+ */
+async function warmUp(base: string, route: Route): Promise<number> {
+  let tokens = 0;
+  for (let i = 0, refused = 0; i < 5; i++) {
+    const r = await fetch(`${base}${route.path}`, {
+      method: route.method,
+      headers: route.headers,
+      body: route.body,
     });
-    try {
-      const base = await listeningUrl(child, 60_000);
-      const score = {
-        method: 'POST' as const,
-        path: '/score',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          model: id,
-          text: opts.corpus.slice(1000, 1200),
-        }),
-      };
-      const generate = `/generate?model=${id}&prompt=ROMEO%3A&maxTokens=100&seed=1`;
-      const routes: Route[] = [
-        { name: 'GET /generate (100 tokens)', method: 'GET', path: generate },
-        { name: 'GET /generate, streamed (100 tokens)', method: 'GET', path: `${generate}&stream=true` },
-        { name: 'POST /score (200 chars)', ...score },
-      ];
-      const rows: ServiceRow[] = [];
-      for (const route of routes) {
-        // Warm-up: the model loads into the cache and the code paths compile. After a
-        // 128-connection run the server may still be shedding load: a 503 waits and retries.
-        let tokens = 0;
-        for (let i = 0, refused = 0; i < 5; i++) {
-          const r = await fetch(`${base}${route.path}`, {
-            method: route.method,
-            headers: route.headers,
-            body: route.body,
-          });
-          if (r.status === 503 && refused++ < 30) {
-            await r.text();
-            await new Promise((resolve) =>
-              setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)),
-            );
-            i--;
-            continue;
-          }
-          if (!r.ok) throw new Error(`${route.name}: warm-up answered ${r.status}: ${await r.text()}`);
-          const text = await r.text();
-          tokens = route.path.includes('stream=true') ? 100 : (JSON.parse(text) as { tokens: number }).tokens;
-        }
-        for (const connections of CONNECTIONS) {
-          const measured = route === routes[0] && connections === HEALTH_UNDER;
-          const health: Route = {
-            name: `GET /healthz during ${route.name} ×${connections}`,
-            method: 'GET',
-            path: '/healthz',
-          };
-          // /healthz on a connection of its own while the generations run.
-          const [result, healthResult] = await Promise.all([
-            run(base, route, connections, opts.secondsPerRun),
-            measured ? run(base, health, 1, opts.secondsPerRun) : undefined,
-          ]);
-          const measuredRows = [toRow(route.name, result, connections, tokens)];
-          if (healthResult !== undefined) measuredRows.push(toRow(health.name, healthResult, 1, 0));
-          for (const row of measuredRows) {
-            opts.log(
-              `service: ${row.route} ×${row.connections}: ${row.okPerSec.toFixed(1)} ok/s, ${row.tokensPerSec.toFixed(0)} tok/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${JSON.stringify(row.statusCodes)}, errors ${row.errors}`,
-            );
-            rows.push(row);
-          }
-        }
-      }
-      return rows;
-    } finally {
-      child.kill('SIGTERM');
-      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    if (r.status === 503 && refused++ < 30) {
+      await r.text();
+      await new Promise((resolve) => setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)));
+      i--;
+      continue;
     }
+    if (!r.ok) throw new Error(`${route.name}: warm-up answered ${r.status}: ${await r.text()}`);
+    const text = await r.text();
+    tokens = route.path.includes('stream=true') ? 100 : (JSON.parse(text) as { tokens: number }).tokens;
+  }
+  return tokens;
+}
+
+/** One route at every connection count; `GET /healthz` on a connection of its own under `withHealth`. */
+async function measureRoute(
+  base: string,
+  route: Route,
+  withHealth: boolean,
+  opts: ServiceOptions,
+): Promise<ServiceRow[]> {
+  const tokens = await warmUp(base, route);
+  const rows: ServiceRow[] = [];
+  for (const connections of CONNECTIONS) {
+    const health: Route = {
+      name: `GET /healthz during ${route.name} ×${connections}`,
+      method: 'GET',
+      path: '/healthz',
+    };
+    const measured = withHealth && connections === HEALTH_UNDER;
+    const [result, healthResult] = await Promise.all([
+      run(base, route, connections, opts.secondsPerRun),
+      measured ? run(base, health, 1, opts.secondsPerRun) : undefined,
+    ]);
+    const measuredRows = [toRow(route.name, result, connections, tokens)];
+    if (healthResult !== undefined) measuredRows.push(toRow(health.name, healthResult, 1, 0));
+    for (const row of measuredRows) {
+      opts.log(
+        `service: ${row.route} ×${row.connections}: ${row.okPerSec.toFixed(1)} ok/s, ${row.tokensPerSec.toFixed(0)} tok/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${JSON.stringify(row.statusCodes)}, errors ${row.errors}`,
+      );
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+/** Serves `opts.modelId` from a real API process and drives every route at every connection count. */
+export async function serviceBench(opts: ServiceOptions): Promise<ServiceRow[]> {
+  const { child, base } = await startApi(opts);
+  try {
+    const rows: ServiceRow[] = [];
+    for (const [i, route] of routes(opts).entries())
+      rows.push(...(await measureRoute(base, route, i === 0, opts)));
+    return rows;
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    await stopApi(child);
   }
 }
 
@@ -254,31 +268,40 @@ async function main(): Promise<void> {
     const at = args.indexOf(name);
     return at < 0 ? undefined : args[at + 1];
   };
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const date = new Date().toISOString().slice(0, 10);
-  const out = option('--out') ?? join(root, 'bench', 'results', `service-${date}.md`);
+  const out = option('--out') ?? join(ROOT, 'bench', 'results', `service-${date}.md`);
+  const seconds = Number(option('--seconds') ?? 10);
   const backend = await initBackend('wasm');
   const log = (msg: string) => process.stderr.write(`${msg}\n`);
-  const rows = await serviceBench({
-    root,
-    corpus: readFileSync(resolve(root, '../shared/data/tinyshakespeare.txt'), 'utf8'),
-    backend,
-    secondsPerRun: Number(option('--seconds') ?? 10),
-    log,
-  });
-  const [load1, load5] = loadavg();
-  const table = [
-    `# Service bench, ${date}`,
-    '',
-    `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)} at the end; wasm backend, native kernels ${backend.nativeKernels?.replace(/, \d+ threads$/, '') ?? 'off'} with RNNLM_INFERENCE_THREADS=${process.env.RNNLM_INFERENCE_THREADS ?? '1 (default)'} in the API's inference thread; ${option('--seconds') ?? 10} s per run.`,
-    '',
-    ...serviceTable(rows),
-    '',
-  ].join('\n');
-  process.stdout.write(table);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, table);
-  writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  const text = readFileSync(DATA, 'utf8');
+  const tmp = mkdtempSync(join(tmpdir(), 'rnnlm-bench-service-'));
+  try {
+    const served = await makeServedModel({ text, tmp, log }, backend, BENCH_CONFIGS[0], 5);
+    served.model.dispose();
+    const rows = await serviceBench({
+      root: ROOT,
+      corpus: text,
+      dataDir: served.dataDir,
+      modelId: served.id,
+      secondsPerRun: seconds,
+      log,
+    });
+    const [load1, load5] = loadavg();
+    const table = [
+      `# Service bench, ${date}`,
+      '',
+      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), load average ${load1?.toFixed(2)} / ${load5?.toFixed(2)} at the end; wasm backend, native kernels ${backend.nativeKernels?.replace(/, \d+ threads$/, '') ?? 'off'} with RNNLM_INFERENCE_THREADS=${process.env.RNNLM_INFERENCE_THREADS ?? '1 (default)'} in the API's inference thread; ${seconds} s per run.`,
+      '',
+      ...serviceTable(rows),
+      '',
+    ].join('\n');
+    process.stdout.write(table);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, table);
+    writeFileSync(out.replace(/\.md$/, '.json'), `${JSON.stringify(rows, null, 2)}\n`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url))

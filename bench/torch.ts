@@ -11,6 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import type { PerSetting } from './settings.js';
+
 const execFileP = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
@@ -20,21 +22,8 @@ const TORCH_SCRIPT = join(here, 'torch_ref.py');
 export const TORCH_SETTINGS = ['1x1', '1x2', '2x1', '2x2'] as const;
 export type TorchSetting = (typeof TORCH_SETTINGS)[number];
 
-/**
- * One figure per thread setting that was run, and the setting that did best. Every measure
- * runs all of them but the equal-steps quality run, whose loss does not depend on threads.
- */
-export interface PerSetting<T> {
-  settings: Partial<Record<TorchSetting, T>>;
-  winner: TorchSetting;
-}
-
-/** The winning setting's figure. */
-export function best<T>(p: PerSetting<T>): T {
-  const figure = p.settings[p.winner];
-  if (figure === undefined) throw new Error(`no figure for the winning setting ${p.winner}`);
-  return figure;
-}
+/** A figure at every torch setting that was run. */
+export type TorchFigures<T> = PerSetting<T, TorchSetting>;
 
 function threadsOf(setting: TorchSetting): { intraOp: string; blas: string } {
   const [intraOp = '1', blas = '1'] = setting.split('x');
@@ -64,35 +53,24 @@ export async function torchAt<T>(args: string[], setting: TorchSetting): Promise
   }
 }
 
+/** torch's version; fails with the set-up hint when the reference cannot load. */
+export async function torchVersion(): Promise<string> {
+  try {
+    const { stdout } = await execFileP(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)']);
+    return stdout.trim();
+  } catch (err) {
+    throw new Error(`PyTorch does not load in ${PYTHON}; run bench/setup.sh first.\n${String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Runs the command at every setting, one process after the other. */
 export async function torchAll<T>(args: string[]): Promise<Record<TorchSetting, T>> {
   const out: Partial<Record<TorchSetting, T>> = {};
   for (const s of TORCH_SETTINGS) out[s] = await torchAt<T>(args, s);
   return out as Record<TorchSetting, T>;
 }
-
-/** The setting with the best score (`better(a, b)` true when a beats b). */
-export function pickWinner<T>(
-  settings: Partial<Record<TorchSetting, T>>,
-  score: (v: T) => number,
-  better: (a: number, b: number) => boolean,
-): PerSetting<T> {
-  const run = TORCH_SETTINGS.filter((s) => settings[s] !== undefined);
-  let winner: TorchSetting | undefined;
-  let top = Number.NaN;
-  for (const s of run) {
-    const cur = score(settings[s] as T);
-    if (winner === undefined || (Number.isFinite(cur) && (!Number.isFinite(top) || better(cur, top)))) {
-      winner = s;
-      top = cur;
-    }
-  }
-  if (winner === undefined) throw new Error('no torch setting was run');
-  return { settings, winner };
-}
-
-export const higher = (a: number, b: number): boolean => a > b;
-export const lower = (a: number, b: number): boolean => a < b;
 
 /** How a setting is named in tables: "1 thread + 2 BLAS threads". */
 export function describeSetting(setting: TorchSetting): string {
