@@ -17,6 +17,9 @@ import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
+import { statesRoutes } from './routes/states.js';
+import { RedisStateStore } from '../queue/state-store.js';
+import { StateHandles } from './states.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
@@ -66,6 +69,8 @@ export interface ApiSettings {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** Time a client has to send a whole request. */
   requestTimeoutMs: number;
+  /** Kept recurrent states: how long each lives, and the bytes all may take in Redis. */
+  states: { ttlSeconds: number; maxBytes: number };
 }
 
 /**
@@ -89,6 +94,9 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
   async (app, { jobs, models, settings }) => {
     const generations = new InflightLimiter(settings.maxInflightGenerations);
     const metrics = new ApiMetrics({ jobs, models, generations, logger: app.log });
+    const states = new StateHandles(
+      jobs.shared === undefined ? undefined : new RedisStateStore(jobs.shared, settings.states),
+    );
     // Before any route, so that the OpenAPI document sees every one.
     await app.register(openapiCollector);
     // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
@@ -131,15 +139,17 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       kernels: nativeStatus,
     });
     await app.register(jobsRoutes, { jobs, settings });
-    await app.register(modelsRoutes, { models });
+    await app.register(modelsRoutes, { models, states });
     await app.register(exportRoutes, { models });
     await app.register(inferenceRoutes, {
       models,
+      states,
       settings,
       generations,
       hitRateLimit: jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared),
       metrics,
     });
+    await app.register(statesRoutes, { states });
     await app.register(docsRoutes);
     if (jobs.queue !== undefined) await app.register(queueBoardRoutes, { queue: jobs.queue });
     await app.register(dashboardRoutes);
@@ -168,6 +178,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxHeapUsedBytes: config.RNNLM_MAX_HEAP_USED_BYTES,
     },
     requestTimeoutMs: config.RNNLM_REQUEST_TIMEOUT_MS,
+    states: { ttlSeconds: config.RNNLM_STATE_TTL_SECONDS, maxBytes: config.RNNLM_STATE_STORE_MAX_BYTES },
   };
   const app = Fastify({
     loggerInstance: deps.logger,

@@ -56,7 +56,13 @@ const OPENAPI: NonNullable<FastifyDynamicSwaggerOptions['openapi']> = {
   // No `servers`: the document describes whatever host serves it (`/`).
   // The key is optional: a server without API_KEYS needs none (`{}`).
   security: [{ bearerAuth: [] }, {}],
-  tags: [{ name: 'jobs' }, { name: 'models' }, { name: 'inference' }, { name: 'service' }],
+  tags: [
+    { name: 'jobs' },
+    { name: 'models' },
+    { name: 'inference' },
+    { name: 'states', description: 'Recurrent states kept by requests (`saveState`), to continue from.' },
+    { name: 'service' },
+  ],
   components: {
     securitySchemes: {
       bearerAuth: {

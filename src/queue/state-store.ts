@@ -15,27 +15,7 @@ import type { Redis } from 'ioredis';
 import { newStateId } from '../contracts/ids.js';
 import { RnnlmError } from '../errors.js';
 import type { RecurrentState } from '../ml/generate/state.js';
-import type { SharedRedis } from './types.js';
-
-/** A kept state as the API lists it. */
-export interface StateInfo {
-  id: string;
-  model: string;
-  /** Tokens read and sampled since the zero state, over every request that led here. */
-  tokens: number;
-  /** What the state takes in the store. */
-  bytes: number;
-  createdAt: string;
-  expiresAt: string;
-}
-
-/** A kept state, the model it belongs to (and that model's creation time), and the state. */
-export interface StoredState {
-  info: StateInfo;
-  /** The `createdAt` of the model it was kept with: a model re-created under its id is another. */
-  modelCreatedAt: string;
-  state: RecurrentState;
-}
+import type { SharedRedis, StateInfo, StateStore, StoredState } from './types.js';
 
 /** Options of {@link RedisStateStore}. */
 export interface StateStoreOptions {
@@ -155,7 +135,7 @@ function info(id: string, meta: Meta, bytes: number): StateInfo {
   };
 }
 
-export class RedisStateStore {
+export class RedisStateStore implements StateStore {
   private readonly prefix: string;
   private readonly timeoutMs: number;
 
