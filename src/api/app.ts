@@ -7,7 +7,7 @@ import type { ModelService } from '../contracts/models.js';
 import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
-import { toErrorBody } from './errors.js';
+import { isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
@@ -17,6 +17,7 @@ import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
+import { openAiRoutes } from './routes/openai.js';
 import { statesRoutes } from './routes/states.js';
 import { RedisStateStore } from '../queue/state-store.js';
 import { StateHandles } from './states.js';
@@ -94,6 +95,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
   async (app, { jobs, models, settings }) => {
     const generations = new InflightLimiter(settings.maxInflightGenerations);
     const metrics = new ApiMetrics({ jobs, models, generations, logger: app.log });
+    const hitRateLimit = jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared);
     const states = new StateHandles(
       jobs.shared === undefined ? undefined : new RedisStateStore(jobs.shared, settings.states),
     );
@@ -121,16 +123,17 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       // A refusal that will pass later (429, 503 overloaded) says when to come back.
       const retryAfter = isRnnlmError(err) ? err.details?.retryAfterSeconds : undefined;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      return reply.code(body.statusCode).send(body);
+      return reply.code(body.statusCode).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({
+    app.setNotFoundHandler((request, reply) => {
+      const body = {
         statusCode: 404,
         code: 'RNNLM_ROUTE_NOT_FOUND',
         error: 'Not Found',
         message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-      }),
-    );
+      };
+      return reply.code(404).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
+    });
 
     await app.register(healthRoutes, {
       jobs,
@@ -146,7 +149,15 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       states,
       settings,
       generations,
-      hitRateLimit: jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared),
+      hitRateLimit,
+      metrics,
+    });
+    await app.register(openAiRoutes, {
+      models,
+      states,
+      settings,
+      generations,
+      hitRateLimit,
       metrics,
     });
     await app.register(statesRoutes, { states });

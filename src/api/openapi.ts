@@ -61,6 +61,10 @@ const OPENAPI: NonNullable<FastifyDynamicSwaggerOptions['openapi']> = {
     { name: 'models' },
     { name: 'inference' },
     { name: 'states', description: 'Recurrent states kept by requests (`saveState`), to continue from.' },
+    {
+      name: 'openai',
+      description: "OpenAI's completions API, for OpenAI's clients; errors in OpenAI's shape.",
+    },
     { name: 'service' },
   ],
   components: {

@@ -54,7 +54,7 @@ export async function requestModel(
  * Aborts when the client leaves before the answer is sent. A server that starts closing lets
  * generations in flight finish: they are bounded by maxTokens, and the shutdown by its deadline.
  */
-function clientGone(reply: FastifyReply): AbortSignal {
+export function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
