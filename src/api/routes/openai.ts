@@ -182,6 +182,15 @@ export const openAiRoutes: FastifyPluginCallbackZod<OpenAiRoutesOptions> = (app,
       state: req.state,
       saveState: req.save_state,
     });
+    const vocab = info.tokenizer.vocabSize;
+    const outside = Object.keys(req.logit_bias ?? {}).find(
+      (key) => !/^\d+$/.test(key) || Number(key) >= vocab,
+    );
+    if (outside !== undefined)
+      throw unsupported(
+        'logit_bias',
+        `logit_bias keys are token ids of this model, below ${vocab}: not ${outside}`,
+      );
     const head = {
       id: `cmpl-${randomUUID().replaceAll('-', '')}`,
       object: 'text_completion' as const,

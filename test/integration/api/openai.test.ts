@@ -261,7 +261,7 @@ test('what rnnlm cannot do is a 400 in OpenAI\u2019s shape, naming the field', a
     [{ n: 33 }, 'n'],
     [{ max_tokens: 100_000 }, 'max_tokens'],
     [{ logprobs: 21 }, 'logprobs'],
-    [{ logit_bias: { '99999': 1 } }, 'logitBias'],
+    [{ logit_bias: { '99999': 1 } }, 'logit_bias'],
     [{ temperature: -1 }, 'temperature'],
   ];
   for (const [extra, param] of cases) {
