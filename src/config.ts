@@ -148,6 +148,16 @@ export const envSchema = z.object({
    * `RNNLM_OVERLOADED` with `Retry-After`. 0: none wait.
    */
   RNNLM_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(0).default(64),
+  /**
+   * Seconds a kept recurrent state (a `state` handle of `/generate`, `/score` or
+   * `/v1/completions`) lives in Redis; a continuation writes a new handle with a fresh TTL.
+   */
+  RNNLM_STATE_TTL_SECONDS: count(86_400),
+  /**
+   * Bytes the kept states may take in Redis together (a 2x256 LSTM's state is about 4 KB);
+   * a new state pushes out the oldest beyond it.
+   */
+  RNNLM_STATE_STORE_MAX_BYTES: count(64 * 1024 * 1024),
   /** Mean event-loop delay (ms) over which the API answers 503 `RNNLM_OVERLOADED`; 0 turns the check off. */
   RNNLM_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1000),
   /** Used V8 heap (bytes) over which the API answers 503; 0 means 90% of the heap limit. */

@@ -42,6 +42,11 @@ export const ERRORS = {
   RNNLM_REDIS_OUT_OF_MEMORY: { status: 503, retryable: true },
   RNNLM_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false },
   RNNLM_IDEMPOTENCY_KEY_IN_USE: { status: 409, retryable: true },
+  // Recurrent states kept for a later request (src/queue/state-store.ts): expired, deleted or
+  // never there; kept by another model (or a model since deleted); larger than the store holds.
+  RNNLM_STATE_NOT_FOUND: { status: 404, retryable: false },
+  RNNLM_STATE_MODEL_MISMATCH: { status: 409, retryable: false },
+  RNNLM_STATE_TOO_LARGE: { status: 413, retryable: false },
   // No space left on the data volume: it passes once space is freed, so a job waits for it.
   RNNLM_DISK_FULL: { status: 507, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;

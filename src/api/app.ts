@@ -7,7 +7,7 @@ import type { ModelService } from '../contracts/models.js';
 import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
-import { toErrorBody } from './errors.js';
+import { isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
@@ -17,6 +17,10 @@ import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
 import { modelsRoutes } from './routes/models.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
+import { openAiRoutes } from './routes/openai.js';
+import { statesRoutes } from './routes/states.js';
+import { RedisStateStore } from '../queue/state-store.js';
+import { StateHandles } from './states.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
@@ -68,6 +72,8 @@ export interface ApiSettings {
   requestTimeoutMs: number;
   /** Where the service keeps its files (`RNNLM_DATA_DIR`), measured for `/metrics`. */
   dataDir: string;
+  /** Kept recurrent states: how long each lives, and the bytes all may take in Redis. */
+  states: { ttlSeconds: number; maxBytes: number };
 }
 
 /**
@@ -97,6 +103,10 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       logger: app.log,
       dataDir: settings.dataDir,
     });
+    const hitRateLimit = jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared);
+    const states = new StateHandles(
+      jobs.shared === undefined ? undefined : new RedisStateStore(jobs.shared, settings.states),
+    );
     // Before any route, so that the OpenAPI document sees every one.
     await app.register(openapiCollector);
     // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
@@ -121,16 +131,17 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       // A refusal that will pass later (429, 503 overloaded) says when to come back.
       const retryAfter = isRnnlmError(err) ? err.details?.retryAfterSeconds : undefined;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-      return reply.code(body.statusCode).send(body);
+      return reply.code(body.statusCode).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
-    app.setNotFoundHandler((request, reply) =>
-      reply.code(404).send({
+    app.setNotFoundHandler((request, reply) => {
+      const body = {
         statusCode: 404,
         code: 'RNNLM_ROUTE_NOT_FOUND',
         error: 'Not Found',
         message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-      }),
-    );
+      };
+      return reply.code(404).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
+    });
 
     await app.register(healthRoutes, {
       jobs,
@@ -139,15 +150,25 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       kernels: nativeStatus,
     });
     await app.register(jobsRoutes, { jobs, settings });
-    await app.register(modelsRoutes, { models });
+    await app.register(modelsRoutes, { models, states });
     await app.register(exportRoutes, { models });
     await app.register(inferenceRoutes, {
       models,
+      states,
       settings,
       generations,
-      hitRateLimit: jobs.shared === undefined ? undefined : redisRateLimitCounter(jobs.shared),
+      hitRateLimit,
       metrics,
     });
+    await app.register(openAiRoutes, {
+      models,
+      states,
+      settings,
+      generations,
+      hitRateLimit,
+      metrics,
+    });
+    await app.register(statesRoutes, { states });
     await app.register(docsRoutes);
     if (jobs.queue !== undefined) await app.register(queueBoardRoutes, { queue: jobs.queue });
     await app.register(dashboardRoutes);
@@ -177,6 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     requestTimeoutMs: config.RNNLM_REQUEST_TIMEOUT_MS,
     dataDir: config.RNNLM_DATA_DIR,
+    states: { ttlSeconds: config.RNNLM_STATE_TTL_SECONDS, maxBytes: config.RNNLM_STATE_STORE_MAX_BYTES },
   };
   const app = Fastify({
     loggerInstance: deps.logger,

@@ -277,6 +277,39 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
   return body(500, 'RNNLM_INTERNAL', 'Internal Server Error');
 }
 
+/** OpenAI's error body (`{ error: { message, type, param, code } }`), which /v1 routes answer with. */
+export interface OpenAiErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+/** Whether a URL is one of the OpenAI-compatible routes, which answer errors in OpenAI's shape. */
+export function isOpenAiUrl(url: string): boolean {
+  return url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+}
+
+/** OpenAI's error types, by status: what its clients read `type` for. */
+function openAiType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 429) return 'rate_limit_error';
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+/**
+ * The same refusal in OpenAI's shape: the message, a type by status, the field at fault as
+ * `param` (`suffix`, `stream_options.include_usage`) and rnnlm's stable code as `code`.
+ */
+export function toOpenAiError(body: ErrorBody): OpenAiErrorBody {
+  const path = body.fields?.[0]?.path.split('.').slice(1).join('.');
+  return {
+    error: {
+      message: body.message,
+      type: openAiType(body.statusCode),
+      param: path === undefined || path === '' ? null : path,
+      code: body.code,
+    },
+  };
+}
+
 function isJobsUrl(url: string): boolean {
   return url === '/jobs' || url.startsWith('/jobs?');
 }

@@ -30,13 +30,18 @@ const DESCRIPTION = [
   'Submit a corpus and training settings as a job; a worker trains the model and publishes it;',
   'the API then generates text from it and scores text under it.',
   '\n\n',
-  'Every error answers with the `Error` body, whose `code` is stable: clients match on it.',
+  'Every error answers with the `Error` body, whose `code` is stable: clients match on it;',
+  "under `/v1` (OpenAI's completions API) errors are `OpenAIError`, the same code as `code`.",
   'Event streams (`text/event-stream`) send `id:`, `event:` and one `data:` line (JSON) per',
-  'event, and `: heartbeat` comments while there is nothing to send.',
+  "event, and `: heartbeat` comments while there is nothing to send (under `/v1`, OpenAI's",
+  'data-only events ending with `data: [DONE]`).',
+  '\n\n',
+  '`saveState` keeps the recurrent state a generation or scoring ends in, in the Redis every',
+  'API instance shares; `state` continues from it, reading only the new text (see `/states`).',
   '\n\n',
   'When the server is configured with API keys (`API_KEYS`), every operation but `/healthz`',
   'and `/readyz` needs `Authorization: Bearer <key>` (401 `RNNLM_UNAUTHORIZED` otherwise).',
-  '`/generate` and `/score` are rate-limited per client (its key, else its address), counted',
+  '`/generate`, `/score` and `/v1/completions` are rate-limited (one count) per client (its key, else its address), counted',
   'across all API instances (429 `RNNLM_RATE_LIMITED`); an overloaded server, or one with every',
   'generation slot taken, answers 503 `RNNLM_OVERLOADED`. Both carry `Retry-After`.',
 ]
@@ -56,7 +61,17 @@ const OPENAPI: NonNullable<FastifyDynamicSwaggerOptions['openapi']> = {
   // No `servers`: the document describes whatever host serves it (`/`).
   // The key is optional: a server without API_KEYS needs none (`{}`).
   security: [{ bearerAuth: [] }, {}],
-  tags: [{ name: 'jobs' }, { name: 'models' }, { name: 'inference' }, { name: 'service' }],
+  tags: [
+    { name: 'jobs' },
+    { name: 'models' },
+    { name: 'inference' },
+    { name: 'states', description: 'Recurrent states kept by requests (`saveState`), to continue from.' },
+    {
+      name: 'openai',
+      description: "OpenAI's completions API, for OpenAI's clients; errors in OpenAI's shape.",
+    },
+    { name: 'service' },
+  ],
   components: {
     securitySchemes: {
       bearerAuth: {

@@ -71,6 +71,11 @@ export class SseStream {
     await this.#write(formatSse(event));
   }
 
+  /** A `data:` line as it is, not as JSON: OpenAI's streams end with `data: [DONE]`. */
+  async sendRaw(data: string): Promise<void> {
+    await this.#write(`data: ${data}\n\n`);
+  }
+
   /** A comment line: keeps proxies and clients from timing the connection out. */
   async heartbeat(): Promise<void> {
     await this.#write(': heartbeat\n\n');

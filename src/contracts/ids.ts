@@ -8,6 +8,9 @@ export const JOB_ID_PATTERN = /^job_[a-z0-9]{26}$/;
 /** Model ids: `mdl_` + the suffix of the job that trained the model. */
 export const MODEL_ID_PATTERN = /^mdl_[a-z0-9]{26}$/;
 
+/** Handles of kept recurrent states (`st_` + 26 base32 characters), as the state store makes them. */
+export const STATE_ID_PATTERN = /^st_[a-z0-9]{26}$/;
+
 /** Whether `id` is one this service could have generated (checked before any use). */
 export function isJobId(id: string): boolean {
   return JOB_ID_PATTERN.test(id);
@@ -27,6 +30,10 @@ export function jobIdOfModel(modelId: string): string | undefined {
   return isModelId(modelId) ? `job_${modelId.slice('mdl_'.length)}` : undefined;
 }
 
+export function isStateId(id: string): boolean {
+  return STATE_ID_PATTERN.test(id);
+}
+
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** 26 base32 characters: 130 random bits, lowercase, safe in paths, keys and URLs. */
@@ -44,4 +51,8 @@ export function newJobId(): string {
 
 export function newModelId(): string {
   return `mdl_${randomBase32()}`;
+}
+
+export function newStateId(): string {
+  return `st_${randomBase32()}`;
 }

@@ -7,6 +7,7 @@ import type { ExportFormat } from '../export/index.js';
 import type { BackendInfo } from '../ml/backend.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
+import type { StateOptions, StateResult } from '../ml/generate/state.js';
 import type { ModelMeta } from '../ml/pipeline.js';
 import type { FileContent } from '../storage/fs-atomic.js';
 
@@ -40,9 +41,16 @@ export interface ModelService {
   /** undefined when no such model; throws RNNLM_ARTIFACT_CORRUPT / a 409 code when it exists but is not complete. */
   get(id: string): Promise<ModelInfo | undefined>;
   delete(id: string): Promise<boolean>;
-  /** Loads (LRU cache bounded by count) and generates. */
-  generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult>;
-  score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult>;
+  /**
+   * Loads (LRU cache bounded by count) and generates; from `options.state` where given, and
+   * with `keepState` handing back the state it ends in.
+   */
+  generate(
+    id: string,
+    options: GenerateOptions & StateOptions,
+    onText?: OnText,
+  ): Promise<GenerateResult & StateResult>;
+  score(id: string, text: string, options: ScoreRequest): Promise<ScoreResult & StateResult>;
   cacheStats(): ModelCacheStats;
   /** The files of the model exported to `format` (src/export); undefined when there is no such model. */
   exportFiles(id: string, format: ExportFormat): Promise<Map<string, FileContent> | undefined>;
@@ -63,6 +71,12 @@ export interface ModelService {
    * handed out once). Optional: without it the metrics leave batching out.
    */
   inferenceStats?(): Promise<InferenceStats>;
+}
+
+/** A scoring's options as the service takes them. */
+export interface ScoreRequest extends ScoreOptions, StateOptions {
+  /** With `details`: the `topN` most likely tokens at each scored position too (0 = none). */
+  topN?: number | undefined;
 }
 
 export type RequestKind = 'generate' | 'score';

@@ -9,12 +9,14 @@ import { Worker } from 'node:worker_threads';
 import type { BackendInfo } from '../ml/backend.js';
 import { RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateResult, OnText } from '../ml/generate/generate.js';
 import {
   fromWire,
   type FromThread,
   type GenerateRequest,
+  type ScoreRequest,
+  type ScoreResult,
+  type StateResult,
   type ThreadData,
   type ThreadMemory,
   type ThreadStats,
@@ -91,8 +93,8 @@ export class InferenceExecutor {
     modelId: string,
     options: GenerateRequest,
     hooks: RequestHooks & { onText?: OnText | undefined } = {},
-  ): Promise<GenerateResult> {
-    return this.request<GenerateResult>(
+  ): Promise<GenerateResult & StateResult> {
+    return this.request<GenerateResult & StateResult>(
       (id) => ({ op: 'generate', id, modelId, options, stream: hooks.onText !== undefined }),
       hooks,
     );
@@ -101,10 +103,13 @@ export class InferenceExecutor {
   score(
     modelId: string,
     text: string,
-    options: ScoreOptions,
+    options: ScoreRequest,
     hooks: RequestHooks = {},
-  ): Promise<ScoreResult> {
-    return this.request<ScoreResult>((id) => ({ op: 'score', id, modelId, text, options }), hooks);
+  ): Promise<ScoreResult & StateResult> {
+    return this.request<ScoreResult & StateResult>(
+      (id) => ({ op: 'score', id, modelId, text, options }),
+      hooks,
+    );
   }
 
   /** The thread's batched forwards since the last call. */

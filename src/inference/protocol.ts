@@ -4,10 +4,11 @@
  * message and details and are rebuilt on the other side.
  */
 import type { Config } from '../config.js';
-import type { InferenceStats } from '../contracts/models.js';
+import type { InferenceStats, ScoreRequest } from '../contracts/models.js';
 import { ERRORS, isRnnlmError, RnnlmError, type ErrorCode } from '../errors.js';
-import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
+import type { StateOptions, StateResult } from '../ml/generate/state.js';
 
 /** What the inference thread is started with. */
 export interface ThreadData {
@@ -19,14 +20,14 @@ export interface ThreadData {
 }
 
 /** A generation as it crosses to the thread: the options without the abort signal. */
-export type GenerateRequest = Omit<GenerateOptions, 'signal'>;
+export type GenerateRequest = Omit<GenerateOptions, 'signal'> & StateOptions;
 
 export type ToThread =
   | { op: 'ready'; id: number }
   | { op: 'load'; id: number; modelId: string }
   | { op: 'unload'; modelId: string }
   | { op: 'generate'; id: number; modelId: string; options: GenerateRequest; stream: boolean }
-  | { op: 'score'; id: number; modelId: string; text: string; options: ScoreOptions }
+  | { op: 'score'; id: number; modelId: string; text: string; options: ScoreRequest }
   | { op: 'cancel'; id: number }
   | { op: 'memory'; id: number }
   | { op: 'stats'; id: number };
@@ -39,7 +40,7 @@ export type FromThread =
   /** Streamed generation: text that became final, and with `details` the tokens since the last. */
   | { id: number; kind: 'text'; delta: string; tokens?: TokenDetail[] | undefined };
 
-export type { GenerateResult, ScoreResult };
+export type { GenerateResult, ScoreRequest, ScoreResult, StateResult };
 
 /** What the thread holds, for leak checks: tfjs tensors, models and the host memory of its rows. */
 export interface ThreadMemory {

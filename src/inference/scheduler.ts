@@ -4,15 +4,17 @@
  * active scoring by one batched forward per chunk of tokens. A request joins at the next
  * step and leaves when it finishes or is cancelled; requests beyond `maxRows` wait in
  * arrival order. Each row keeps its own state, sampling settings and RNG stream, so its
- * answer does not depend on the rows beside it.
+ * answer does not depend on the rows beside it. A row may start from a state an earlier
+ * request kept, and hand back the state it ends in (src/ml/generate/state.ts).
  */
 import { RnnlmError } from '../errors.js';
-import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { ScoreResult } from '../ml/eval/score.js';
 import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
 import type { GenerateResult } from '../ml/generate/generate.js';
+import type { RecurrentState, StateResult } from '../ml/generate/state.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 import type { Forward } from '../ml/model/forward.js';
-import type { GenerateRequest } from './protocol.js';
+import type { GenerateRequest, ScoreRequest } from './protocol.js';
 import { ScoringRow } from './scoring-row.js';
 
 /** Timesteps a scoring row advances per batched forward: newcomers join between chunks. */
@@ -42,13 +44,26 @@ interface RowState {
   c: Float32Array[];
 }
 
+/** What the scheduler needs of a row to hand back the state it ends in. */
+interface Continuable {
+  readonly pending: number;
+  readonly read: number;
+  tail(): string;
+}
+
 interface Job<R, T> {
   id: number;
   row: R;
-  sink: RequestSink<T>;
+  sink: RequestSink<T & StateResult>;
   enqueuedAt: number;
   queuedMs: number;
   state: RowState | undefined;
+  /** The state the row starts from (zeros when undefined); dropped once the row has a row state. */
+  start: RecurrentState | undefined;
+  /** Tokens read before the row (its start's). */
+  before: number;
+  /** Hand the final state back with the result. */
+  keep: boolean;
 }
 
 type GenJob = Job<GenerationRow, GenerateResult> & { next: number | undefined };
@@ -80,26 +95,54 @@ export class ModelScheduler {
     };
   }
 
-  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, before the request waits. */
-  generate(id: number, options: GenerateRequest, sink: RequestSink<GenerateResult>): void {
-    const row = new GenerationRow(this.tokenizer, options);
-    this.waitingGen.push({
+  /**
+   * @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, `RNNLM_STATE_MODEL_MISMATCH`
+   * for a state of another shape, before the request waits.
+   */
+  generate(id: number, options: GenerateRequest, sink: RequestSink<GenerateResult & StateResult>): void {
+    this.checkShape(options.state);
+    const row = new GenerationRow(this.tokenizer, options, options.state);
+    this.waitingGen.push({ ...this.job(id, sink, options), row, next: undefined });
+    this.schedule();
+  }
+
+  /** @throws RnnlmError as {@link generate}, and when the text has no tokens to score. */
+  score(id: number, text: string, options: ScoreRequest, sink: RequestSink<ScoreResult & StateResult>): void {
+    this.checkShape(options.state);
+    const row = new ScoringRow(this.tokenizer, text, options, options.topN, options.state);
+    this.waitingScore.push({ ...this.job(id, sink, options), row });
+    this.schedule();
+  }
+
+  private job<T>(id: number, sink: RequestSink<T>, options: GenerateRequest | ScoreRequest) {
+    return {
       id,
-      row,
       sink,
       enqueuedAt: performance.now(),
       queuedMs: 0,
       state: undefined,
-      next: undefined,
-    });
-    this.schedule();
+      start: options.state,
+      before: options.state?.tokens ?? 0,
+      keep: options.keepState === true,
+    };
   }
 
-  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` when the text has no tokens to score. */
-  score(id: number, text: string, options: ScoreOptions, sink: RequestSink<ScoreResult>): void {
-    const row = new ScoringRow(this.tokenizer, text, options);
-    this.waitingScore.push({ id, row, sink, enqueuedAt: performance.now(), queuedMs: 0, state: undefined });
-    this.schedule();
+  /** A state handed in must be this model's shape: its layers and their width. */
+  private checkShape(state: RecurrentState | undefined): void {
+    if (state === undefined) return;
+    const { layers, hidden } = this.shape;
+    const fits = (arrays: Float32Array[]) =>
+      arrays.length === layers && arrays.every((a) => a.length === hidden);
+    if (
+      !fits(state.h) ||
+      !fits(state.c) ||
+      !(state.pending >= 0 && state.pending < this.tokenizer.vocabSize)
+    ) {
+      throw new RnnlmError(
+        'RNNLM_STATE_MODEL_MISMATCH',
+        `the state does not fit this model (${layers} layers of ${hidden})`,
+      );
+    }
   }
 
   /** Ends request `id` at once (its row computes nothing more); false when it is not here. */
@@ -138,12 +181,15 @@ export class ModelScheduler {
     this.stepScorings();
   }
 
-  private newState(): RowState {
+  /** The job's row state: a copy of its start, or zeros. */
+  private newState(job: Job<unknown, unknown>): RowState {
     const { layers, hidden } = this.shape;
     this.stateBytes += 2 * layers * hidden * Float32Array.BYTES_PER_ELEMENT;
+    const start = job.start;
+    job.start = undefined;
     return {
-      h: Array.from({ length: layers }, () => new Float32Array(hidden)),
-      c: Array.from({ length: layers }, () => new Float32Array(hidden)),
+      h: Array.from({ length: layers }, (_, l) => Float32Array.from(start?.h[l] ?? new Float32Array(hidden))),
+      c: Array.from({ length: layers }, (_, l) => Float32Array.from(start?.c[l] ?? new Float32Array(hidden))),
     };
   }
 
@@ -153,9 +199,15 @@ export class ModelScheduler {
     this.stateBytes -= 2 * this.shape.layers * this.shape.hidden * Float32Array.BYTES_PER_ELEMENT;
   }
 
-  private finish<R, T>(job: Job<R, T>, result: T): void {
+  /** Answers with `result` and, if the job keeps it, the state its row ends in. */
+  private finish<R extends Continuable, T>(job: Job<R, T>, result: T): void {
+    const rows = job.state;
     this.release(job);
-    job.sink.done(result, job.queuedMs);
+    const state: RecurrentState | undefined =
+      job.keep && rows !== undefined
+        ? { ...rows, pending: job.row.pending, tail: job.row.tail(), tokens: job.before + job.row.read }
+        : undefined;
+    job.sink.done(state === undefined ? (result as T & StateResult) : { ...result, state }, job.queuedMs);
   }
 
   private fail<R, T>(job: Job<R, T>, err: unknown): void {
@@ -174,10 +226,12 @@ export class ModelScheduler {
       const job = this.waitingGen.shift();
       if (job === undefined) break;
       job.queuedMs = performance.now() - job.enqueuedAt;
-      job.state = this.newState();
+      job.state = this.newState(job);
       const steps = job.row.prime.length;
-      byLength.set(steps, [...(byLength.get(steps) ?? []), job]);
       admitted++;
+      // Nothing to feed (no tokens to sample, and the one token read is left pending): done.
+      if (steps === 0) this.advanceOrFail(job, new Float32Array(0));
+      else byLength.set(steps, [...(byLength.get(steps) ?? []), job]);
     }
     for (const [steps, jobs] of byLength) {
       const B = jobs.length;
@@ -245,7 +299,7 @@ export class ModelScheduler {
       const job = this.waitingScore.shift();
       if (job === undefined) return;
       job.queuedMs = performance.now() - job.enqueuedAt;
-      job.state = this.newState();
+      job.state = this.newState(job);
       this.activeScore.push(job);
     }
   }

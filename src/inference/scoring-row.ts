@@ -1,12 +1,19 @@
-import { scoreResult, scoringStream, type ScoreOptions, type ScoreResult } from '../ml/eval/score.js';
-import { logProbability } from '../ml/generate/logits.js';
+import {
+  scoreResult,
+  scoringStream,
+  type ScoreOptions,
+  type ScoreResult,
+  type TokenLogprob,
+} from '../ml/eval/score.js';
+import { logProbability, logSoftmax, topIds } from '../ml/generate/logits.js';
+import { tailOf, type Resume } from '../ml/generate/state.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 
 /**
  * One scoring's own state between batched forwards: its tokens (the context or a line break,
  * then the text), how far the model has read, and the log-probabilities so far. It scores
  * what `score()` in src/ml/eval scores: every token of the text, each predicted from
- * everything before it.
+ * everything before it. After a {@link Resume} it reads on from an earlier request's text.
  *
  * @throws RnnlmError `RNNLM_INVALID_CONFIG` from the constructor when the text has no tokens
  * (see {@link scoringStream}).
@@ -15,22 +22,52 @@ export class ScoringRow {
   private readonly stream: Int32Array;
   /** Index in `stream` of the first scored token. */
   private readonly first: number;
+  /** Tokens in `stream` before the text's. */
+  private readonly prefix: number;
   private readonly logprobs: Float64Array;
+  /** With `topN`: the most likely tokens at each scored position. */
+  private readonly top: TokenLogprob[][] | undefined;
   /** Inputs fed so far (the input at position p predicts stream[p + 1]). */
   private fed = 0;
 
+  /**
+   * @param topN with `details`, the most likely tokens at each scored position too (0 = none).
+   * @param resume continue where an earlier request left the text (see src/ml/generate/state.ts).
+   */
   constructor(
     private readonly tokenizer: Tokenizer,
     private readonly text: string,
     private readonly options: ScoreOptions,
+    private readonly topN = 0,
+    private readonly resume?: Resume,
   ) {
-    ({ stream: this.stream, first: this.first } = scoringStream(tokenizer, text, options));
+    ({
+      stream: this.stream,
+      first: this.first,
+      prefix: this.prefix,
+    } = scoringStream(tokenizer, text, options, resume));
     this.logprobs = new Float64Array(this.stream.length - this.first);
+    this.top = options.details === true && topN > 0 ? [] : undefined;
   }
 
   /** Inputs still to feed. */
   get remaining(): number {
     return this.stream.length - 1 - this.fed;
+  }
+
+  /** The last token of the stream: it is never fed (nothing reads the logits after it). */
+  get pending(): number {
+    return this.stream[this.stream.length - 1] as number;
+  }
+
+  /** Tokens this row read that no earlier request had (a resumed pending token was read before). */
+  get read(): number {
+    return this.stream.length - (this.resume === undefined ? 0 : 1);
+  }
+
+  /** The end of the text read: the context and the text (see {@link Resume.tail}). */
+  tail(): string {
+    return tailOf((this.resume?.tail ?? '') + (this.options.context ?? '') + this.text);
   }
 
   /** The next `steps` inputs, padded with id 0 past the end. */
@@ -45,13 +82,35 @@ export class ScoringRow {
     const n = Math.min(steps, this.remaining);
     for (let t = 0; t < n; t++) {
       const j = this.fed + t + 1;
-      if (j >= this.first)
-        this.logprobs[j - this.first] = logProbability(logitsAt(t), this.stream[j] as number);
+      if (j < this.first) continue;
+      const target = this.stream[j] as number;
+      if (this.top === undefined) {
+        this.logprobs[j - this.first] = logProbability(logitsAt(t), target);
+        continue;
+      }
+      const all = logSoftmax(logitsAt(t));
+      this.logprobs[j - this.first] = all[target] as number;
+      this.top.push(
+        topIds(all, this.topN).map((id) => ({
+          token: this.tokenizer.tokenText(id),
+          id,
+          logprob: all[id] as number,
+        })),
+      );
     }
     this.fed += n;
   }
 
   result(): ScoreResult {
-    return scoreResult(this.tokenizer, this.text, this.options, this.stream, this.first, this.logprobs);
+    return scoreResult(
+      this.tokenizer,
+      this.text,
+      this.options,
+      this.stream,
+      this.first,
+      this.logprobs,
+      this.top,
+      this.prefix,
+    );
   }
 }

@@ -10,13 +10,15 @@ import type {
   ModelService,
   QueueWait,
   RequestKind,
+  ScoreRequest,
 } from '../contracts/models.js';
 import type { Config } from '../config.js';
 import { exportFiles, readExportSource, type ExportFormat } from '../export/index.js';
 import type { Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
-import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
+import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
+import type { StateOptions, StateResult } from '../ml/generate/state.js';
 import type { FileContent } from '../storage/fs-atomic.js';
 import { ModelDirs, modelNotFound } from '../storage/model-dirs.js';
 import { Admission } from './admission.js';
@@ -116,7 +118,11 @@ export class InferenceService implements ModelService {
     return deleted;
   }
 
-  async generate(id: string, options: GenerateOptions, onText?: OnText): Promise<GenerateResult> {
+  async generate(
+    id: string,
+    options: GenerateOptions & StateOptions,
+    onText?: OnText,
+  ): Promise<GenerateResult & StateResult> {
     const { signal, ...request } = options;
     const maxTokens = Math.min(options.maxTokens, this.config.RNNLM_MAX_GENERATE_TOKENS);
     return this.withModel('generate', id, (onQueued) =>
@@ -124,7 +130,7 @@ export class InferenceService implements ModelService {
     );
   }
 
-  async score(id: string, text: string, options: ScoreOptions): Promise<ScoreResult> {
+  async score(id: string, text: string, options: ScoreRequest): Promise<ScoreResult & StateResult> {
     return this.withModel('score', id, (onQueued) => this.executor.score(id, text, options, { onQueued }));
   }
 

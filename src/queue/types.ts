@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 
+import type { RecurrentState } from '../ml/generate/state.js';
 import type { Job, JobEvent, JobRequest } from './contracts.js';
 import type { JobListPage, JobListQuery } from './job-listing.js';
 import type { TrainingQueue } from './training-queue.js';
@@ -89,4 +90,39 @@ export interface JobService {
   /** The BullMQ queue behind the service, shown read-only at /admin/queues; absent: no board. */
   readonly queue?: TrainingQueue | undefined;
   close(): Promise<void>;
+}
+
+/** A kept state as the API lists it. */
+export interface StateInfo {
+  id: string;
+  model: string;
+  /** Tokens read and sampled since the zero state, over every request that led here. */
+  tokens: number;
+  /** What the state takes in the store. */
+  bytes: number;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** A kept state, the model it belongs to (and that model's creation time), and the state. */
+export interface StoredState {
+  info: StateInfo;
+  /** The `createdAt` of the model it was kept with: a model re-created under its id is another. */
+  modelCreatedAt: string;
+  state: RecurrentState;
+}
+
+/**
+ * Recurrent states kept for later requests, shared by every API instance (implemented on
+ * Redis by `RedisStateStore`, src/queue/state-store.ts).
+ */
+export interface StateStore {
+  /** Keeps `state` of `model` (created at `modelCreatedAt`) under a new handle. */
+  save(model: string, modelCreatedAt: string, state: RecurrentState): Promise<StateInfo>;
+  /** undefined when it expired, was deleted or never was. */
+  get(id: string): Promise<StoredState | undefined>;
+  /** The states alive now, newest first, of `model` only where given. */
+  list(options: { model?: string | undefined; limit: number }): Promise<StateInfo[]>;
+  delete(id: string): Promise<boolean>;
+  deleteForModel(model: string): Promise<number>;
 }

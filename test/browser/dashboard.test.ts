@@ -259,6 +259,17 @@ test('start a job from the form, watch it train and succeed, then generate and s
   assert.ok((await page.locator('#generated .gen-token').count()) === total);
   assert.equal(await gen.locator('.field.invalid').count(), 0);
 
+  // The generation kept its state: "Continue" reads only the new prompt and appends its text.
+  const kept = await page.locator('#state-info').getAttribute('data-state');
+  assert.match(kept ?? '', /^st_[a-z0-9]{26}$/);
+  await gen.locator('[name="prompt"]').fill(' and');
+  await gen.locator('[name="maxTokens"]').fill('20');
+  await page.click('#continue-generate');
+  await page.locator(`#state-info[data-state]:not([data-state="${kept}"])`).waitFor();
+  await page.locator('#generated[data-done]').waitFor();
+  assert.equal(await page.locator('#generated .prompt-text').count(), 2, 'the first text stays');
+  assert.equal(Number(await page.locator('#generated').getAttribute('data-tokens')), 20);
+
   // Scoring: perplexity, bits per character, and the text coloured token by token.
   const score = page.locator('#score-form');
   // Text from the training corpus, so every character is in the model's vocabulary.

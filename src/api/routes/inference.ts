@@ -1,8 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
-import type { GenerateOptions } from '../../ml/generate/generate.js';
-import type { ModelService } from '../../contracts/models.js';
+import type { GenerateOptions, GenerateResult } from '../../ml/generate/generate.js';
+import type { RecurrentState, StateOptions, StateResult } from '../../ml/generate/state.js';
+import type { ModelInfo, ModelService } from '../../contracts/models.js';
 import type { ApiSettings } from '../app.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
@@ -18,10 +19,13 @@ import {
   type GenerateRequest,
 } from '../schemas/inference.js';
 import { acceptsEventStream, SseStream } from '../sse.js';
+import type { StateHandles } from '../states.js';
 import { modelNotFound } from './models.js';
 
 export interface InferenceRoutesOptions {
   models: ModelService;
+  /** Where requests' kept states are found and kept (`state`, `saveState`). */
+  states: StateHandles;
   settings: ApiSettings;
   /** The cap on generations in flight, shared by GET and POST `/generate`. */
   generations: InflightLimiter;
@@ -32,10 +36,25 @@ export interface InferenceRoutesOptions {
 }
 
 /**
+ * The model a request names, and the state it continues from (`state`): a 404 / 409 before any
+ * work or stream starts. A request that will keep its state needs the store too.
+ */
+export async function requestModel(
+  models: ModelService,
+  states: StateHandles,
+  req: { model: string; state?: string | undefined; saveState?: boolean | undefined },
+): Promise<{ info: ModelInfo; state: RecurrentState | undefined }> {
+  const info = await models.get(req.model);
+  if (info === undefined) throw modelNotFound(req.model);
+  if (req.saveState === true) states.required();
+  return { info, state: req.state === undefined ? undefined : await states.resolve(info, req.state) };
+}
+
+/**
  * Aborts when the client leaves before the answer is sent. A server that starts closing lets
  * generations in flight finish: they are bounded by maxTokens, and the shutdown by its deadline.
  */
-function clientGone(reply: FastifyReply): AbortSignal {
+export function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();
@@ -71,7 +90,7 @@ const generateResponses = {
 /** `/generate` and `/score`: inference on a published model, in this process. */
 export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> = (
   app,
-  { models, settings, generations, hitRateLimit, metrics },
+  { models, states, settings, generations, hitRateLimit, metrics },
   done,
 ) => {
   // One count per client for generation and scoring together, checked before the body is read.
@@ -93,9 +112,9 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
   }
 
   async function generateInSlot(request: FastifyRequest, reply: FastifyReply, req: GenerateRequest) {
-    // Unknown or unfinished models answer 404 / 409 before any stream starts.
-    if ((await models.get(req.model)) === undefined) throw modelNotFound(req.model);
-    const options: GenerateOptions = {
+    // Unknown or unfinished models (and states) answer 404 / 409 before any stream starts.
+    const { info, state } = await requestModel(models, states, req);
+    const options: GenerateOptions & StateOptions = {
       prompt: req.prompt,
       maxTokens: req.maxTokens,
       temperature: req.temperature,
@@ -105,7 +124,16 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       stop: req.stop,
       details: req.details,
       topN: req.topN,
+      state,
+      keepState: req.saveState,
     };
+    /** The answer: the result, and the handle of its state when it kept one. */
+    const answer = async ({ state: kept, ...result }: GenerateResult & StateResult) => ({
+      model: req.model,
+      prompt: req.prompt,
+      ...result,
+      state: req.saveState === true ? await states.keep(info, kept) : undefined,
+    });
     const log = request.log.child({ modelId: req.model });
     // An explicit `stream` wins over the Accept header.
     if (!(req.stream ?? acceptsEventStream(request))) {
@@ -113,7 +141,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
         models.generate(req.model, { ...options, signal: clientGone(reply) }),
       );
       log.debug({ tokens: result.tokens, finishReason: result.finishReason }, 'generated');
-      return { model: req.model, prompt: req.prompt, ...result };
+      return answer(result);
     }
 
     // Once the stream is open its status is sent: a full wait queue must be a 503 before that.
@@ -131,11 +159,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
           });
         }),
       );
-      await stream.send({
-        id: String(index + 1),
-        event: 'done',
-        data: { model: req.model, prompt: req.prompt, ...result },
-      });
+      await stream.send({ id: String(index + 1), event: 'done', data: await answer(result) });
     } catch (err) {
       if (!stream.closed) {
         const body = toErrorBody(err, {
@@ -210,10 +234,12 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
       },
     },
     async (request) => {
-      const { model, text, context, details } = request.body;
-      if ((await models.get(model)) === undefined) throw modelNotFound(model);
-      const result = await metrics.timeScoring(() => models.score(model, text, { context, details }));
-      return { model, ...result };
+      const { model, text, context, details, saveState } = request.body;
+      const { info, state } = await requestModel(models, states, request.body);
+      const { state: kept, ...result } = await metrics.timeScoring(() =>
+        models.score(model, text, { context, details, state, keepState: saveState }),
+      );
+      return { model, ...result, state: saveState === true ? await states.keep(info, kept) : undefined };
     },
   );
   done();

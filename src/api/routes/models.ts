@@ -5,9 +5,12 @@ import { RnnlmError } from '../../errors.js';
 import type { ModelService } from '../../contracts/models.js';
 import { errors, json } from '../schemas/common.js';
 import { modelListSchema, modelParamsSchema, modelSchema } from '../schemas/models.js';
+import type { StateHandles } from '../states.js';
 
 export interface ModelsRoutesOptions {
   models: ModelService;
+  /** The kept states: a deleted model's go with it. */
+  states: StateHandles;
 }
 
 export function modelNotFound(id: string): RnnlmError {
@@ -15,7 +18,11 @@ export function modelNotFound(id: string): RnnlmError {
 }
 
 /** `/models`: the published models. */
-export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (app, { models }, done) => {
+export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (
+  app,
+  { models, states },
+  done,
+) => {
   app.get(
     '/models',
     {
@@ -65,7 +72,8 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (app,
         tags: ['models'],
         operationId: 'deleteModel',
         summary: 'Delete a model',
-        description: 'Removes the model directory, complete or not, and drops it from the cache.',
+        description:
+          'Removes the model directory, complete or not, drops it from the cache, and forgets the states it kept.',
         params: modelParamsSchema,
         response: {
           204: z.undefined().describe('Deleted.'),
@@ -77,8 +85,15 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (app,
       },
     },
     async (request, reply) => {
-      if (!(await models.delete(request.params.id))) throw modelNotFound(request.params.id);
-      request.log.info({ modelId: request.params.id }, 'model deleted');
+      const id = request.params.id;
+      if (!(await models.delete(id))) throw modelNotFound(id);
+      request.log.info({ modelId: id }, 'model deleted');
+      try {
+        await states.forgetModel(id);
+      } catch (err) {
+        // The model is gone: its states can no longer be used, and their TTL ends them.
+        request.log.warn({ modelId: id, err }, "the model's kept states were not deleted");
+      }
       return reply.code(204).send();
     },
   );

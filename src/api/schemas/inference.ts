@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import { modelIdOut } from '../../queue/contracts.js';
 import { modelIdSchema, queryBooleanSchema } from './common.js';
+import { stateFields, stateIdSchema, stateInfoSchema } from './states.js';
 
 /** Alternatives per step a generation's details list at most. */
 export const MAX_TOP_N = 20;
@@ -57,6 +58,8 @@ export function generateQuerySchema(maxTokens: number) {
         .describe(`${STOP_DESCRIPTION} (repeat the parameter for more).`),
       stream: queryBooleanSchema.optional(),
       details: queryBooleanSchema.optional(),
+      state: stateIdSchema.optional(),
+      saveState: queryBooleanSchema.optional().describe(stateFields.saveState.description ?? ''),
     })
     .strict();
 }
@@ -85,6 +88,7 @@ function makeGenerateBodySchema(maxTokens: number) {
         .describe(`${STOP_DESCRIPTION}.`),
       stream: z.boolean().optional(),
       details: z.boolean().optional(),
+      ...stateFields,
     })
     .strict()
     .meta({ id: 'GenerateRequest' });
@@ -107,6 +111,7 @@ export const generateResultSchema = z
     prompt: z.string(),
     text: z.string().describe('The generated text, after the prompt; a stop sequence is not included.'),
     tokens: z.number().int().describe('Tokens sampled.'),
+    promptTokens: z.number().int().describe('Tokens the prompt was read as.'),
     finishReason: z.enum(['length', 'stop', 'eos']),
     details: z
       .object({ tokens: z.array(tokenDetailSchema) })
@@ -114,6 +119,9 @@ export const generateResultSchema = z
       .describe(
         'With `details=true`: each sampled token with its log-probability under the model (before temperature, top-k and top-p), and with `topN` the most likely tokens of each step.',
       ),
+    state: stateInfoSchema
+      .optional()
+      .describe('With `saveState`: the state after the prompt and the output, to continue from.'),
   })
   .meta({ id: 'GenerateResult' });
 
@@ -123,6 +131,7 @@ export const scoreBodySchema = z
     text: z.string().min(1),
     context: z.string().optional().describe('Text the model is conditioned on first; not scored.'),
     details: z.boolean().default(false).describe("Include each token's log-probability."),
+    ...stateFields,
   })
   .strict()
   .meta({ id: 'ScoreRequest' });
@@ -137,5 +146,6 @@ export const scoreResultSchema = z
     perplexity: z.number(),
     bitsPerChar: z.number(),
     tokenLogprobs: z.array(tokenLogprobSchema).optional(),
+    state: stateInfoSchema.optional().describe('With `saveState`: the state after the context and the text.'),
   })
   .meta({ id: 'ScoreResult' });

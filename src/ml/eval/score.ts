@@ -1,6 +1,7 @@
 import { RnnlmError } from '../../errors.js';
 import { countCodePoints } from '../data/split.js';
 import { disposeState, type RnnLm } from '../model/lm.js';
+import type { Resume } from '../generate/state.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { chunkNll } from './evaluate.js';
 
@@ -20,6 +21,11 @@ export interface TokenLogprob {
   logprob: number;
 }
 
+/** A scored token and, when asked for, the most likely tokens at its position. */
+export interface ScoredToken extends TokenLogprob {
+  top?: TokenLogprob[] | undefined;
+}
+
 export interface ScoreResult {
   /** Tokens of `text` that were scored. */
   tokens: number;
@@ -32,13 +38,19 @@ export interface ScoreResult {
   perplexity: number;
   /** nll in bits divided by characters. */
   bitsPerChar: number;
-  tokenLogprobs?: TokenLogprob[] | undefined;
+  tokenLogprobs?: ScoredToken[] | undefined;
+  /**
+   * With `details`: the text's first token when nothing precedes it to predict it (a model
+   * without a line-break token, scoring without a context or state); it is not counted.
+   */
+  unscored?: { token: string; id: number }[] | undefined;
 }
 
 /**
  * The tokens a scoring reads: the context (or a line break when there is none), then the
  * text; `first` is the index of the first scored token, so every token of the text is
- * predicted and counted.
+ * predicted and counted. After a {@link Resume} the stream starts with its pending token
+ * instead of the line break, and the context (if any) follows it.
  *
  * @throws RnnlmError `RNNLM_INVALID_CONFIG` when the text has no tokens.
  */
@@ -46,21 +58,26 @@ export function scoringStream(
   tokenizer: Tokenizer,
   text: string,
   options: ScoreOptions,
-): { stream: Int32Array; first: number } {
+  resume?: Resume,
+): { stream: Int32Array; first: number; prefix: number } {
   const target = tokenizer.encode(text);
+  const hasContext = options.context !== undefined && options.context.length > 0;
+  const context = hasContext ? tokenizer.encode(options.context ?? '') : [];
   const prefix =
-    options.context !== undefined && options.context.length > 0
-      ? tokenizer.encode(options.context)
-      : [...tokenizer.boundaryIds];
+    resume !== undefined ? [resume.pending, ...context] : hasContext ? context : [...tokenizer.boundaryIds];
   const stream = Int32Array.from([...prefix, ...target]);
   const first = Math.max(1, prefix.length);
   if (stream.length - first <= 0) {
     throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
   }
-  return { stream, first };
+  return { stream, first, prefix: prefix.length };
 }
 
-/** The result from the log-probabilities of the scored tokens (`stream` from `first` on). */
+/**
+ * The result from the log-probabilities of the scored tokens (`stream` from `first` on) and,
+ * where given, the most likely tokens at each of their positions (`top`, ids and logprobs).
+ * `prefix` is the number of tokens before the text's.
+ */
 export function scoreResult(
   tokenizer: Tokenizer,
   text: string,
@@ -68,6 +85,8 @@ export function scoreResult(
   stream: Int32Array,
   first: number,
   logprobs: Float64Array,
+  top?: readonly TokenLogprob[][],
+  prefix = first,
 ): ScoreResult {
   let nll = 0;
   for (const lp of logprobs) nll -= lp;
@@ -82,10 +101,16 @@ export function scoreResult(
     bitsPerChar: characters > 0 ? nll / Math.LN2 / characters : Number.NaN,
     tokenLogprobs:
       options.details === true
-        ? Array.from(logprobs, (logprob, k) => {
+        ? Array.from(logprobs, (logprob, k): ScoredToken => {
             const id = stream[first + k] as number;
-            return { token: tokenizer.tokenText(id), id, logprob };
+            const token = { token: tokenizer.tokenText(id), id, logprob };
+            const alternatives = top?.[k];
+            return alternatives === undefined ? token : { ...token, top: alternatives };
           })
+        : undefined,
+    unscored:
+      options.details === true && first > prefix
+        ? Array.from(stream.subarray(prefix, first), (id) => ({ token: tokenizer.tokenText(id), id }))
         : undefined,
   };
 }
@@ -101,7 +126,7 @@ export async function score(
   text: string,
   options: ScoreOptions = {},
 ): Promise<ScoreResult> {
-  const { stream, first } = scoringStream(tokenizer, text, options);
+  const { stream, first, prefix } = scoringStream(tokenizer, text, options);
   const scored = stream.length - first;
   const chunk = options.chunkLength ?? 256;
   const logprobs = new Float64Array(scored);
@@ -137,5 +162,5 @@ export async function score(
   } finally {
     disposeState(state);
   }
-  return scoreResult(tokenizer, text, options, stream, first, logprobs);
+  return scoreResult(tokenizer, text, options, stream, first, logprobs, undefined, prefix);
 }

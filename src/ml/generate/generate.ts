@@ -35,7 +35,8 @@ export async function generate(
     if (onText !== undefined && delta.length > 0) await onText(delta, row.takeTokens());
   };
   const stepper = new Stepper(model);
-  let logits = stepper.advance(row.prime);
+  // With nothing to sample the priming may be empty (see GenerationRow.prime): no logits to read.
+  let logits = row.prime.length > 0 ? stepper.advance(row.prime) : new Float32Array(0);
   for (;;) {
     if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
     const id = row.next(logits);

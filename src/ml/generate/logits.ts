@@ -20,7 +20,15 @@ export interface SamplingOptions {
   topP?: number | undefined;
   /** Token ids never to emit (e.g. <unk>). Ids outside the vocabulary are ignored. */
   suppressIds?: readonly number[] | undefined;
+  /**
+   * Added to the logits of these token ids (keys, as OpenAI's `logit_bias`) before anything
+   * else: -100 all but rules a token out, +100 all but forces it. Each in [-100, 100].
+   */
+  logitBias?: Readonly<Record<string, number>> | undefined;
 }
+
+/** The largest bias {@link SamplingOptions.logitBias} may add or take away. */
+export const MAX_LOGIT_BIAS = 100;
 
 /** A logits processor mutates logits in place (setting excluded entries to -Infinity). */
 export type LogitsProcessor = (logits: Float32Array) => void;
@@ -57,16 +65,34 @@ function isTopP(p: number): boolean {
  *
  * @throws RnnlmError `RNNLM_INVALID_CONFIG` whose message and `details.field` name the bad field:
  * temperature negative or non-finite, topK negative or not an integer, topP outside (0, 1],
- * a suppressId that is not a non-negative integer.
+ * a suppressId that is not a non-negative integer, a logitBias key that is not a token id
+ * (below `vocabSize` where given) or a bias outside [-100, 100].
  */
-export function validateSamplingOptions(options: SamplingOptions): void {
-  const { temperature: t, topK: k, topP: p, suppressIds } = options;
+export function validateSamplingOptions(options: SamplingOptions, vocabSize = Infinity): void {
+  const { temperature: t, topK: k, topP: p, suppressIds, logitBias } = options;
   if (t !== undefined && !isTemperature(t)) throw invalid('temperature', 'must be a finite number >= 0', t);
   if (k !== undefined && !isTopK(k)) throw invalid('topK', 'must be an integer >= 0', k);
   if (p !== undefined && !isTopP(p)) throw invalid('topP', 'must be a number in (0, 1]', p);
   for (const id of suppressIds ?? []) {
     if (!Number.isInteger(id) || id < 0) throw invalid('suppressIds', 'must hold integers >= 0', id);
   }
+  for (const [key, bias] of Object.entries(logitBias ?? {})) {
+    const id = Number(key);
+    if (!/^\d+$/.test(key) || id >= vocabSize) {
+      throw invalid('logitBias', `keys must be token ids below the vocabulary size ${vocabSize}`, key);
+    }
+    if (!(Math.abs(bias) <= MAX_LOGIT_BIAS)) {
+      throw invalid('logitBias', `values must be numbers in [-${MAX_LOGIT_BIAS}, ${MAX_LOGIT_BIAS}]`, bias);
+    }
+  }
+}
+
+/** Adds `bias[id]` to the logit of each id (ids beyond the vocabulary are ignored). */
+export function biasLogits(bias: Readonly<Record<string, number>>): LogitsProcessor {
+  const entries = Object.entries(bias).map(([id, b]) => [Number(id), b] as const);
+  return (logits) => {
+    for (const [id, b] of entries) if (id < logits.length) logits[id] = (logits[id] as number) + b;
+  };
 }
 
 /** Never emit `ids`; ids beyond the vocabulary are ignored since they cannot be emitted anyway. */
@@ -184,15 +210,18 @@ function keepHighest(logits: Float32Array, threshold: number, n: number): void {
 }
 
 /**
- * The processors for `options`, validated, in the order suppress, temperature, topK, topP.
- * Off settings contribute nothing. With temperature 0 (greedy) only suppression is returned: the
- * argmax always survives top-k and top-p, so they would be wasted work.
+ * The processors for `options`, validated, in the order bias, suppress, temperature, topK,
+ * topP. Off settings contribute nothing. With temperature 0 (greedy) only bias and suppression
+ * are returned: the argmax always survives top-k and top-p, so they would be wasted work.
  *
  * @throws RnnlmError `RNNLM_INVALID_CONFIG` as {@link validateSamplingOptions}.
  */
 export function buildProcessors(options: SamplingOptions): LogitsProcessor[] {
   validateSamplingOptions(options);
   const processors: LogitsProcessor[] = [];
+  if (options.logitBias !== undefined && Object.keys(options.logitBias).length > 0) {
+    processors.push(biasLogits(options.logitBias));
+  }
   if (options.suppressIds !== undefined && options.suppressIds.length > 0) {
     processors.push(suppressTokens(options.suppressIds));
   }
@@ -313,4 +342,18 @@ export function logSoftmax(logits: Float32Array): Float64Array {
     if (max === Infinity) return Math.log(weight(v, max)) - logTotal;
     return v > -Infinity ? v - max - logTotal : -Infinity;
   });
+}
+
+/** The ids of the `n` largest values, largest first (lower id first among equals). */
+export function topIds(values: Float64Array, n: number): number[] {
+  const top: number[] = [];
+  for (let id = 0; id < values.length; id++) {
+    const v = values[id] as number;
+    if (top.length === n && v <= (values[top[n - 1] as number] as number)) continue;
+    let at = top.length;
+    while (at > 0 && v > (values[top[at - 1] as number] as number)) at--;
+    top.splice(at, 0, id);
+    if (top.length > n) top.pop();
+  }
+  return top;
 }

@@ -9,7 +9,8 @@ import { RnnlmError } from '../../errors.js';
 import type { TokenLogprob } from '../eval/score.js';
 import { Rng } from '../rng.js';
 import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { logSoftmax, sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { logSoftmax, sampleToken, topIds, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { tailOf, type Resume } from './state.js';
 import { StopSequenceMatcher } from './stop.js';
 import { createTokenGuard, type TokenGuard } from './token-guard.js';
 
@@ -41,6 +42,8 @@ export interface RowResult {
   text: string;
   /** Tokens sampled. */
   tokens: number;
+  /** Tokens the prompt was read as (the line break a generation starts after not counted). */
+  promptTokens: number;
   finishReason: FinishReason;
   /** With `details`: every sampled token, the last (a stop or `<eos>`) included. */
   details?: { tokens: TokenDetail[] } | undefined;
@@ -55,8 +58,20 @@ export interface RowResult {
  * empty priming (a model without a line-break token and no prompt).
  */
 export class GenerationRow {
-  /** The tokens the state is primed on: a line break and the prompt. */
+  /**
+   * The tokens to feed before the first sample: a line break and the prompt, or after a
+   * {@link Resume} its pending token and the prompt. With nothing to sample (maxTokens 0) the
+   * last of them is left out: its logits would never be read, and it stays {@link pending}.
+   */
   readonly prime: Int32Array;
+  /** Tokens the prompt was read as. */
+  private readonly promptTokens: number;
+  /** The last token read, when nothing is sampled; see {@link pending}. */
+  private readonly lastRead: number;
+  /** Tokens of the priming that no earlier request read (a resumed pending token was). */
+  private readonly primeNew: number;
+  private lastSampled: number | undefined;
+  private readonly after: string;
   private readonly options: RowOptions;
   private readonly tokenizer: Tokenizer;
   private readonly sampling: SamplingOptions;
@@ -72,8 +87,9 @@ export class GenerationRow {
   /** Details already handed out by {@link takeTokens}. */
   private taken = 0;
 
-  constructor(tokenizer: Tokenizer, options: RowOptions) {
-    validateSamplingOptions(options);
+  /** @param resume continue where an earlier request left the text (see state.ts). */
+  constructor(tokenizer: Tokenizer, options: RowOptions, resume?: Resume) {
+    validateSamplingOptions(options, tokenizer.vocabSize);
     if (options.topN !== undefined && (!Number.isInteger(options.topN) || options.topN < 0)) {
       throw new RnnlmError('RNNLM_INVALID_CONFIG', `topN must be an integer >= 0, got ${options.topN}`, {
         field: 'topN',
@@ -86,7 +102,8 @@ export class GenerationRow {
         { field: 'maxTokens' },
       );
     }
-    const prime = [...tokenizer.boundaryIds, ...tokenizer.encode(options.prompt ?? '')];
+    const prompt = tokenizer.encode(options.prompt ?? '');
+    const prime = [...(resume === undefined ? tokenizer.boundaryIds : [resume.pending]), ...prompt];
     if (prime.length === 0) {
       throw new RnnlmError(
         'RNNLM_INVALID_CONFIG',
@@ -94,7 +111,11 @@ export class GenerationRow {
         { field: 'prompt' },
       );
     }
-    this.prime = Int32Array.from(prime);
+    this.promptTokens = prompt.length;
+    this.lastRead = prime.at(-1) as number;
+    this.primeNew = resume === undefined ? prime.length : prompt.length;
+    this.prime = Int32Array.from(options.maxTokens === 0 ? prime.slice(0, -1) : prime);
+    this.after = (resume?.tail ?? '') + (options.prompt ?? '');
     this.options = options;
     this.tokenizer = tokenizer;
     this.sampling = {
@@ -102,9 +123,10 @@ export class GenerationRow {
       topK: options.topK,
       topP: options.topP,
       suppressIds: options.suppressIds,
+      logitBias: options.logitBias,
     };
     this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-    this.decoder = createStreamingDecoder(tokenizer, { after: options.prompt });
+    this.decoder = createStreamingDecoder(tokenizer, { after: this.after });
     this.guard = createTokenGuard(tokenizer);
     this.matcher = new StopSequenceMatcher(options.stop ?? []);
     this.sampled = options.details === true ? [] : undefined;
@@ -113,6 +135,24 @@ export class GenerationRow {
   /** Set once the row has finished, with why. */
   get finishReason(): FinishReason | undefined {
     return this.finish;
+  }
+
+  /**
+   * The token read or sampled last, which was not fed: the last sampled token (nothing would
+   * read its logits), or with nothing sampled the last token of the priming.
+   */
+  get pending(): number {
+    return this.lastSampled ?? this.lastRead;
+  }
+
+  /** Tokens this row read and sampled that no earlier request had (the pending one included). */
+  get read(): number {
+    return this.primeNew + this.tokens;
+  }
+
+  /** The end of the text read so far: the prompt and the output (see {@link Resume.tail}). */
+  tail(): string {
+    return tailOf(this.after + this.matcher.text());
   }
 
   /**
@@ -125,6 +165,7 @@ export class GenerationRow {
     if (this.tokens >= this.options.maxTokens) return this.end('length');
     const id = sampleToken(logits, this.sampling, this.rng, [this.guard(this.decoder.state())]);
     this.tokens++;
+    this.lastSampled = id;
     this.sampled?.push(this.detail(logits, id));
     if (this.options.stopAtEos === true && id === this.tokenizer.eosId) return this.end('eos');
     if (this.matcher.push(this.decoder.push(id))) return this.end('stop');
@@ -151,7 +192,12 @@ export class GenerationRow {
   /** The whole generation, once {@link next} has returned undefined. */
   result(): RowResult {
     if (this.finish === undefined) throw new Error('the generation has not finished');
-    const result: RowResult = { text: this.matcher.text(), tokens: this.tokens, finishReason: this.finish };
+    const result: RowResult = {
+      text: this.matcher.text(),
+      tokens: this.tokens,
+      promptTokens: this.promptTokens,
+      finishReason: this.finish,
+    };
     if (this.sampled !== undefined) result.details = { tokens: this.sampled };
     return result;
   }
@@ -174,18 +220,4 @@ export class GenerationRow {
     this.finish = reason;
     return undefined;
   }
-}
-
-/** The ids of the `n` largest values, largest first (lower id first among equals). */
-function topIds(values: Float64Array, n: number): number[] {
-  const top: number[] = [];
-  for (let id = 0; id < values.length; id++) {
-    const v = values[id] as number;
-    if (top.length === n && v <= (values[top[n - 1] as number] as number)) continue;
-    let at = top.length;
-    while (at > 0 && v > (values[top[at - 1] as number] as number)) at--;
-    top.splice(at, 0, id);
-    if (top.length > n) top.pop();
-  }
-  return top;
 }

@@ -1,4 +1,4 @@
-import { ApiError, getJson, openEvents, sendJson } from '../api.js';
+import { ApiError, getJson, openEvents, request, sendJson } from '../api.js';
 import { ago, banner, h, num, replaceChildren } from '../dom.js';
 import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
 import { generateSchema } from '../schema.js';
@@ -60,6 +60,42 @@ function playground(model: Model): HTMLElement {
   stop.disabled = true;
   let controller: AbortController | undefined;
   stop.addEventListener('click', () => controller?.abort());
+  // Every generation keeps its recurrent state; "Continue" goes on from the last one, reading
+  // only the new prompt (the model's whole context is that state).
+  let kept: GenerateResult['state'];
+  const resume = h('button', {
+    class: 'button',
+    text: 'Continue',
+    attrs: {
+      type: 'button',
+      id: 'continue-generate',
+      title: 'Go on from the last state: only the new prompt is read',
+    },
+  });
+  const forget = h('button', {
+    class: 'button ghost',
+    text: 'Forget state',
+    attrs: { type: 'button', id: 'forget-state' },
+  });
+  const stateInfo = h('div', { class: 'muted small', attrs: { id: 'state-info' } });
+  const showState = (state: GenerateResult['state']) => {
+    kept = state;
+    resume.disabled = state === undefined;
+    forget.disabled = state === undefined;
+    stateInfo.textContent =
+      state === undefined
+        ? ''
+        : `State ${state.id} · ${state.tokens} tokens read · kept until ${new Date(state.expiresAt).toLocaleString()}`;
+    if (state === undefined) delete stateInfo.dataset.state;
+    else stateInfo.dataset.state = state.id;
+  };
+  showState(undefined);
+  forget.addEventListener('click', () => {
+    const id = kept?.id;
+    showState(undefined);
+    // Forgetting is a courtesy to the store: the state expires anyway.
+    if (id !== undefined) void request(`/states/${id}`, { method: 'DELETE' }).catch(() => undefined);
+  });
 
   const form = h(
     'form',
@@ -75,23 +111,42 @@ function playground(model: Model): HTMLElement {
       g('maxTokens', 'Max tokens'),
       g('seed', 'Seed', 'random'),
     ),
-    h('div', { class: 'actions' }, stop, run),
+    h('div', { class: 'actions' }, forget, stop, resume, run),
   );
+  // The form's one submit button starts afresh; "Continue" submits it from the kept state.
+  let continuing = false;
+  resume.addEventListener('click', () => {
+    continuing = true;
+    form.requestSubmit();
+  });
   form.addEventListener('submit', (event) => {
     event.preventDefault();
+    const from = continuing ? kept : undefined;
+    continuing = false;
     void (async () => {
       clearErrors(form);
       controller = new AbortController();
       run.disabled = true;
+      resume.disabled = true;
       stop.disabled = false;
       const promptText = prompt.value;
-      replaceChildren(output, h('span', { class: 'prompt-text', text: promptText }));
-      info.textContent = 'Generating…';
+      const promptSpan = h('span', { class: 'prompt-text', text: promptText });
+      if (from === undefined) replaceChildren(output, promptSpan);
+      else output.append(promptSpan);
+      delete output.dataset.done;
+      info.textContent = from === undefined ? 'Generating…' : 'Continuing…';
       output.dataset.tokens = '0';
       const started = performance.now();
       let tokens = 0;
       try {
-        const body = { ...collect(form), prompt: promptText, model: model.id, stream: true };
+        const body = {
+          ...collect(form),
+          prompt: promptText,
+          model: model.id,
+          stream: true,
+          saveState: true,
+          ...(from === undefined ? {} : { state: from.id }),
+        };
         const events = await openEvents('/generate', { method: 'POST', body, signal: controller.signal });
         for await (const message of events) {
           const data = JSON.parse(message.data) as Record<string, unknown>;
@@ -103,6 +158,7 @@ function playground(model: Model): HTMLElement {
             const result = data as unknown as GenerateResult;
             const seconds = (performance.now() - started) / 1000;
             info.textContent = `${result.tokens} tokens in ${seconds.toFixed(1)} s · finished: ${result.finishReason}`;
+            showState(result.state);
             output.dataset.done = result.finishReason;
           } else if (message.event === 'error') {
             throw new ApiError(Number(data.statusCode ?? 500), String(data.code), String(data.message));
@@ -112,15 +168,18 @@ function playground(model: Model): HTMLElement {
         if (controller.signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
         else {
           info.textContent = '';
+          // An expired or deleted state cannot be continued: start afresh next time.
+          if (err instanceof ApiError && err.code === 'RNNLM_STATE_NOT_FOUND') showState(undefined);
           showError(form, err);
         }
       } finally {
         run.disabled = false;
+        resume.disabled = kept === undefined;
         stop.disabled = true;
       }
     })();
   });
-  return h('section', { class: 'card' }, h('h2', { text: 'Generate' }), form, output, info);
+  return h('section', { class: 'card' }, h('h2', { text: 'Generate' }), form, output, info, stateInfo);
 }
 
 function scoring(model: Model): HTMLElement {

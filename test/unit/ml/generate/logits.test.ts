@@ -216,6 +216,21 @@ test('suppressed ids are never emitted', () => {
   }
 });
 
+test('a logit bias moves a token as OpenAI logit_bias does: -100 rules it out, +100 forces it', () => {
+  const logits = Float32Array.of(9, 8, 0, 1, 7);
+  const rng = new Rng(21);
+  for (const options of [{ temperature: 0 }, { temperature: 1 }, { temperature: 2, topK: 3 }]) {
+    for (let i = 0; i < 300; i++) {
+      assert.notEqual(sampleToken(logits, { ...options, logitBias: { '0': -100 } }, rng), 0);
+      assert.equal(sampleToken(logits, { ...options, logitBias: { '2': 100 } }, rng), 2);
+    }
+  }
+  // Greedy: a small bias decides between near equals, and suppression still wins over it.
+  assert.equal(sampleToken(logits, { temperature: 0, logitBias: { '1': 1.5 } }, rng), 1);
+  assert.equal(sampleToken(logits, { temperature: 0, logitBias: { '1': 50 }, suppressIds: [1] }, rng), 0);
+  assert.deepEqual(Array.from(logits), [9, 8, 0, 1, 7], 'the caller logits are untouched');
+});
+
 test('suppressing every token throws RNNLM_INVALID_CONFIG', () => {
   const logits = Float32Array.of(1, 2, 3);
   for (const t of [0, 1]) {
@@ -239,12 +254,18 @@ test('validation errors name the field', () => {
     [{ topP: Number.NaN }, 'topP'],
     [{ suppressIds: [1, -2] }, 'suppressIds'],
     [{ suppressIds: [0.5] }, 'suppressIds'],
+    [{ logitBias: { '-1': 1 } }, 'logitBias'],
+    [{ logitBias: { '1.5': 1 } }, 'logitBias'],
+    [{ logitBias: { x: 1 } }, 'logitBias'],
+    [{ logitBias: { '1': 100.5 } }, 'logitBias'],
+    [{ logitBias: { '1': Number.NaN } }, 'logitBias'],
   ];
   for (const [options, field] of cases) {
     throwsInvalid(() => validateSamplingOptions(options), field);
     throwsInvalid(() => sampleToken(Float32Array.of(1, 2), options, new Rng(1)), field);
   }
-  validateSamplingOptions({ temperature: 0, topK: 0, topP: 1, suppressIds: [] });
+  validateSamplingOptions({ temperature: 0, topK: 0, topP: 1, suppressIds: [], logitBias: { '7': -100 } });
+  throwsInvalid(() => validateSamplingOptions({ logitBias: { '7': 1 } }, 7), 'logitBias');
   throwsInvalid(() => temperature(0), 'temperature');
   throwsInvalid(() => topK(0), 'topK');
   throwsInvalid(() => topP(0), 'topP');
