@@ -8,6 +8,7 @@
  * layer `h<l>` (and `c<l>` for LSTM) float [1, batch, hidden]. Outputs: `logits` [time, batch,
  * vocab], then `h<l>_out` (and `c<l>_out`) per layer.
  */
+import { CELLS } from '../ml/model/cells/index.js';
 import { RNNLM_VERSION } from '../ml/pipeline.js';
 import { columns, transpose, weight, type ExportSource, type ExportTokenizer } from './source.js';
 import { float32Bytes, Message } from './protobuf.js';
@@ -81,14 +82,11 @@ function gateRows(
   return out;
 }
 
-/** ONNX gate order per cell, as indices into rnnlm's blocks (LSTM i, f, o, g; GRU r, u, n). */
-const ORDER = { lstm: [0, 2, 1, 3], gru: [1, 0, 2], rnn: [0] } as const;
-const OP = { lstm: 'LSTM', gru: 'GRU', rnn: 'RNN' } as const;
-
 /** Builds the ONNX model bytes (a serialised ModelProto). */
 export function exportOnnx(source: ExportSource): Uint8Array {
   const { cell, layers, hiddenSize: h, embeddingSize: e, vocabSize: v } = source.config;
-  const order = [...ORDER[cell]];
+  const { op, order: onnxOrder } = CELLS[cell].onnx;
+  const order = [...onnxOrder];
   const g = order.length;
   const graph = new Message().string(2, 'rnnlm');
   const nodes: Message[] = [];
@@ -120,7 +118,7 @@ export function exportOnnx(source: ExportSource): Uint8Array {
     if (cell === 'gru') attrs.linear_before_reset = 1;
     nodes.push(
       node(
-        OP[cell],
+        op,
         `layer${l}`,
         [`x${l}`, `W${l}`, `R${l}`, `B${l}`, '', ...states],
         [`y${l}`, ...states.map((s) => `${s}_out`)],

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { LSTM } from '../ml/model/cells/lstm.js';
 import { RNNLM_VERSION } from '../ml/pipeline.js';
 import { columns, concatColumns, transpose, weight, type ExportSource } from './source.js';
 import type { TfjsExportMetadata } from './types.js';
@@ -23,6 +24,8 @@ export type { TfjsExportMetadata } from './types.js';
 
 /** The file name of the weight shard beside model.json. */
 export const TFJS_WEIGHTS_FILE = 'group1-shard1of1.bin';
+
+const LSTM_ORDER = LSTM.keras.order;
 
 export interface TfjsExport {
   /** model.json as an object; `weightsManifest[0].paths` names {@link TFJS_WEIGHTS_FILE}. */
@@ -48,11 +51,17 @@ function t2(data: Float32Array, rows: number, cols: number): tf.Tensor2D {
   return tf.tensor2d(data, [rows, cols]);
 }
 
-/** Keras-ordered kernel columns: rnnlm LSTM i, f, o, g becomes i, f, c(=g), o. */
-function lstmOrder(w: { data: Float32Array; shape: number[] }, h: number): Float32Array {
+/** Kernel columns in Keras' gate order (the cell's spec; LSTM i, f, o, g becomes i, f, c(=g), o). */
+function kerasOrder(
+  w: { data: Float32Array; shape: number[] },
+  h: number,
+  order: readonly number[],
+): Float32Array {
   const rows = w.shape.length === 1 ? 1 : (w.shape[0] as number);
-  const block = (k: number) => columns({ name: '', ...w }, k * h, h);
-  return concatColumns(rows, [block(0), block(1), block(3), block(2)]);
+  return concatColumns(
+    rows,
+    order.map((k) => columns({ name: '', ...w }, k * h, h)),
+  );
 }
 
 function sequenceLayers(
@@ -91,9 +100,9 @@ function sequenceLayers(
       assign.push([
         common.name,
         [
-          t2(lstmOrder(kernel, h), input, 4 * h),
-          t2(lstmOrder(recurrent, h), h, 4 * h),
-          tf.tensor1d(lstmOrder(bias, h)),
+          t2(kerasOrder(kernel, h, LSTM_ORDER), input, 4 * h),
+          t2(kerasOrder(recurrent, h, LSTM_ORDER), h, 4 * h),
+          tf.tensor1d(kerasOrder(bias, h, LSTM_ORDER)),
         ],
       ]);
     } else {

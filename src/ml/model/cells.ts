@@ -3,66 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { NativeKernels } from '../native.js';
 import type { LayerParams, LayerRun, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
+import { CELLS } from './cells/index.js';
 import { onednnSegment } from './onednn.js';
-
-type Tuple<T, N extends number, R extends T[] = []> = R['length'] extends N ? R : Tuple<T, N, [T, ...R]>;
-
-/** What one step keeps for the hand-written backward pass. */
-type Saved = tf.Tensor[];
-
-interface StepResult {
-  h: tf.Tensor2D;
-  c?: tf.Tensor2D | undefined;
-  saved: Saved;
-}
-
-/**
- * One timestep given the input projection `xw` ([B, gates*H], bias included). The same
- * function serves inference and training, so both paths compute identical numbers; only
- * training asks for the intermediates (`keep`).
- */
-function step(
-  cell: CellType,
-  xw: tf.Tensor2D,
-  state: LayerState,
-  p: LayerParams,
-  hidden: number,
-  keep: boolean,
-): StepResult {
-  const batch = xw.shape[0];
-  const h = state.h;
-  const hw = tf.matMul(h, p.recurrent);
-  switch (cell) {
-    case 'lstm': {
-      const c = state.c as tf.Tensor2D;
-      const z = tf.add(xw, hw);
-      const sig = tf.sigmoid(tf.slice(z, [0, 0], [batch, 3 * hidden]));
-      const g = tf.tanh(tf.slice(z, [0, 3 * hidden], [batch, hidden]));
-      const i = tf.slice(sig, [0, 0], [batch, hidden]);
-      const f = tf.slice(sig, [0, hidden], [batch, hidden]);
-      const o = tf.slice(sig, [0, 2 * hidden], [batch, hidden]);
-      const cNew = tf.add(tf.mul(f, c), tf.mul(i, g));
-      const tc = tf.tanh(cNew);
-      const hNew = tf.mul(o, tc);
-      return { h: hNew as tf.Tensor2D, c: cNew as tf.Tensor2D, saved: keep ? [i, f, o, g, tc, c, h] : [] };
-    }
-    case 'gru': {
-      const ru = tf.sigmoid(
-        tf.add(tf.slice(xw, [0, 0], [batch, 2 * hidden]), tf.slice(hw, [0, 0], [batch, 2 * hidden])),
-      );
-      const r = tf.slice(ru, [0, 0], [batch, hidden]);
-      const u = tf.slice(ru, [0, hidden], [batch, hidden]);
-      const hn = tf.add(tf.slice(hw, [0, 2 * hidden], [batch, hidden]), p.recurrentBias as tf.Tensor1D);
-      const n = tf.tanh(tf.add(tf.slice(xw, [0, 2 * hidden], [batch, hidden]), tf.mul(r, hn)));
-      const hNew = tf.add(n, tf.mul(u, tf.sub(h, n)));
-      return { h: hNew as tf.Tensor2D, saved: keep ? [r, u, n, hn, h] : [] };
-    }
-    case 'rnn': {
-      const hNew = tf.tanh(tf.add(xw, hw));
-      return { h: hNew as tf.Tensor2D, saved: keep ? [hNew, h] : [] };
-    }
-  }
-}
 
 /**
  * Cuts a time-major [T*B, N] tensor (optionally with extra rows after T*B) into T [B, N]
@@ -91,7 +33,7 @@ export function runLayer(
   let current: LayerState = state;
   const outs: tf.Tensor2D[] = [];
   for (const xt of xs) {
-    const r = step(cell, xt, current, p, hidden, false);
+    const r = CELLS[cell].step(xt, current, p, hidden, false);
     current = { h: r.h, c: r.c };
     outs.push(r.h);
   }
@@ -156,12 +98,12 @@ function tfjsSegment(
   const outs: tf.Tensor2D[] = [];
   const saved: tf.Tensor[] = [];
   for (const xt of xs) {
-    const r = step(cell, xt, current, p, hidden, true);
+    const r = CELLS[cell].step(xt, current, p, hidden, true);
     current = { h: r.h, c: r.c };
     outs.push(r.h);
     saved.push(...r.saved);
   }
-  if (cell === 'lstm') outs.push(current.c as tf.Tensor2D);
+  if (CELLS[cell].cellState) outs.push(current.c as tf.Tensor2D);
   save([x, ...saved]);
   return {
     value: tf.concat(outs, 0),
@@ -180,72 +122,38 @@ function backward(
   hidden: number,
   backwardScale: Float32Array | undefined,
 ): tf.Tensor[] {
+  const spec = CELLS[cell];
   const x = saved[0] as tf.Tensor2D;
-  const perStep = (saved.length - 1) / steps;
-  // Destructuring needs fixed-length tuples; every step saved exactly `perStep` tensors.
-  const stepSaved = <N extends number>(t: number, n: N) =>
-    saved.slice(1 + t * perStep, 1 + t * perStep + n) as Tuple<tf.Tensor, N>;
+  const perStep = spec.savedPerStep;
   const recurrentT = tf.transpose(p.recurrent);
   const dOut = timesteps(dy, steps, batch);
   let dh: tf.Tensor = tf.zeros([batch, hidden]);
-  let dc: tf.Tensor | undefined =
-    cell === 'lstm' ? tf.slice(dy, [steps * batch, 0], [batch, hidden]) : undefined;
+  let dc: tf.Tensor | undefined = spec.cellState
+    ? tf.slice(dy, [steps * batch, 0], [batch, hidden])
+    : undefined;
   const dzx = new Array<tf.Tensor>(steps);
   const dzh = new Array<tf.Tensor>(steps);
   const hPrev = new Array<tf.Tensor>(steps);
   const one = tf.scalar(1);
   for (let t = steps - 1; t >= 0; t--) {
-    const dht = tf.add(dOut[t] as tf.Tensor2D, dh);
-    let dzX: tf.Tensor;
-    let dzH: tf.Tensor;
-    switch (cell) {
-      case 'lstm': {
-        const [i, f, o, g, tc, cPrev, hp] = stepSaved(t, 7);
-        hPrev[t] = hp;
-        const dct = tf.add(dc as tf.Tensor, tf.mul(tf.mul(dht, o), tf.sub(one, tf.square(tc))));
-        const sigGrad = (a: tf.Tensor, d: tf.Tensor) => tf.mul(d, tf.mul(a, tf.sub(one, a)));
-        dzX = tf.concat(
-          [
-            sigGrad(i, tf.mul(dct, g)),
-            sigGrad(f, tf.mul(dct, cPrev)),
-            sigGrad(o, tf.mul(dht, tc)),
-            tf.mul(tf.mul(dct, i), tf.sub(one, tf.square(g))),
-          ],
-          1,
-        );
-        dzH = dzX;
-        dc = tf.mul(dct, f);
-        dh = tf.matMul(dzH, recurrentT);
-        break;
-      }
-      case 'gru': {
-        const [r, u, n, hn, hp] = stepSaved(t, 5);
-        hPrev[t] = hp;
-        const dan = tf.mul(tf.mul(dht, tf.sub(one, u)), tf.sub(one, tf.square(n)));
-        const dar = tf.mul(tf.mul(dan, hn), tf.mul(r, tf.sub(one, r)));
-        const dau = tf.mul(tf.mul(dht, tf.sub(hp, n)), tf.mul(u, tf.sub(one, u)));
-        dzX = tf.concat([dar, dau, dan], 1);
-        dzH = tf.concat([dar, dau, tf.mul(dan, r)], 1);
-        dh = tf.add(tf.mul(dht, u), tf.matMul(dzH, recurrentT));
-        break;
-      }
-      case 'rnn': {
-        const [hNew, hp] = stepSaved(t, 2);
-        hPrev[t] = hp;
-        dzX = tf.mul(dht, tf.sub(one, tf.square(hNew)));
-        dzH = dzX;
-        dh = tf.matMul(dzH, recurrentT);
-        break;
-      }
-    }
-    dzx[t] = dzX;
-    dzh[t] = dzH;
-    if (backwardScale !== undefined) {
-      const s = backwardScale[t] ?? 1;
-      if (s !== 1) {
-        dh = tf.mul(dh, s);
-        if (dc !== undefined) dc = tf.mul(dc, s);
-      }
+    const stepSaved = saved.slice(1 + t * perStep, 1 + (t + 1) * perStep);
+    // Every cell keeps h_{t-1} last: the weight gradients read it.
+    hPrev[t] = stepSaved[perStep - 1] as tf.Tensor;
+    const r = spec.backward({
+      dht: tf.add(dOut[t] as tf.Tensor2D, dh),
+      dc,
+      saved: stepSaved,
+      recurrentT,
+      one,
+    });
+    dzx[t] = r.dzX;
+    dzh[t] = r.dzH;
+    dh = r.dh;
+    dc = r.dc;
+    const s = backwardScale?.[t] ?? 1;
+    if (s !== 1) {
+      dh = tf.mul(dh, s);
+      if (dc !== undefined) dc = tf.mul(dc, s);
     }
   }
   const dZx = tf.concat(dzx, 0);
