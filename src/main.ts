@@ -121,7 +121,7 @@ async function start(
   say(
     kernels.inUse
       ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'}), ${threadsLine(role, config)}`
-      : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
+      : `  kernels    tfjs only, about ten times slower: the native engine is ${kernels.reason ?? 'not in use'}`,
   );
   say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
   if (embedded !== undefined) {

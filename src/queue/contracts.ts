@@ -133,6 +133,15 @@ export const modelIdOut = z.string().meta({ pattern: MODEL_ID_PATTERN.source });
 export const timestampOut = z.string().meta({ format: 'date-time' });
 
 /** A job as the API returns it. */
+/** What computed a job's training: the native engine, or tfjs ops alone. */
+export const jobEngineSchema = z
+  .enum(['onednn', 'tfjs'])
+  .describe(
+    'What trained it: `onednn`, the native engine, or `tfjs` ops alone (on the wasm and cpu backends ' +
+      'about ten times slower: the native engine is not set up where it ran).',
+  );
+export type JobEngine = z.infer<typeof jobEngineSchema>;
+
 export const jobSchema = z
   .object({
     id: jobIdOut,
@@ -147,6 +156,7 @@ export const jobSchema = z
     modelId: modelIdOut.optional(),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     backend: z.string().optional().describe('The tfjs backend that trained it.'),
+    engine: jobEngineSchema.optional(),
     createdAt: timestampOut,
     startedAt: timestampOut.optional(),
     finishedAt: timestampOut.optional(),

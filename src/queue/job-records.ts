@@ -5,6 +5,7 @@
 import type { JobState } from 'bullmq';
 
 import {
+  jobEngineSchema,
   trainingJobDataSchema,
   type Job,
   type JobStatus,
@@ -119,6 +120,8 @@ export function jobView(
   if (result?.modelId !== undefined) view.modelId = result.modelId;
   const backend = result?.backend ?? (typeof progress.backend === 'string' ? progress.backend : undefined);
   if (backend !== undefined) view.backend = backend;
+  const engine = jobEngineSchema.safeParse(result?.engine ?? progress.engine);
+  if (engine.success) view.engine = engine.data;
   if (status === 'failed' || status === 'cancelled') {
     if (record.error !== undefined) view.error = record.error;
     else if (job?.failedReason) view.error = decodeError(job.failedReason);

@@ -7,7 +7,14 @@ import { Queue, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { Config } from '../config.js';
-import type { JobEventType, JobMetrics, JobProgress, StopReason, TrainingJobData } from './contracts.js';
+import type {
+  JobEngine,
+  JobEventType,
+  JobMetrics,
+  JobProgress,
+  StopReason,
+  TrainingJobData,
+} from './contracts.js';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -26,13 +33,15 @@ export interface TrainingResult {
   modelId: string;
   metrics: JobMetrics;
   backend: string;
+  /** Absent from jobs finished before it was recorded. */
+  engine?: JobEngine | undefined;
   steps: number;
   /** Absent from jobs finished before it was recorded. */
   stopReason?: StopReason | undefined;
 }
 
 /** The progress object a running job reports through `updateProgress`. */
-export type TrainingProgress = JobProgress & JobMetrics & { backend: string };
+export type TrainingProgress = JobProgress & JobMetrics & { backend: string; engine: JobEngine };
 
 /** The job service reads the ids from here; their home is src/contracts/ids.ts. */
 export { isJobId, newJobId } from '../contracts/ids.js';

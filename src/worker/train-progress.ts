@@ -5,7 +5,7 @@
 import type { SandboxedJob } from 'bullmq';
 
 import type { EvalRecord, Progress, TrainerState, TrainResult } from '../ml/train/trainer.js';
-import type { TrainingJobData } from '../queue/contracts.js';
+import type { JobEngine, TrainingJobData } from '../queue/contracts.js';
 import type { appendEvent, TrainingProgress, TrainingResult } from '../queue/training-queue.js';
 
 /** Least time between two progress reports. */
@@ -31,6 +31,7 @@ export class JobProgress {
     private readonly job: SandboxedJob<TrainingJobData, TrainingResult>,
     private readonly event: JobEvents,
     backend: string,
+    engine: JobEngine,
   ) {
     this.latest = {
       epoch: 0,
@@ -47,6 +48,7 @@ export class JobProgress {
       valBitsPerChar: null,
       tokensPerSecond: null,
       backend,
+      engine,
     };
   }
 

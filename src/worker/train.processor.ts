@@ -93,12 +93,14 @@ export default async function processTrainingJob(
     );
   }, CANCEL_POLL_MS);
 
-  const progress = new JobProgress(job, event, ctx.backend.name);
+  const engine = ctx.backend.nativeKernels === null ? 'tfjs' : 'onednn';
+  const progress = new JobProgress(job, event, ctx.backend.name, engine);
   try {
     await event('status', {
       status: 'running',
       attempt: job.attemptsMade + 1,
       backend: ctx.backend.name,
+      engine,
       worker: `${hostname()}:${process.pid}`,
     });
     const corpus = await ctx.corpora.read(data.corpus);
@@ -174,6 +176,7 @@ export default async function processTrainingJob(
         tokensPerSecond: finite(result.tokensPerSecond),
       },
       backend: ctx.backend.name,
+      engine,
       steps: result.steps,
       stopReason: result.stopReason,
     };

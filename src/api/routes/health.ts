@@ -31,7 +31,8 @@ const healthSchema = z
       .describe(
         "`/readyz` only, and only when there is something to fix: Redis's `maxmemory-policy` is not " +
           '`noeviction` (a full Redis would evict jobs), or it is unknown because Redis refuses ' +
-          '`CONFIG GET`. The service is ready all the same; the warning is also logged at start.',
+          '`CONFIG GET`; the wasm or cpu backend runs without the native engine (about ten times ' +
+          'slower). The service is ready all the same; the warnings are also logged at start.',
       ),
     kernels: z
       .object({
@@ -64,6 +65,19 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+/**
+ * On the wasm and cpu backends the native engine trains about ten times faster than tfjs
+ * alone; a service that runs without it is ready, but slow, and says why.
+ */
+function slowEngineWarning(backend: string, native: boolean, reason: string | null): string | undefined {
+  if (native || (backend !== 'wasm' && backend !== 'cpu')) return undefined;
+  return (
+    `the native engine (oneDNN) is not in use${reason === null ? '' : ` (${reason})`}: models run and ` +
+    'train on tfjs alone, about ten times slower; install libdnnl-dev and run npm run build:native ' +
+    '(npm start does both when run as root)'
+  );
+}
+
 /** Liveness and readiness probes. */
 export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   app,
@@ -90,7 +104,10 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
     security: [],
     summary: 'Redis answers and the service can take requests',
     response: {
-      200: json(healthSchema, 'Ready; `warnings` lists what to fix, such as a Redis that may evict keys.'),
+      200: json(
+        healthSchema,
+        'Ready; `warnings` lists what to fix, such as a Redis that may evict keys or a missing native engine.',
+      ),
       503: errors.unavailable,
     },
   };
@@ -116,13 +133,16 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
       jobs.maxmemoryPolicy === undefined
         ? undefined
         : within(jobs.maxmemoryPolicy(), settings.readyTimeoutMs, 'Redis').catch(() => 'unknown');
-    const [, , maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
-    const warning = maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy);
+    const [, info, maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
     const { inUse, ...native } = kernelStatus();
+    const warnings = [
+      maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy),
+      slowEngineWarning(info.name, inUse, native.reason),
+    ].filter((w): w is string => w !== undefined);
     const kernels = { native: inUse, ...native };
-    return warning === undefined
+    return warnings.length === 0
       ? { status: 'ready' as const, kernels }
-      : { status: 'ready' as const, warnings: [warning], kernels };
+      : { status: 'ready' as const, warnings, kernels };
   });
   done();
 };

@@ -106,7 +106,15 @@ export const jobView: View = async (root, signal, id) => {
     etaValue.textContent = job.progress.etaSeconds === null ? '—' : seconds(job.progress.etaSeconds);
     lrValue.textContent = num(job.progress.learningRate, 3);
     tokensValue.textContent = num(job.progress.trainedTokens);
-    backend.textContent = job.backend === undefined ? '' : `backend: ${job.backend}`;
+    backend.textContent = [
+      job.backend === undefined ? '' : `backend: ${job.backend}`,
+      job.engine === 'onednn' ? 'native engine (oneDNN)' : '',
+      job.engine === 'tfjs'
+        ? 'tfjs alone: about ten times slower than the native engine, which is not set up there'
+        : '',
+    ]
+      .filter((part) => part.length > 0)
+      .join(' · ');
     cancel.hidden = FINAL.has(job.status);
     modelLink.hidden = job.modelId === undefined || job.status !== 'succeeded';
     if (job.modelId !== undefined) modelLink.href = `#/models/${job.modelId}`;
@@ -244,6 +252,7 @@ export const jobView: View = async (root, signal, id) => {
         if (typeof data.stopReason === 'string') job.stopReason = data.stopReason as Job['stopReason'];
         job.metrics = { ...job.metrics, trainLoss: n('trainLoss'), tokensPerSecond: n('tokensPerSecond') };
         if (typeof data.backend === 'string') job.backend = data.backend;
+        if (data.engine === 'onednn' || data.engine === 'tfjs') job.engine = data.engine;
         render();
         break;
       case 'metrics':
