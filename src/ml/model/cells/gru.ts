@@ -26,7 +26,7 @@ export const GRU = {
     const u = tf.slice(ru, [0, hidden], [batch, hidden]);
     const hn = tf.add(tf.slice(hw, [0, 2 * hidden], [batch, hidden]), p.recurrentBias as tf.Tensor1D);
     const n = tf.tanh(tf.add(tf.slice(xw, [0, 2 * hidden], [batch, hidden]), tf.mul(r, hn)));
-    const hNew = tf.add(n, tf.mul(u, tf.sub(h, n))) as tf.Tensor2D;
+    const hNew = tf.add<tf.Tensor2D>(n, tf.mul(u, tf.sub(h, n)));
     return { h: hNew, saved: keep ? [r, u, n, hn, h] : [] };
   },
   backward({ dht, saved, recurrentT, one }) {

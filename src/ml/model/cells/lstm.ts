@@ -25,9 +25,9 @@ export const LSTM = {
     const i = tf.slice(sig, [0, 0], [batch, hidden]);
     const f = tf.slice(sig, [0, hidden], [batch, hidden]);
     const o = tf.slice(sig, [0, 2 * hidden], [batch, hidden]);
-    const cNew = tf.add(tf.mul(f, c), tf.mul(i, g)) as tf.Tensor2D;
+    const cNew = tf.add<tf.Tensor2D>(tf.mul(f, c), tf.mul(i, g));
     const tc = tf.tanh(cNew);
-    const hNew = tf.mul(o, tc) as tf.Tensor2D;
+    const hNew = tf.mul<tf.Tensor2D>(o, tc);
     return { h: hNew, c: cNew, saved: keep ? [i, f, o, g, tc, c, h] : [] };
   },
   backward({ dht, dc, saved, recurrentT, one }) {

@@ -327,7 +327,8 @@ test('the native kernels refuse arrays of the wrong length instead of reading pa
   assert.throws(
     () => k.rnnForward({ ...lstmForwardArgs(2), weightsIter: new Float32Array(63) }),
     (err: unknown) =>
-      isRnnlmError(err, 'RNNLM_NATIVE_FAILED') && /weightsIter has 63 elements, expected 64/.test(err.message),
+      isRnnlmError(err, 'RNNLM_NATIVE_FAILED') &&
+      /weightsIter has 63 elements, expected 64/.test(err.message),
   );
   assert.throws(() => k.rnnForward({ ...lstmForwardArgs(1), steps: 0 }), /steps must be a positive integer/);
   assert.throws(() => k.rnnForward({ ...lstmForwardArgs(1), cell: 'peephole' as never }), /cell must be/);
