@@ -11,7 +11,12 @@ import { initBackend, type BackendInfo } from './ml/backend.js';
 import { nativeStatus } from './ml/native.js';
 import { InferenceService } from './inference/service.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
-import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
+import {
+  createProducerConnection,
+  closeConnection,
+  redisLocation,
+  waitUntilReady,
+} from './queue/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './queue/embedded-redis.js';
 import { RedisJobService } from './queue/job-service.js';
 import { TrainingWorker } from './worker/training-worker.js';
@@ -37,7 +42,7 @@ async function redisReachable(config: Config): Promise<boolean> {
   const probe = createProducerConnection(config, 'rnnlm-startup-check');
   probe.on('error', () => undefined);
   try {
-    await waitUntilReady(probe, config.REDIS_URL, 3000);
+    await waitUntilReady(probe, redisLocation(config), 3000);
     await probe.ping();
     return true;
   } catch {
@@ -123,7 +128,7 @@ async function start(
       ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'} kernels), ${threadsLine(role, config)}`
       : `  kernels    tfjs only: native kernels ${kernels.reason ?? 'not in use'}`,
   );
-  say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
+  say(`  redis      ${redisLocation(config)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
   if (embedded !== undefined) {
     say(
       `             embedded: nothing answered there, so rnnlm started redis-server (pid ${embedded.pid}, AOF in ${embedded.dir}); it stops with rnnlm`,
@@ -202,11 +207,18 @@ async function main(): Promise<number> {
     if (config.REDIS_URL_GIVEN) {
       process.stderr.write(
         [
-          `rnnlm: cannot reach Redis at ${redactUrl(config.REDIS_URL)}.`,
-          'Start one, then try again:',
-          '  redis-server --daemonize yes        (a local install)',
-          '  docker compose up -d redis          (from this repository)',
-          'or point REDIS_URL at a running server (unset, rnnlm starts a Redis of its own).',
+          `rnnlm: cannot reach Redis at ${redisLocation(config)}.`,
+          ...(config.REDIS_SENTINELS.length > 0
+            ? [
+                `Check that the sentinels answer and monitor "${config.REDIS_SENTINEL_NAME}" (REDIS_SENTINEL_NAME),`,
+                'and that the primary they name is up, then try again.',
+              ]
+            : [
+                'Start one, then try again:',
+                '  redis-server --daemonize yes        (a local install)',
+                '  docker compose up -d redis          (from this repository)',
+                'or point REDIS_URL at a running server (unset, rnnlm starts a Redis of its own).',
+              ]),
           '',
         ].join('\n'),
       );
