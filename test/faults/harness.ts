@@ -169,6 +169,50 @@ export async function eventsUntil(
   );
 }
 
+/** How one streamed generation went, as its client saw it. */
+export interface StreamedGeneration {
+  /** The HTTP status, or 0 when the request failed before one came. */
+  status: number;
+  /** When the answer's headers arrived (the stream started), and when its body ended. */
+  startedAt: number;
+  endedAt: number;
+  /** The body ended with a `done` event, and how many `token` events came before it. */
+  done: boolean;
+  tokens: number;
+  /** The request's error, or the body of a refusal. */
+  error?: string;
+}
+
+/**
+ * `GET /generate?stream=true` read to its end; `onStarted` is called once its headers arrive.
+ */
+export async function streamGeneration(
+  url: string,
+  model: string,
+  maxTokens: number,
+  onStarted: () => void = () => undefined,
+): Promise<StreamedGeneration> {
+  const query = new URLSearchParams({ model, maxTokens: String(maxTokens), stream: 'true', prompt: 'T' });
+  let startedAt = 0;
+  try {
+    const res = await fetch(`${url}/generate?${query.toString()}`, { signal: AbortSignal.timeout(120_000) });
+    startedAt = Date.now();
+    onStarted();
+    const body = await res.text();
+    const events = [...body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    return {
+      status: res.status,
+      startedAt,
+      endedAt: Date.now(),
+      done: events.at(-1) === 'done',
+      tokens: events.filter((e) => e === 'token').length,
+      ...(res.status === 200 ? {} : { error: body }),
+    };
+  } catch (err) {
+    return { status: 0, startedAt, endedAt: Date.now(), done: false, tokens: 0, error: String(err) };
+  }
+}
+
 export function statuses(events: JobEvent[]): unknown[] {
   return events.filter((e) => e.type === 'status').map((e) => e.data.status);
 }
