@@ -114,17 +114,21 @@ export const envSchema = z.object({
   /** Steps between checkpoints of a job that does not set `training.checkpointEvery`. */
   RNNLM_CHECKPOINT_EVERY: count(200),
   /**
-   * How long (ms) a training job's lock lasts without renewal. A job whose worker died runs
-   * again at most this plus `RNNLM_STALLED_CHECK_MS` after the death (with an idle worker
-   * standing by). The worker's own event loop renews it (training runs in a child process),
-   * so a long training step or checkpoint write does not need a longer lock; a Redis failover
-   * must take less than this, or the job is taken for stalled and resumes from its checkpoint.
+   * How long (ms) a training job's lock lasts without renewal. A job whose worker died goes
+   * back to the queue at most this plus `RNNLM_STALLED_CHECK_MS` after the death, and an idle
+   * worker starts it at once. The worker process renews the lock while the job trains in its
+   * child process, so a long training step or checkpoint write needs no longer lock; a Redis
+   * failover must take less than this (Sentinel's `down-after-milliseconds` plus the election),
+   * or the job is taken for stalled and resumes from its checkpoint.
    */
-  RNNLM_JOB_LOCK_MS: count(15_000),
-  /** How often (ms) a worker renews its jobs' locks; less than `RNNLM_JOB_LOCK_MS`, so a renewal or two may fail. */
-  RNNLM_JOB_LOCK_RENEW_MS: count(5000),
+  RNNLM_JOB_LOCK_MS: count(10_000),
+  /**
+   * The longest (ms) between two renewals of a job's lock; a quarter of the lock by default, so
+   * three renewals in a row may fail before it expires.
+   */
+  RNNLM_JOB_LOCK_RENEW_MS: count(2500),
   /** How often (ms) the workers look for jobs whose lock expired (their worker died), to run them again. */
-  RNNLM_STALLED_CHECK_MS: count(5000),
+  RNNLM_STALLED_CHECK_MS: count(2500),
   /** Attempts per job, the first included; transient failures are retried with backoff. */
   RNNLM_JOB_ATTEMPTS: count(3),
   /**

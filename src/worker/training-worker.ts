@@ -78,8 +78,8 @@ export class TrainingWorker {
       connection: this.connection,
       prefix: config.RNNLM_QUEUE_PREFIX,
       concurrency: config.RNNLM_WORKER_CONCURRENCY,
-      // A dead worker's job runs again within lock + stall check (15 + 5 s by default); this
-      // process's event loop renews the lock while the training child computes.
+      // A dead worker's job is back in the queue within lock + stall check (10 + 2.5 s by
+      // default); this process's event loop renews the lock while the training child computes.
       lockDuration: config.RNNLM_JOB_LOCK_MS,
       lockRenewTime: config.RNNLM_JOB_LOCK_RENEW_MS,
       stalledInterval: config.RNNLM_STALLED_CHECK_MS,

@@ -49,9 +49,9 @@ test('Redis TLS switches take true/false words, and anything else is refused by 
   assert.throws(() => loadConfig({ REDIS_TLS: 'maybe' }), /REDIS_TLS/);
 });
 
-test('the job lock defaults let a dead worker’s job run again within 20 s; a renewal not shorter than the lock is refused', () => {
+test('the job lock defaults put a dead worker’s job back in the queue within 12.5 s; a renewal not shorter than the lock is refused', () => {
   const config = loadConfig({});
-  assert.equal(config.RNNLM_JOB_LOCK_MS + config.RNNLM_STALLED_CHECK_MS, 20_000);
+  assert.equal(config.RNNLM_JOB_LOCK_MS + config.RNNLM_STALLED_CHECK_MS, 12_500);
   assert.ok(config.RNNLM_JOB_LOCK_RENEW_MS < config.RNNLM_JOB_LOCK_MS);
   assert.throws(
     () => loadConfig({ RNNLM_JOB_LOCK_MS: '5000', RNNLM_JOB_LOCK_RENEW_MS: '5000' }),
