@@ -3,6 +3,7 @@
 # drive for real, so that `npm ci && npm test` passes on a fresh Debian/Ubuntu machine.
 #   - redis-server: the integration tests use a Redis on 127.0.0.1:6379 (started here when none
 #     answers), the fault tests start their own on other ports;
+#   - redis-sentinel: the failover fault test runs a Sentinel deployment of its own;
 #   - the native kernels (native/, OpenBLAS): built by `npm ci` when OpenBLAS, g++, make and
 #     python3 are there, rebuilt here after they are installed;
 #   - Chromium: the dashboard's browser tests (/usr/bin/chromium, or CHROMIUM_PATH).
@@ -42,6 +43,7 @@ find_missing() {
   missing_what=()
   missing_pkgs=()
   command -v redis-server >/dev/null 2>&1 || need 'redis-server (the integration and fault tests run a real Redis)' redis-server
+  command -v redis-sentinel >/dev/null 2>&1 || need 'redis-sentinel (the failover fault test runs three sentinels)' redis-sentinel
   if ! native_loads; then
     local pkgs=''
     openblas_dev_present || pkgs+=' libopenblas-dev'
@@ -106,4 +108,4 @@ if ! redis_answers; then
     exit 1
   }
 fi
-say "ready: redis on 127.0.0.1:6379, native kernels built, chromium at $CHROMIUM"
+say "ready: redis on 127.0.0.1:6379, redis-sentinel installed, native kernels built, chromium at $CHROMIUM"
