@@ -89,15 +89,21 @@ export function kindStats(calls: Call[], seconds: number): Record<string, KindSt
   return out;
 }
 
-function mean(values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-/** End over start: the mean of the first three samples after `fromT` against the last three. */
+/**
+ * Growth after the warm-up (`fromT`): the median of the last fifth of the samples over the
+ * median of the first fifth, minus one (medians, so that a garbage collection or a heap that
+ * grows and shrinks in a sawtooth does not decide it); undefined with fewer than six samples.
+ */
 export function growth(samples: ProbeSample[], fromT: number, key: 'rss' | 'heapUsed'): number | undefined {
   const after = samples.filter((s) => s.t >= fromT);
-  if (after.length < 6) return undefined;
-  return mean(after.slice(-3).map((s) => s[key])) / mean(after.slice(0, 3).map((s) => s[key])) - 1;
+  const n = Math.max(3, Math.floor(after.length / 5));
+  if (after.length < 2 * n) return undefined;
+  return median(after.slice(-n).map((s) => s[key])) / median(after.slice(0, n).map((s) => s[key])) - 1;
 }
 
 const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(x * 100).toFixed(1)} %`);

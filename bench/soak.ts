@@ -177,7 +177,11 @@ function traffic(base: string, model: string): Promise<void>[] {
       await call('list', base, '/jobs?limit=20');
       await call('list', base, '/models');
     }),
-    every(10_000, () => train(base, 'train', 60, 32)),
+    // Its model is deleted once made, so the models listed and kept on disk stay a handful.
+    every(10_000, async () => {
+      const made = await train(base, 'train', 60, 32);
+      if (made !== undefined) await call('train', base, `/models/${made}`, { method: 'DELETE' });
+    }),
     // A model deleted and trained again, generated from in between.
     every(60_000, async () => {
       if (churned !== undefined) await call('churn', base, `/models/${churned}`, { method: 'DELETE' });
