@@ -52,7 +52,7 @@ test('Redis primary killed under Sentinel: the replica is promoted, reads are ba
   const api = await startMain(env, 'api', { RNNLM_RATE_LIMIT_MAX: '1000000' });
   assert.ok(api.url !== undefined, api.out.stdout);
   assert.match(api.out.stdout, /redis\s+the primary of "rnnlm" \(sentinels 127\.0\.0\.1:\d+, /);
-  // The deployment's lock (15 s) outlasts the failover (about 2 s): no job is taken for stalled.
+  // The deployed lock (10 s) outlasts the failover (about 2.5 s): no job is taken for stalled.
   const workers = await Promise.all([0, 1].map(() => startWorkerProcess(env, DEFAULT_LOCK)));
 
   const submitted = await Promise.all([800, 800, 100, 100].map((steps) => postJob(api.url!, steps)));

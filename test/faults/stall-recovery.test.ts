@@ -1,6 +1,6 @@
 /**
  * How soon a dead worker's job runs again, and that a live one's never does early. With the
- * deployed lock settings (RNNLM_JOB_LOCK_MS 15 s, renewed every 5 s, stall check every 5 s) a
+ * deployed lock settings (RNNLM_JOB_LOCK_MS 10 s, renewed within 2.5 s, stall check every 2.5 s) a
  * worker killed mid-job has its job running on the idle worker within 30 s. A training child
  * that holds the processor far longer than the lock (frozen with SIGSTOP: a long step or a
  * checkpoint write that never yields) is not taken for stalled, because its worker process
