@@ -3,6 +3,7 @@
 # drive for real, so that `npm ci && npm test` passes on a fresh Debian/Ubuntu machine.
 #   - redis-server: the integration tests use a Redis on 127.0.0.1:6379 (started here when none
 #     answers), the fault tests start their own on other ports;
+#   - redis-sentinel: the failover fault test runs a Sentinel deployment of its own;
 #   - the native engine (native/, oneDNN): built by `npm ci` when libdnnl-dev, g++, make and
 #     python3 are there, rebuilt here after they are installed (scripts/engine-deps.sh);
 #   - Chromium: the dashboard's browser tests (/usr/bin/chromium, or CHROMIUM_PATH).
@@ -32,6 +33,7 @@ find_missing() {
   missing_what=()
   missing_pkgs=()
   command -v redis-server >/dev/null 2>&1 || need 'redis-server (the integration and fault tests run a real Redis)' redis-server
+  command -v redis-sentinel >/dev/null 2>&1 || need 'redis-sentinel (the failover fault test runs three sentinels)' redis-sentinel
   if ! native_loads; then
     local pkgs
     pkgs=$(engine_missing_pkgs)
@@ -88,4 +90,5 @@ if ! redis_answers; then
     exit 1
   }
 fi
+#   - redis-sentinel: the failover fault test runs a Sentinel deployment of its own;
 say "ready: redis on 127.0.0.1:6379, native engine built, chromium at $CHROMIUM"

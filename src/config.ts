@@ -27,6 +27,40 @@ export const envSchema = z.object({
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
   /**
+   * Sentinels to ask where the Redis primary is (`host:port,host:port,…`), instead of one
+   * `REDIS_URL`: every connection (API, workers, training children, the queue board) follows
+   * the primary through a failover. Set, it wins over `REDIS_URL` and no embedded Redis starts.
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a.length > 0),
+    )
+    .refine((list) => list.every((a) => parseHostPort(a) !== undefined), {
+      message: 'must be host:port pairs separated by commas',
+    }),
+  /** The master group name the sentinels monitor (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_NAME: z.string().min(1).default('mymaster'),
+  /** ACL user and password of the sentinels themselves (`requirepass` in sentinel.conf). */
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the sentinels (ioredis' `sentinelTLS`). */
+  REDIS_SENTINEL_TLS: z.stringbool().default(false),
+  /**
+   * ACL user and password of the Redis servers (with Sentinel, the primary and replicas it
+   * names). With `REDIS_URL`, one in the URL wins.
+   */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the Redis servers (with `REDIS_URL`, a `rediss://` URL does the same). */
+  REDIS_TLS: z.stringbool().default(false),
+  /** A PEM file of the certificate authorities to trust for every TLS connection to Redis or a sentinel. */
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  /**
    * Port on 127.0.0.1 where the service looks for Redis when `REDIS_URL` is unset, and where it
    * starts its embedded `redis-server` (files under `RNNLM_DATA_DIR/redis`) when none answers.
    */
@@ -79,6 +113,22 @@ export const envSchema = z.object({
   RNNLM_INFERENCE_THREADS: z.coerce.number().int().positive().max(1024).default(1),
   /** Steps between checkpoints of a job that does not set `training.checkpointEvery`. */
   RNNLM_CHECKPOINT_EVERY: count(200),
+  /**
+   * How long (ms) a training job's lock lasts without renewal. A job whose worker died goes
+   * back to the queue at most this plus `RNNLM_STALLED_CHECK_MS` after the death, and an idle
+   * worker starts it at once. The worker process renews the lock while the job trains in its
+   * child process, so a long training step or checkpoint write needs no longer lock; a Redis
+   * failover must take less than this (Sentinel's `down-after-milliseconds` plus the election),
+   * or the job is taken for stalled and resumes from its checkpoint.
+   */
+  RNNLM_JOB_LOCK_MS: count(10_000),
+  /**
+   * The longest (ms) between two renewals of a job's lock; a quarter of the lock by default, so
+   * three renewals in a row may fail before it expires.
+   */
+  RNNLM_JOB_LOCK_RENEW_MS: count(2500),
+  /** How often (ms) the workers look for jobs whose lock expired (their worker died), to run them again. */
+  RNNLM_STALLED_CHECK_MS: count(2500),
   /** Attempts per job, the first included; transient failures are retried with backoff. */
   RNNLM_JOB_ATTEMPTS: count(3),
   /**
@@ -114,6 +164,12 @@ export const envSchema = z.object({
    * back its running jobs and close its connections; then it exits anyway.
    */
   RNNLM_SHUTDOWN_TIMEOUT_MS: count(30_000),
+  /**
+   * Time (ms) an API process, after SIGTERM, still listens while `/readyz` answers 503 and new
+   * requests a 503 with `Retry-After`, so a load balancer sees it leave before its port closes;
+   * in-flight requests and streams go on meanwhile. Part of `RNNLM_SHUTDOWN_TIMEOUT_MS`.
+   */
+  RNNLM_DRAIN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   /**
    * Comma-separated API keys; empty or unset turns authentication off. With keys, every route
    * but `/healthz` and `/readyz` needs `Authorization: Bearer <key>`.
@@ -164,16 +220,42 @@ export const envSchema = z.object({
   RNNLM_MAX_HEAP_USED_BYTES: z.coerce.number().int().min(0).default(0),
 });
 
+/** `host:port` (`[v6]:port` for IPv6) as a host and a port; undefined when it is not one. */
+export function parseHostPort(address: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[3]);
+  const host = match?.[1] ?? match?.[2];
+  if (host === undefined || !(port >= 1 && port <= 65_535)) return undefined;
+  return { host, port };
+}
+
 export type Config = Readonly<
   Omit<z.infer<typeof envSchema>, 'REDIS_URL' | 'RNNLM_THREADS'> & {
     /** `RNNLM_THREADS`, or the cores divided among the concurrent jobs (at least 1). */
     RNNLM_THREADS: number;
     /** The Redis to use: `REDIS_URL`, or the local default when it is unset. */
     REDIS_URL: string;
-    /** `REDIS_URL` was set: the service must use that Redis and never start one of its own. */
+    /**
+     * `REDIS_URL` or `REDIS_SENTINELS` was set: the service must use that Redis and never start
+     * one of its own.
+     */
     REDIS_URL_GIVEN: boolean;
   }
 >;
+
+/** What is wrong between settings that are each valid alone. */
+function crossFieldProblems(env: z.infer<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  if (env.RNNLM_JOB_LOCK_RENEW_MS >= env.RNNLM_JOB_LOCK_MS) {
+    problems.push(
+      'RNNLM_JOB_LOCK_RENEW_MS: must be less than RNNLM_JOB_LOCK_MS, or locks expire between renewals',
+    );
+  }
+  if (env.RNNLM_DRAIN_DELAY_MS >= env.RNNLM_SHUTDOWN_TIMEOUT_MS) {
+    problems.push('RNNLM_DRAIN_DELAY_MS: must be less than RNNLM_SHUTDOWN_TIMEOUT_MS, which it is part of');
+  }
+  return problems;
+}
 
 /** Parses the environment; a bad value is an error that names the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -182,11 +264,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid environment: ${problems}`);
   }
+  const problems = crossFieldProblems(parsed.data);
+  if (problems.length > 0) throw new Error(`invalid environment: ${problems.join('; ')}`);
   const { REDIS_URL, ...rest } = parsed.data;
   return Object.freeze({
     ...rest,
     REDIS_URL: REDIS_URL ?? `redis://127.0.0.1:${rest.RNNLM_LOCAL_REDIS_PORT}`,
-    REDIS_URL_GIVEN: REDIS_URL !== undefined,
+    REDIS_URL_GIVEN: REDIS_URL !== undefined || rest.REDIS_SENTINELS.length > 0,
     RNNLM_THREADS:
       rest.RNNLM_THREADS ?? Math.max(1, Math.floor(availableParallelism() / rest.RNNLM_WORKER_CONCURRENCY)),
   });
@@ -220,8 +304,11 @@ export function dataDirs(config: Pick<Config, 'RNNLM_DATA_DIR'>): DataDirs {
  */
 export function childEnv(config: Config): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(config)) {
-    if (key in envSchema.shape) env[key] = String(value);
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = config[key as keyof Config] as string | number | boolean | readonly string[] | undefined;
+    // An unset optional setting is unset in the child too, whatever this process inherited.
+    if (value === undefined) delete env[key];
+    else env[key] = typeof value === 'object' ? value.join(',') : String(value);
   }
   return env;
 }

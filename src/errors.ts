@@ -38,6 +38,8 @@ export const ERRORS = {
   RNNLM_UNAUTHORIZED: { status: 401, retryable: false },
   RNNLM_RATE_LIMITED: { status: 429, retryable: true },
   RNNLM_OVERLOADED: { status: 503, retryable: true },
+  // The API process is draining for a shutdown: another instance answers.
+  RNNLM_SHUTTING_DOWN: { status: 503, retryable: true },
   RNNLM_MODEL_TOO_LARGE: { status: 400, retryable: false },
   RNNLM_REDIS_OUT_OF_MEMORY: { status: 503, retryable: true },
   RNNLM_IDEMPOTENCY_KEY_REUSED: { status: 422, retryable: false },

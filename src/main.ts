@@ -4,6 +4,7 @@
  * everything is, and shuts down in order on SIGTERM/SIGINT within a deadline.
  */
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 
 import { dataDirs, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
@@ -11,22 +12,30 @@ import { initBackend, type BackendInfo } from './ml/backend.js';
 import { nativeStatus } from './ml/native.js';
 import { InferenceService } from './inference/service.js';
 import { RNNLM_VERSION } from './ml/pipeline.js';
-import { createProducerConnection, closeConnection, redactUrl, waitUntilReady } from './queue/connection.js';
+import {
+  createProducerConnection,
+  closeConnection,
+  redisLocation,
+  waitUntilReady,
+} from './queue/connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './queue/embedded-redis.js';
 import { RedisJobService } from './queue/job-service.js';
 import { TrainingWorker } from './worker/training-worker.js';
 
-/** Of the shutdown budget, what the worker leaves for the connections closed after it. */
+/** Of the shutdown budget, what the HTTP server and the worker leave for what closes after them. */
 const CLOSE_RESERVE_MS = 1000;
-/** The longest open HTTP requests are waited for. */
-const HTTP_CLOSE_MS = 10_000;
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 2;
 
-const CLOSE_ORDER = ['http', 'worker', 'jobs', 'models', 'redis'] as const;
+/**
+ * When each part closes: the HTTP server (its requests and streams drain) and the worker (its
+ * jobs checkpoint and go back to the queue) at once, neither waits for the other; then what
+ * the requests used (the job service's connection, the loaded models); the embedded Redis last.
+ */
+const CLOSE_PHASE = { http: 0, worker: 0, jobs: 1, models: 1, redis: 2 } as const;
 
 interface Closable {
-  name: (typeof CLOSE_ORDER)[number];
+  name: keyof typeof CLOSE_PHASE;
   /** Closes within `budgetMs`, the time left before the shutdown deadline. */
   close: (budgetMs: number) => Promise<void>;
   /** Called at once when the signal comes, before anything closes: stop taking new work. */
@@ -37,7 +46,7 @@ async function redisReachable(config: Config): Promise<boolean> {
   const probe = createProducerConnection(config, 'rnnlm-startup-check');
   probe.on('error', () => undefined);
   try {
-    await waitUntilReady(probe, config.REDIS_URL, 3000);
+    await waitUntilReady(probe, redisLocation(config), 3000);
     await probe.ping();
     return true;
   } catch {
@@ -82,13 +91,18 @@ async function start(
     await jobs.ready();
     const { buildApp } = await import('./api/app.js');
     const { closeServer, listen } = await import('./api/server.js');
-    const app = await buildApp({ config, jobs, models, logger });
+    const draining = new AbortController();
+    const app = await buildApp({ config, jobs, models, logger, draining: draining.signal });
     closables.push({
       name: 'http',
+      // /readyz and new requests answer 503 from the signal on; the port stays open for the
+      // drain delay, so a load balancer sees the 503 before connections are refused.
+      stopTaking: () => draining.abort(),
       close: async (budgetMs) => {
-        if (!(await closeServer(app, Math.min(HTTP_CLOSE_MS, budgetMs)))) {
-          logger.warn('open requests did not finish; closed anyway');
-        }
+        const endsAt = Date.now() + budgetMs;
+        await delay(Math.min(config.RNNLM_DRAIN_DELAY_MS, budgetMs));
+        const left = Math.max(0, endsAt - Date.now() - CLOSE_RESERVE_MS);
+        if (!(await closeServer(app, left))) logger.warn('open requests did not finish; closed anyway');
       },
     });
     listening = await listen(app, config);
@@ -123,7 +137,7 @@ async function start(
       ? `  kernels    native (${kernels.build ?? 'unknown build'}, ${kernels.core ?? '?'}), ${threadsLine(role, config)}`
       : `  kernels    tfjs only, about ten times slower: the native engine is ${kernels.reason ?? 'not in use'}`,
   );
-  say(`  redis      ${redactUrl(config.REDIS_URL)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
+  say(`  redis      ${redisLocation(config)} (key prefix ${config.RNNLM_QUEUE_PREFIX})`);
   if (embedded !== undefined) {
     say(
       `             embedded: nothing answered there, so rnnlm started redis-server (pid ${embedded.pid}, AOF in ${embedded.dir}); it stops with rnnlm`,
@@ -162,20 +176,21 @@ function installShutdown(closables: Closable[], logger: Logger, timeoutMs: numbe
       process.exit(EXIT_FAILURE);
     }, timeoutMs);
     deadline.unref();
-    // A worker must not start a job while the HTTP server, closed first, drains.
+    // No new job starts and no new request is served from here on.
     for (const c of closables) c.stopTaking?.();
     void (async () => {
       let failed = false;
-      // HTTP stops first (no new jobs or requests), then the worker hands back its jobs,
-      // then the connections and loaded models go.
-      const order = (c: Closable) => CLOSE_ORDER.indexOf(c.name);
-      for (const c of [...closables].sort((a, b) => order(a) - order(b))) {
+      const close = async (c: Closable) => {
         try {
           await c.close(Math.max(0, endsAt - Date.now()));
         } catch (err) {
           failed = true;
           logger.error({ err, component: c.name }, 'error while closing');
         }
+      };
+      const phases = [...new Set(Object.values(CLOSE_PHASE))].sort((a, b) => a - b);
+      for (const phase of phases) {
+        await Promise.all(closables.filter((c) => CLOSE_PHASE[c.name] === phase).map(close));
       }
       clearTimeout(deadline);
       logger.info('stopped');
@@ -202,11 +217,18 @@ async function main(): Promise<number> {
     if (config.REDIS_URL_GIVEN) {
       process.stderr.write(
         [
-          `rnnlm: cannot reach Redis at ${redactUrl(config.REDIS_URL)}.`,
-          'Start one, then try again:',
-          '  redis-server --daemonize yes        (a local install)',
-          '  docker compose up -d redis          (from this repository)',
-          'or point REDIS_URL at a running server (unset, rnnlm starts a Redis of its own).',
+          `rnnlm: cannot reach Redis at ${redisLocation(config)}.`,
+          ...(config.REDIS_SENTINELS.length > 0
+            ? [
+                `Check that the sentinels answer and monitor "${config.REDIS_SENTINEL_NAME}" (REDIS_SENTINEL_NAME),`,
+                'and that the primary they name is up, then try again.',
+              ]
+            : [
+                'Start one, then try again:',
+                '  redis-server --daemonize yes        (a local install)',
+                '  docker compose up -d redis          (from this repository)',
+                'or point REDIS_URL at a running server (unset, rnnlm starts a Redis of its own).',
+              ]),
           '',
         ].join('\n'),
       );

@@ -7,7 +7,7 @@ import type { ModelService } from '../contracts/models.js';
 import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
 import { isRnnlmError } from '../errors.js';
-import { isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
+import { EXPECTED_5XX, isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
@@ -22,14 +22,12 @@ import { statesRoutes } from './routes/states.js';
 import { RedisStateStore } from '../queue/state-store.js';
 import { StateHandles } from './states.js';
 import { apiKeyAuth } from './plugins/auth.js';
+import { drainGuard } from './plugins/drain.js';
 import { InflightLimiter } from './plugins/inflight.js';
 import { ApiMetrics, metricsPlugin } from './plugins/metrics.js';
 import { strictJsonBody, strictQueryString } from './plugins/json-body.js';
 import { protections } from './plugins/protections.js';
 import { redisRateLimitCounter } from './plugins/rate-limit.js';
-
-/** 5xx answers that are the service working as designed, not failures to log at error level. */
-const EXPECTED_5XX: ReadonlySet<string> = new Set(['RNNLM_OVERLOADED', 'RNNLM_REDIS_UNAVAILABLE']);
 
 /** What the API is built from: the services behind it, its configuration and a pino logger. */
 export interface AppDeps {
@@ -43,6 +41,13 @@ export interface AppDeps {
    * @defaultValue 15
    */
   heartbeatSeconds?: number | undefined;
+  /**
+   * Aborts when the process begins to shut down (SIGTERM), before the server closes: from then
+   * on `/readyz` and every new request but `/healthz` and `/metrics` answer 503
+   * `RNNLM_SHUTTING_DOWN` with `Retry-After`, while requests and streams in flight go on.
+   * Closing the app does the same without it.
+   */
+  draining?: AbortSignal | undefined;
   /**
    * Called with the new instance before any route is registered, to add hooks that must see
    * every route (the OpenAPI test collects the routes with an `onRoute` hook).
@@ -60,6 +65,8 @@ export interface ApiSettings {
   readyTimeoutMs: number;
   /** Aborts when the app closes, so open event streams end instead of holding it open. */
   closing: AbortSignal;
+  /** Aborts when the process starts to drain ({@link AppDeps.draining}) or the app closes. */
+  draining: AbortSignal;
   /** Accepted API keys; empty: authentication off. */
   apiKeys: readonly string[];
   /** Requests to `/generate` and `/score` per client and window, counted in Redis. */
@@ -112,6 +119,8 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     // First, so every answer (a 401, 429 or 503 included) carries the security headers. An
     // overloaded server still answers its scrapes: that is when they matter most.
     await app.register(protections, { ...settings.overload, exemptRoutes: ['/healthz', '/metrics'] });
+    // Before authentication: a draining process refuses everyone alike, and says so first.
+    await app.register(drainGuard, { draining: settings.draining, exemptRoutes: ['/healthz', '/metrics'] });
     await app.register(metricsPlugin, { metrics });
     await app.register(apiKeyAuth, { keys: settings.apiKeys });
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
@@ -189,6 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     heartbeatMs: (deps.heartbeatSeconds ?? 15) * 1000,
     readyTimeoutMs: 1000,
     closing: closing.signal,
+    draining: deps.draining === undefined ? closing.signal : AbortSignal.any([deps.draining, closing.signal]),
     apiKeys: config.API_KEYS,
     rateLimit: { max: config.RNNLM_RATE_LIMIT_MAX, windowMs: config.RNNLM_RATE_LIMIT_WINDOW_MS },
     maxInflightGenerations: config.RNNLM_MAX_INFLIGHT_GENERATIONS,
@@ -207,7 +217,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Idle keep-alive sockets are closed on close; event streams and generations in flight
     // end themselves when `closing` aborts, so their last bytes still reach the client.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A request that arrives on an open connection while the app closes is answered by
+    // drainGuard: a 503 with `Retry-After` and the API's error body, not Fastify's bare one.
+    return503OnClosing: false,
     // The whole request (headers and body) must arrive within the request timeout, its
     // headers within a minute at most, so a slow-drip client cannot hold a socket. A socket
     // with no traffic either way for twice that (and never less than a few heartbeats of an
@@ -225,10 +237,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     closing.abort();
     done();
   });
-  // A request still in flight when the app starts closing answers with `Connection: close`,
-  // so its socket does not stay open, idle, until the client drops it.
+  // A request still in flight when the process starts draining answers with
+  // `Connection: close`, so its socket does not stay open, idle, until the client drops it,
+  // and the client's next request opens a connection the load balancer sends elsewhere.
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing.signal.aborted) reply.header('connection', 'close');
+    if (settings.draining.aborted) reply.header('connection', 'close');
     done(null, payload);
   });
   deps.configure?.(app);

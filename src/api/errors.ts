@@ -131,6 +131,13 @@ export function isRedisOutOfMemory(err: unknown): boolean {
   return Array.isArray(previous) && previous.some((e) => e instanceof Error && REDIS_OOM.test(e.message));
 }
 
+/** 5xx answers that are the service working as designed, not failures to log at error level. */
+export const EXPECTED_5XX: ReadonlySet<string> = new Set([
+  'RNNLM_OVERLOADED',
+  'RNNLM_REDIS_UNAVAILABLE',
+  'RNNLM_SHUTTING_DOWN',
+]);
+
 /** Codes whose `details` the error body carries: facts the client needs to fix its request. */
 const PUBLIC_DETAILS: ReadonlySet<ErrorCode> = new Set(['RNNLM_MODEL_TOO_LARGE']);
 
@@ -144,6 +151,7 @@ const SERVER_MESSAGES: Partial<Record<string, string>> = {
   RNNLM_BACKEND_UNAVAILABLE: 'The compute backend is unavailable; try again later',
   RNNLM_NATIVE_UNAVAILABLE: 'The native compute kernels are unavailable on this server',
   RNNLM_OVERLOADED: 'The server is overloaded; retry after the time in Retry-After',
+  RNNLM_SHUTTING_DOWN: 'The server is shutting down; retry after the time in Retry-After',
   RNNLM_REDIS_OUT_OF_MEMORY: 'The job store (Redis) is out of memory; try again later',
   RNNLM_DISK_FULL: 'The server is out of disk space; try again later',
 };

@@ -2,12 +2,32 @@
  * Redis connections, configured per BullMQ's going-to-production guide: a producer (the API
  * adding jobs, reading job state) fails fast when Redis is down so a request gets a 503
  * instead of hanging; a worker connection retries forever (`maxRetriesPerRequest: null`) so
- * a Redis restart pauses training bookkeeping instead of crashing it.
+ * a Redis restart pauses training bookkeeping instead of crashing it. Every connection the
+ * service makes comes from {@link connectRedis}: one server (`REDIS_URL`) or the primary the
+ * sentinels name (`REDIS_SENTINELS`), with the same credentials and TLS.
  */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+
 import { Redis, type RedisOptions } from 'ioredis';
 
-import type { Config } from '../config.js';
+import { parseHostPort, type Config } from '../config.js';
 import { RnnlmError } from '../errors.js';
+
+/** The settings that say where Redis is and how to reach it. */
+export type RedisSettings = Pick<
+  Config,
+  | 'REDIS_URL'
+  | 'REDIS_SENTINELS'
+  | 'REDIS_SENTINEL_NAME'
+  | 'REDIS_SENTINEL_USERNAME'
+  | 'REDIS_SENTINEL_PASSWORD'
+  | 'REDIS_SENTINEL_TLS'
+  | 'REDIS_USERNAME'
+  | 'REDIS_PASSWORD'
+  | 'REDIS_TLS'
+  | 'REDIS_TLS_CA_FILE'
+>;
 
 /** How long a producer waits for Redis to connect before giving up. */
 export const PRODUCER_TIMEOUT_MS = 2000;
@@ -17,28 +37,110 @@ function reconnectDelay(times: number): number {
 }
 
 /**
+ * A primary demoted to replica by a failover (it came back, or a partition healed) refuses
+ * writes with READONLY: reconnect, which asks the sentinels for the primary again, and resend
+ * the command. Only with Sentinel: a `REDIS_URL` naming a replica would reconnect forever.
+ */
+function reconnectOnReadonly(err: Error): 2 | false {
+  return err.message.startsWith('READONLY') ? 2 : false;
+}
+
+const caFiles = new Map<string, Buffer>();
+
+/** TLS options with the configured CA bundle (read once per process). */
+function tlsOptions(settings: RedisSettings): ConnectionOptions {
+  const file = settings.REDIS_TLS_CA_FILE;
+  if (file === undefined) return {};
+  let ca = caFiles.get(file);
+  if (ca === undefined) {
+    ca = readFileSync(file);
+    caFiles.set(file, ca);
+  }
+  return { ca };
+}
+
+/** Where Redis is, for logs and messages: the URL without its password, or the sentinels. */
+export function redisLocation(
+  settings: Pick<RedisSettings, 'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME'>,
+): string {
+  if (settings.REDIS_SENTINELS.length === 0) return redactUrl(settings.REDIS_URL);
+  return `the primary of "${settings.REDIS_SENTINEL_NAME}" (sentinels ${settings.REDIS_SENTINELS.join(', ')})`;
+}
+
+/**
+ * The ioredis options that reach the configured Redis, before a connection's own; without
+ * `REDIS_SENTINELS` the URL (passed apart) supplies the rest, its password and `rediss://`
+ * winning over `REDIS_PASSWORD` and `REDIS_TLS`.
+ */
+export function targetOptions(settings: RedisSettings): RedisOptions {
+  const tls =
+    settings.REDIS_TLS || settings.REDIS_TLS_CA_FILE !== undefined ? tlsOptions(settings) : undefined;
+  const auth: RedisOptions = {
+    ...(settings.REDIS_USERNAME === undefined ? {} : { username: settings.REDIS_USERNAME }),
+    ...(settings.REDIS_PASSWORD === undefined ? {} : { password: settings.REDIS_PASSWORD }),
+  };
+  if (settings.REDIS_SENTINELS.length === 0) {
+    // A CA file alone applies only to a rediss:// URL; it does not turn TLS on.
+    const useTls = settings.REDIS_TLS || settings.REDIS_URL.startsWith('rediss://');
+    return { ...auth, ...(useTls && tls !== undefined ? { tls } : {}) };
+  }
+  return {
+    ...auth,
+    sentinels: settings.REDIS_SENTINELS.map((address) => {
+      const parsed = parseHostPort(address);
+      if (parsed === undefined) throw new Error(`not a sentinel address: ${address}`);
+      return parsed;
+    }),
+    name: settings.REDIS_SENTINEL_NAME,
+    ...(settings.REDIS_SENTINEL_USERNAME === undefined
+      ? {}
+      : { sentinelUsername: settings.REDIS_SENTINEL_USERNAME }),
+    ...(settings.REDIS_SENTINEL_PASSWORD === undefined
+      ? {}
+      : { sentinelPassword: settings.REDIS_SENTINEL_PASSWORD }),
+    ...(settings.REDIS_SENTINEL_TLS ? { sentinelTLS: tlsOptions(settings) } : {}),
+    ...(settings.REDIS_TLS ? { tls: tlsOptions(settings), enableTLSForSentinelMode: true } : {}),
+    // Not ioredis' failoverDetector: its +switch-master can land while the connection is
+    // asking a sentinel for the primary, and that connect then fails for good (status `end`).
+    // A dead primary breaks its sockets anyway, and one that comes back is a replica whose
+    // READONLY sends the connection back to the sentinels (reconnectOnReadonly).
+  };
+}
+
+/**
+ * A connection to the service's Redis with `options` (connection name, retries, timeouts): the
+ * one place a connection is made, so the API, the workers, the training children and the queue
+ * board reach the same server, or follow the same primary through a failover.
+ */
+export function connectRedis(settings: RedisSettings, options: RedisOptions): Redis {
+  if (settings.REDIS_SENTINELS.length === 0) {
+    return new Redis(settings.REDIS_URL, { ...options, ...targetOptions(settings) });
+  }
+  return new Redis({ ...options, ...targetOptions(settings), reconnectOnError: reconnectOnReadonly });
+}
+
+/**
  * A connection for the API side: no offline queue, one retry, short connect timeout, and a
  * command timeout (`RNNLM_REDIS_COMMAND_TIMEOUT_MS`): a Redis that stopped answering (frozen, a
  * stalled failover) keeps the connection open, so only that bounds a request.
  */
 export function createProducerConnection(
-  config: Pick<Config, 'REDIS_URL' | 'RNNLM_REDIS_COMMAND_TIMEOUT_MS'>,
+  config: RedisSettings & Pick<Config, 'RNNLM_REDIS_COMMAND_TIMEOUT_MS'>,
   name = 'rnnlm-producer',
 ): Redis {
-  const options: RedisOptions = {
+  return connectRedis(config, {
     connectionName: name,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: PRODUCER_TIMEOUT_MS,
     commandTimeout: config.RNNLM_REDIS_COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
-  };
-  return new Redis(config.REDIS_URL, options);
+  });
 }
 
 /** A connection for a BullMQ Worker (or anything that must survive a Redis restart). */
-export function createWorkerConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-worker'): Redis {
-  return new Redis(config.REDIS_URL, {
+export function createWorkerConnection(config: RedisSettings, name = 'rnnlm-worker'): Redis {
+  return connectRedis(config, {
     connectionName: name,
     maxRetriesPerRequest: null,
     retryStrategy: reconnectDelay,
@@ -49,8 +151,8 @@ export function createWorkerConnection(config: Pick<Config, 'REDIS_URL'>, name =
  * A connection for one blocking read (XREAD BLOCK): it may queue commands while it
  * connects, but gives up after one retry; callers bound the wait themselves.
  */
-export function createBlockingConnection(config: Pick<Config, 'REDIS_URL'>, name = 'rnnlm-blocking'): Redis {
-  return new Redis(config.REDIS_URL, {
+export function createBlockingConnection(config: RedisSettings, name = 'rnnlm-blocking'): Redis {
+  return connectRedis(config, {
     connectionName: name,
     maxRetriesPerRequest: 1,
     connectTimeout: PRODUCER_TIMEOUT_MS,
@@ -58,15 +160,15 @@ export function createBlockingConnection(config: Pick<Config, 'REDIS_URL'>, name
   });
 }
 
-/** The error every "Redis did not answer" path throws (the API answers 503). */
-export function redisUnavailable(url: string, cause?: unknown): RnnlmError {
+/**
+ * The error every "Redis did not answer" path throws (the API answers 503); `where` is
+ * {@link redisLocation}'s.
+ */
+export function redisUnavailable(where: string, cause?: unknown): RnnlmError {
   const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  return new RnnlmError(
-    'RNNLM_REDIS_UNAVAILABLE',
-    `Redis at ${redactUrl(url)} is unavailable${reason}`,
-    undefined,
-    { cause },
-  );
+  return new RnnlmError('RNNLM_REDIS_UNAVAILABLE', `Redis at ${where} is unavailable${reason}`, undefined, {
+    cause,
+  });
 }
 
 /** The URL without its password, for logs and messages. */
@@ -118,7 +220,7 @@ export function evictionWarning(policy: string): string | undefined {
  */
 export async function waitUntilReady(
   redis: Redis,
-  url: string,
+  where: string,
   timeoutMs = PRODUCER_TIMEOUT_MS,
 ): Promise<void> {
   if (redis.status === 'ready') return;
@@ -139,11 +241,11 @@ export async function waitUntilReady(
     };
     const onEnd = () => {
       done();
-      reject(redisUnavailable(url, lastError ?? new Error('connection closed')));
+      reject(redisUnavailable(where, lastError ?? new Error('connection closed')));
     };
     const timer = setTimeout(() => {
       done();
-      reject(redisUnavailable(url, lastError ?? new Error(`no answer within ${timeoutMs} ms`)));
+      reject(redisUnavailable(where, lastError ?? new Error(`no answer within ${timeoutMs} ms`)));
     }, timeoutMs);
     redis.on('ready', onReady);
     redis.on('error', onError);

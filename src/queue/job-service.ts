@@ -14,6 +14,7 @@ import {
   createProducerConnection,
   evictionWarning,
   maxmemoryPolicy,
+  redisLocation,
   redisUnavailable,
   waitUntilReady,
 } from './connection.js';
@@ -83,7 +84,7 @@ export class RedisJobService implements JobService {
     this.logger = logger;
     this.redis = createProducerConnection(config, 'rnnlm-api');
     this.redis.on('error', (err) => logger?.debug({ err }, 'redis connection error'));
-    this.health = new RedisHealth(this.redis, config.REDIS_URL, logger);
+    this.health = new RedisHealth(this.redis, redisLocation(config), logger);
     this.queue = createTrainingQueue(config, this.redis);
     this.queue.on('error', (err) => logger?.debug({ err }, 'queue error'));
     this.keys = serviceKeys(config.RNNLM_QUEUE_PREFIX);
@@ -113,7 +114,7 @@ export class RedisJobService implements JobService {
    * Redis may evict keys (`maxmemory-policy` other than `noeviction`, or unreadable).
    */
   async ready(timeoutMs?: number): Promise<void> {
-    await waitUntilReady(this.redis, this.config.REDIS_URL, timeoutMs);
+    await waitUntilReady(this.redis, redisLocation(this.config), timeoutMs);
     const policy = await this.maxmemoryPolicy();
     const warning = evictionWarning(policy);
     if (warning !== undefined) this.logger?.warn({ maxmemoryPolicy: policy }, warning);
@@ -127,7 +128,7 @@ export class RedisJobService implements JobService {
     try {
       await this.health.run(() => withTimeout(this.redis.ping(), 1000));
     } catch (err) {
-      throw redisUnavailable(this.config.REDIS_URL, err);
+      throw redisUnavailable(redisLocation(this.config), err);
     }
   }
 

@@ -19,7 +19,8 @@ const REDIS_DOWN_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EN
 
 /**
  * ioredis' signs of an unreachable server: the socket errors, the offline-queue refusal, the
- * retry limit, and a command that got no answer within `commandTimeout`.
+ * retry limit, a command that got no answer within `commandTimeout`, and (with Sentinel) no
+ * sentinel naming a primary that answers, as during a failover.
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')) return true;
@@ -27,7 +28,9 @@ export function isRedisUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && REDIS_DOWN_CODES.has(code)) return true;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /Stream isn't writeable|Connection is closed|enableOfflineQueue|Command timed out/.test(err.message);
+  return /Stream isn't writeable|Connection is closed|enableOfflineQueue|Command timed out|All sentinels are unreachable/.test(
+    err.message,
+  );
 }
 
 /** Logs an outage once as it starts and once as it ends. */
@@ -68,7 +71,8 @@ export class RedisHealth {
 
   constructor(
     private readonly redis: Redis,
-    private readonly url: string,
+    /** Where Redis is, for messages (`redisLocation`). */
+    private readonly where: string,
     logger: Logger | undefined,
   ) {
     this.outage = new OutageLog(logger, 'requests that need it are answered 503 until it is back');
@@ -83,13 +87,13 @@ export class RedisHealth {
    * says Redis is unavailable marks it down and becomes RNNLM_REDIS_UNAVAILABLE.
    */
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.down) throw redisUnavailable(this.url, new Error('no answer yet since it went silent'));
+    if (this.down) throw redisUnavailable(this.where, new Error('no answer yet since it went silent'));
     try {
       return await work();
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       this.failed(err);
-      throw isRnnlmError(err) ? err : redisUnavailable(this.url, err);
+      throw isRnnlmError(err) ? err : redisUnavailable(this.where, err);
     }
   }
 

@@ -37,17 +37,6 @@ import { DataSweeper } from './data-sweeper.js';
 export interface TrainingWorkerOptions {
   config: Config;
   logger: Logger;
-  /**
-   * How long a job's lock lasts without renewal; a job whose worker died is picked up again
-   * this long after its last renewal.
-   * @defaultValue 30000
-   */
-  lockDuration?: number | undefined;
-  /**
-   * How often this worker looks for jobs whose worker died.
-   * @defaultValue 30000
-   */
-  stalledInterval?: number | undefined;
 }
 
 /**
@@ -94,8 +83,11 @@ export class TrainingWorker {
       connection: this.connection,
       prefix: config.RNNLM_QUEUE_PREFIX,
       concurrency: config.RNNLM_WORKER_CONCURRENCY,
-      lockDuration: options.lockDuration ?? 30_000,
-      stalledInterval: options.stalledInterval ?? 30_000,
+      // A dead worker's job is back in the queue within lock + stall check (10 + 2.5 s by
+      // default); this process's event loop renews the lock while the training child computes.
+      lockDuration: config.RNNLM_JOB_LOCK_MS,
+      lockRenewTime: config.RNNLM_JOB_LOCK_RENEW_MS,
+      stalledInterval: config.RNNLM_STALLED_CHECK_MS,
       maxStalledCount: 2,
       workerForkOptions: {
         env: childEnv(config),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { childEnv, type Config } from '../../src/config.js';
+import { childEnv, loadConfig, type Config } from '../../src/config.js';
 import type { Job, JobEvent } from '../../src/queue/contracts.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
 import { isModelId } from '../../src/contracts/ids.js';
@@ -79,14 +79,32 @@ async function printed(proc: Proc, text: string, what: string): Promise<void> {
 }
 
 /**
- * A TrainingWorker in a process of its own (test/faults/worker-process.ts: a 2 s lock, so a
- * job it dies with is taken over within seconds), ready to take jobs.
+ * Lock settings of the fault tests' worker processes: a 2 s lock, so a job whose worker dies is
+ * taken over within seconds (a test that measures the defaults overrides them).
+ */
+export const SHORT_LOCK = {
+  RNNLM_JOB_LOCK_MS: '2000',
+  RNNLM_JOB_LOCK_RENEW_MS: '1000',
+  RNNLM_STALLED_CHECK_MS: '1000',
+};
+
+const defaults = loadConfig({});
+/** The lock settings a deployment gets by default, for the tests that measure them. */
+export const DEFAULT_LOCK = {
+  RNNLM_JOB_LOCK_MS: String(defaults.RNNLM_JOB_LOCK_MS),
+  RNNLM_JOB_LOCK_RENEW_MS: String(defaults.RNNLM_JOB_LOCK_RENEW_MS),
+  RNNLM_STALLED_CHECK_MS: String(defaults.RNNLM_STALLED_CHECK_MS),
+};
+
+/**
+ * A TrainingWorker in a process of its own (test/faults/worker-process.ts, with
+ * {@link SHORT_LOCK} unless `overrides` say otherwise), ready to take jobs.
  */
 export async function startWorkerProcess(
   env: TestEnv,
   overrides: Record<string, string> = {},
 ): Promise<Proc> {
-  const proc = spawnTs(env, WORKER, overrides);
+  const proc = spawnTs(env, WORKER, { ...SHORT_LOCK, ...overrides });
   await printed(proc, 'worker ready', 'the worker process');
   return proc;
 }
@@ -149,6 +167,50 @@ export async function eventsUntil(
     timeoutMs,
     what,
   );
+}
+
+/** How one streamed generation went, as its client saw it. */
+export interface StreamedGeneration {
+  /** The HTTP status, or 0 when the request failed before one came. */
+  status: number;
+  /** When the answer's headers arrived (the stream started), and when its body ended. */
+  startedAt: number;
+  endedAt: number;
+  /** The body ended with a `done` event, and how many `token` events came before it. */
+  done: boolean;
+  tokens: number;
+  /** The request's error, or the body of a refusal. */
+  error?: string;
+}
+
+/**
+ * `GET /generate?stream=true` read to its end; `onStarted` is called once its headers arrive.
+ */
+export async function streamGeneration(
+  url: string,
+  model: string,
+  maxTokens: number,
+  onStarted: () => void = () => undefined,
+): Promise<StreamedGeneration> {
+  const query = new URLSearchParams({ model, maxTokens: String(maxTokens), stream: 'true', prompt: 'T' });
+  let startedAt = 0;
+  try {
+    const res = await fetch(`${url}/generate?${query.toString()}`, { signal: AbortSignal.timeout(120_000) });
+    startedAt = Date.now();
+    onStarted();
+    const body = await res.text();
+    const events = [...body.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+    return {
+      status: res.status,
+      startedAt,
+      endedAt: Date.now(),
+      done: events.at(-1) === 'done',
+      tokens: events.filter((e) => e === 'token').length,
+      ...(res.status === 200 ? {} : { error: body }),
+    };
+  } catch (err) {
+    return { status: 0, startedAt, endedAt: Date.now(), done: false, tokens: 0, error: String(err) };
+  }
 }
 
 export function statuses(events: JobEvent[]): unknown[] {

@@ -1,6 +1,7 @@
 /**
  * A training worker in a process of its own, for the fault tests to kill: configured from the
- * environment the test gives it, with a short lock so a job it dies with is taken over quickly.
+ * environment the test gives it (startWorkerProcess gives it a short lock, so a job it dies with
+ * is taken over quickly).
  */
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -10,8 +11,6 @@ const config = loadConfig();
 const worker = new TrainingWorker({
   config,
   logger: createLogger(config, { pretty: false }),
-  lockDuration: 2000,
-  stalledInterval: 1000,
 });
 await worker.waitUntilReady();
 process.stdout.write('worker ready\n');

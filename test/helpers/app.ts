@@ -18,6 +18,7 @@ import { buildApp, type AppDeps } from '../../src/api/app.js';
 import { OPENAPI_PATH } from '../../src/api/routes/docs.js';
 import { dataDirs, loadConfig, type Config } from '../../src/config.js';
 import { initBackend } from '../../src/ml/backend.js';
+import type { RunConfigInput } from '../../src/ml/config.js';
 import { trainFromText } from '../../src/ml/pipeline.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
 import { newModelId } from '../../src/contracts/ids.js';
@@ -32,6 +33,8 @@ export interface BuildOptions {
   env?: Record<string, string> | undefined;
   heartbeatSeconds?: number | undefined;
   configure?: AppDeps['configure'];
+  /** Aborted, the app drains as for a shutdown (see AppDeps.draining). */
+  draining?: AbortSignal | undefined;
   /** Skip waiting for Redis (the Redis-down tests point at a closed port). */
   expectRedisDown?: boolean | undefined;
   /**
@@ -110,6 +113,7 @@ export async function build(t: TestContext, options: BuildOptions = {}): Promise
     logger,
     heartbeatSeconds: options.heartbeatSeconds,
     configure: options.configure,
+    draining: options.draining,
   });
   built.app = app;
   return { app, config, jobs, models, dataDir, modelsDir };
@@ -125,13 +129,20 @@ export async function closedPort(): Promise<number> {
   return address.port;
 }
 
-/** Trains a tiny char model in-process and publishes it into `modelsDir`; returns its id. */
-export async function publishTinyModel(modelsDir: string, name = 'tiny'): Promise<string> {
+/**
+ * Trains a tiny char model (or, with `model`, one of another size) in-process for three steps
+ * and publishes it into `modelsDir`; returns its id.
+ */
+export async function publishTinyModel(
+  modelsDir: string,
+  name = 'tiny',
+  model: RunConfigInput['model'] = {},
+): Promise<string> {
   const backend = await initBackend('wasm');
   const { artifacts } = await trainFromText({
     corpus: SHAKESPEARE.slice(0, 4000),
     validationFraction: 0.1,
-    config: tinyConfig({ maxSteps: 3, evalEvery: 3 }),
+    config: tinyConfig({ maxSteps: 3, evalEvery: 3 }, model),
     backend,
   });
   const id = newModelId();

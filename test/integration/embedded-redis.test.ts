@@ -125,6 +125,20 @@ test('with REDIS_URL set it never starts a Redis, even when that one does not an
   assert.equal(await listens(port), false);
 });
 
+test('with REDIS_SENTINELS set it never starts a Redis either, and says to check the sentinels', async (t) => {
+  const { env, port } = await startEnv(t);
+  const main = run({ ...env, REDIS_SENTINELS: '127.0.0.1:1,127.0.0.1:2', REDIS_SENTINEL_NAME: 'prod' });
+  const [code] = await main.exited;
+  assert.equal(code, 1);
+  assert.match(
+    main.out.stderr,
+    /cannot reach Redis at the primary of "prod" \(sentinels 127\.0\.0\.1:1, 127\.0\.0\.1:2\)/,
+  );
+  assert.match(main.out.stderr, /Check that the sentinels answer and monitor "prod"/);
+  assert.doesNotMatch(main.out.stdout, /embedded/);
+  assert.equal(await listens(port), false);
+});
+
 test('without a redis-server binary it says how to install one', async (t) => {
   const { env, port } = await startEnv(t);
   const emptyBin = await mkdtemp(join(tmpdir(), 'rnnlm-nobin-'));

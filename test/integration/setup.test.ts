@@ -34,7 +34,7 @@ function which(tool: string): string | undefined {
     });
 }
 
-/** A PATH holding only the tools the set-up script itself uses: no redis-server, no compiler. */
+/** A PATH holding only the tools the set-up script itself uses: no redis-server or redis-sentinel, no compiler. */
 async function barePath(t: TestContext): Promise<string> {
   const bin = await tempDir(t, 'rnnlm-bin-');
   // The script may run as nobody, who must be able to look in here.
@@ -65,8 +65,9 @@ test('not root: the set-up stops within seconds, naming each missing piece and i
   assert.equal(run.status, 1, `${run.error?.message ?? run.signal ?? ''} ${run.stderr}`);
   assert.ok(Date.now() - started < 10_000, 'it took more than 10 seconds');
   assert.match(run.stderr, /redis-server[^\n]*\n\s+install: apt-get install -y redis-server/);
+  assert.match(run.stderr, /redis-sentinel[^\n]*\n\s+install: apt-get install -y redis-sentinel/);
   assert.match(run.stderr, /Chromium[^\n]*\n\s+install: apt-get install -y chromium/);
-  assert.match(run.stderr, /sudo apt-get install -y redis-server[^\n]*chromium/);
+  assert.match(run.stderr, /sudo apt-get install -y redis-server redis-sentinel[^\n]*chromium/);
 });
 
 test('without the native kernels the runner says so loudly, and under CI=true it fails', async (t) => {

@@ -5,7 +5,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyPluginAsync } from 'fastify';
 
 import type { TrainingQueue } from '../../queue/training-queue.js';
-import { toErrorBody } from '../errors.js';
+import { EXPECTED_5XX, toErrorBody } from '../errors.js';
 
 /** Where the queue board lives; its page, assets and JSON API are all below it. */
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -46,8 +46,7 @@ export const queueBoardRoutes: FastifyPluginAsync<{ queue: TrainingQueue }> = as
   // 503 under load) keeps the API's error body instead of the board's own.
   board.setErrorHandler((err) => {
     const body = toErrorBody(err);
-    if (body.statusCode >= 500 && body.code !== 'RNNLM_OVERLOADED')
-      app.log.error({ err }, 'queue board failed');
+    if (body.statusCode >= 500 && !EXPECTED_5XX.has(body.code)) app.log.error({ err }, 'queue board failed');
     // The adapter sends any status; the type lists only the ones the board itself uses.
     return { status: body.statusCode as HTTPStatus, body: { ...body } };
   });

@@ -151,7 +151,9 @@ export const errors = {
     'Redis does not answer (`RNNLM_REDIS_UNAVAILABLE`; within 1.5 s, not after a hang) or is ' +
       'full (`RNNLM_REDIS_OUT_OF_MEMORY`: at `maxmemory`, it refuses writes), or the server is ' +
       'overloaded (`RNNLM_OVERLOADED`, with `Retry-After`): its event loop lags or its heap is over ' +
-      'the limit, or (`/generate`) every generation slot is taken.',
+      'the limit, or (`/generate`) every generation slot is taken, or the process is shutting ' +
+      'down (`RNNLM_SHUTTING_DOWN`, with `Retry-After`: from SIGTERM on, until it exits, while ' +
+      'the requests and streams it had already taken run to their end).',
     { 'Retry-After': retryAfterHeader },
   ),
 };

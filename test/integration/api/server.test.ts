@@ -33,3 +33,21 @@ test('listen() serves over HTTP; closeServer() ends open event streams and retur
   assert.ok(performance.now() - started < 2000, 'close waited for the open stream');
   assert.match(await body, /event: status\ndata: \{"status":"queued"\}/);
 });
+
+test('draining: /readyz and every new request but /healthz and /metrics answer 503 RNNLM_SHUTTING_DOWN with Retry-After and Connection: close', async (t) => {
+  const draining = new AbortController();
+  const { app } = await build(t, { draining: draining.signal });
+  assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+
+  draining.abort();
+  for (const url of ['/readyz', '/jobs', '/models', '/generate?model=mdl_x', '/no-such-route']) {
+    const res = await app.inject({ url });
+    assert.equal(res.statusCode, 503, url);
+    assert.equal(res.headers['retry-after'], '1', url);
+    assert.equal(res.headers.connection, 'close', url);
+    assert.equal(res.json<{ code: string }>().code, 'RNNLM_SHUTTING_DOWN', url);
+    assert.ok(res.headers['x-content-type-options'] !== undefined, `${url}: security headers`);
+  }
+  assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  assert.equal((await app.inject({ url: '/metrics' })).statusCode, 200);
+});

@@ -26,10 +26,13 @@ async function setUp(t: TestContext) {
 
 function startWorker(env: TestEnv): TrainingWorker {
   const worker = new TrainingWorker({
-    config: env.config,
+    config: {
+      ...env.config,
+      RNNLM_JOB_LOCK_MS: 5000,
+      RNNLM_JOB_LOCK_RENEW_MS: 2500,
+      RNNLM_STALLED_CHECK_MS: 2000,
+    },
     logger: env.logger,
-    lockDuration: 5000,
-    stalledInterval: 2000,
   });
   env.defer(() => worker.close(10_000));
   return worker;
