@@ -11,7 +11,6 @@ import { EXPECTED_5XX, isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
-import { nativeStatus } from '../ml/native.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { jobsRoutes } from './routes/jobs.js';
@@ -156,7 +155,6 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       jobs,
       settings,
       engineReady: () => models.ready(),
-      kernels: nativeStatus,
     });
     await app.register(jobsRoutes, { jobs, settings });
     await app.register(modelsRoutes, { models, states });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { RnnlmError } from '../errors.js';
-import { nativeStatus, selectNativeKernels, type NativeKernelMode } from './native.js';
+import { nativeStatus, selectNativeKernels, type NativeKernelMode, type NativeStatus } from './native.js';
 import { installWasmKernels } from './wasm-kernels.js';
 
 /** Which tfjs backend to run on; `auto` takes the fastest one that loads. */
@@ -21,6 +21,8 @@ export interface BackendInfo {
    * recurrent layers run on tfjs ops alone.
    */
   nativeKernels: string | null;
+  /** The native engine of the thread that selected this backend: in use, or why not. */
+  native: NativeStatus;
 }
 
 // The native bindings are optional dependencies that cannot install everywhere, so they are
@@ -59,6 +61,7 @@ async function select(
       nativeKernels: status.inUse
         ? `${status.build ?? 'unknown build'} (${status.core ?? '?'}), ${status.threads ?? '?'} threads`
         : null,
+      native: status,
     };
   };
   if (preference === 'auto' || preference === 'tensorflow') {

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { isRnnlmError, RnnlmError } from '../../errors.js';
 import { evictionWarning } from '../../queue/connection.js';
 import type { ModelService } from '../../contracts/models.js';
-import type { NativeStatus } from '../../ml/native.js';
 import type { JobService } from '../../queue/types.js';
 import type { ApiSettings } from '../app.js';
 import { errors, json } from '../schemas/common.js';
@@ -14,8 +13,6 @@ export interface HealthRoutesOptions {
   settings: ApiSettings;
   /** Resolves once the engine that runs the models has started: the probe never starts one itself. */
   engineReady: ModelService['ready'];
-  /** The native kernels this process uses (or why not), for `/readyz`. */
-  kernels: () => NativeStatus;
 }
 
 /** How long a probe waits for the inference engine to start the first time. */
@@ -81,7 +78,7 @@ function slowEngineWarning(backend: string, native: boolean, reason: string | nu
 /** Liveness and readiness probes. */
 export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
   app,
-  { jobs, settings, engineReady, kernels: kernelStatus },
+  { jobs, settings, engineReady },
   done,
 ) => {
   app.get(
@@ -134,7 +131,8 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         ? undefined
         : within(jobs.maxmemoryPolicy(), settings.readyTimeoutMs, 'Redis').catch(() => 'unknown');
     const [, info, maxmemoryPolicy] = await Promise.all([redis, backend, policy]);
-    const { inUse, ...native } = kernelStatus();
+    // The inference thread's engine: the one that serves (the API thread computes nothing).
+    const { inUse, ...native } = info.native;
     const warnings = [
       maxmemoryPolicy === undefined ? undefined : evictionWarning(maxmemoryPolicy),
       slowEngineWarning(info.name, inUse, native.reason),
