@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import type { InferenceStats } from '../../../src/contracts/models.js';
 import type { ScoreResult } from '../../../src/ml/eval/score.js';
 import type { GenerateOptions, GenerateResult } from '../../../src/ml/generate/generate.js';
+import { loadNativeKernels } from '../../../src/ml/native.js';
 import { assertMatchesOpenApi, useSharedTinyModel } from '../../helpers/app.js';
 
 const withModel = useSharedTinyModel();
@@ -165,26 +166,37 @@ test('every row busy and the queue full: 503 RNNLM_OVERLOADED with Retry-After, 
   }
 });
 
-test('500 batched generations and scorings leave no tensors and no row state behind', async (t) => {
-  const { models, id } = await withModel(t);
-  const wave = (n: number, offset: number) =>
-    Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        (i + offset) % 2 === 0
-          ? models.generate(id, { prompt: 'AB', maxTokens: 12, seed: i + offset })
-          : models.score(id, 'To be, or not'.slice(0, 3 + ((i + offset) % 10)), { details: true }),
-      ),
-    );
-  await wave(10, 0);
-  const before = await models.memory();
-  for (let done = 0; done < 500; done += 50) await wave(50, done);
-  assert.ok(forwards(await models.inferenceStats(), 'generate').largest > 1, 'the requests were batched');
-  const after = await models.memory();
-  assert.equal(after.numTensors, before.numTensors);
-  assert.equal(after.numBytes, before.numBytes);
-  assert.equal(after.stateBytes, 0);
-  assert.equal(after.models, 1);
-});
+for (const native of ['on', 'off'] as const) {
+  test(
+    `500 batched generations and scorings leave no tensors and no row state behind (native kernels ${native})`,
+    {
+      skip:
+        native === 'on' && loadNativeKernels() === null && process.env.CI !== 'true'
+          ? 'native/ is not built'
+          : false,
+    },
+    async (t) => {
+      const { models, id } = await withModel(t, { env: { RNNLM_NATIVE_KERNELS: native } });
+      const wave = (n: number, offset: number) =>
+        Promise.all(
+          Array.from({ length: n }, (_, i) =>
+            (i + offset) % 2 === 0
+              ? models.generate(id, { prompt: 'AB', maxTokens: 12, seed: i + offset })
+              : models.score(id, 'To be, or not'.slice(0, 3 + ((i + offset) % 10)), { details: true }),
+          ),
+        );
+      await wave(10, 0);
+      const before = await models.memory();
+      for (let done = 0; done < 500; done += 50) await wave(50, done);
+      assert.ok(forwards(await models.inferenceStats(), 'generate').largest > 1, 'the requests were batched');
+      const after = await models.memory();
+      assert.equal(after.numTensors, before.numTensors);
+      assert.equal(after.numBytes, before.numBytes);
+      assert.equal(after.stateBytes, 0);
+      assert.equal(after.models, 1);
+    },
+  );
+}
 
 test('/healthz answers while generations run: the model runs off the API event loop', async (t) => {
   const { app, models, id } = await withModel(t, { env: LONG });
