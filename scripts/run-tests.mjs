@@ -43,7 +43,7 @@ if (nativeError !== undefined) {
     ].join('\n'),
   );
   if (process.env.CI === 'true') {
-    console.error('CI=true: refusing to run the suite without the native kernels.');
+    console.error('CI=true: refusing to run the suite without the native engine.');
     process.exit(1);
   }
 }

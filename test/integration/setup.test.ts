@@ -1,6 +1,6 @@
 /**
  * The set-up behind `npm ci && npm test`: where it cannot install (not root, no apt-get) it
- * stops at once naming what is missing, and the test runner never lets the native-kernel
+ * stops at once naming what is missing, and the test runner never lets the native-engine
  * tests skip quietly.
  */
 import assert from 'node:assert/strict';
@@ -70,7 +70,7 @@ test('not root: the set-up stops within seconds, naming each missing piece and i
   assert.match(run.stderr, /sudo apt-get install -y redis-server redis-sentinel[^\n]*chromium/);
 });
 
-test('without the native kernels the runner says so loudly, and under CI=true it fails', async (t) => {
+test('without the native engine the runner says so loudly, and under CI=true it fails', async (t) => {
   const repo = await tempDir(t, 'rnnlm-runner-');
   await mkdir(join(repo, 'scripts'));
   await mkdir(join(repo, 'test', 'unit'), { recursive: true });
@@ -90,8 +90,8 @@ test('without the native kernels the runner says so loudly, and under CI=true it
 
   const local = runner(undefined);
   assert.equal(local.status, 0, local.stderr);
-  assert.match(local.stderr, /native kernels are not built: their tests will be SKIPPED/);
+  assert.match(local.stderr, /native engine \(oneDNN\) is not built: its tests will be SKIPPED/);
   const ci = runner('true');
   assert.equal(ci.status, 1);
-  assert.match(ci.stderr, /CI=true: refusing to run the suite without the native kernels/);
+  assert.match(ci.stderr, /CI=true: refusing to run the suite without the native engine/);
 });
