@@ -21,14 +21,20 @@ export async function readRecord(store: JobStore, id: string): Promise<JobRecord
   return parseRecord(await store.redis.hgetall(store.keys.record(id)));
 }
 
-/** A job's BullMQ job and state; `unknown` once BullMQ no longer has it. */
+/**
+ * A job's BullMQ job and state; `unknown` once BullMQ no longer has it. The state is read
+ * first: BullMQ moves a job to `completed` in the same script that stores its return value,
+ * so a job read after its state says `completed` always has its result (read the other way
+ * round, a job finishing in between showed `completed` without its model).
+ */
 export async function readBullJob(
   store: JobStore,
   id: string,
 ): Promise<{ job: BullJob<TrainingJobData, TrainingResult> | undefined; state: JobState | 'unknown' }> {
+  const state = await store.queue.getJobState(id);
   const job = await store.queue.getJob(id);
   if (job === undefined) return { job, state: 'unknown' };
-  return { job, state: await job.getState() };
+  return { job, state: state === 'unknown' ? await job.getState() : state };
 }
 
 /** One job as the API shows it; undefined for an id the service has no record of. */
@@ -54,7 +60,10 @@ const STATE_LOOKUPS = [
   { key: 'waiting-children', kind: 'zset', state: 'waiting-children' },
 ] as const satisfies readonly { key: string; kind: 'zset' | 'list'; state: JobState }[];
 
-/** Commands per job in {@link readJobs}' pipeline: its record, its BullMQ hash, each state lookup. */
+/**
+ * Commands per job in {@link readJobs}' pipeline: its record, each state lookup, then its
+ * BullMQ hash (after the lookups, for the reason {@link readBullJob} reads the state first).
+ */
 const COMMANDS_PER_JOB = 2 + STATE_LOOKUPS.length;
 
 /** The fields of a BullMQ job hash the view reads, parsed as BullMQ's `Job.fromJSON` parses them. */
@@ -89,11 +98,12 @@ export async function readJobs(store: JobStore, ids: readonly string[]): Promise
   const { redis, keys, queue } = store;
   const pipeline = redis.pipeline();
   for (const id of wanted) {
-    pipeline.hgetall(keys.record(id)).hgetall(queue.toKey(id));
+    pipeline.hgetall(keys.record(id));
     for (const { key, kind } of STATE_LOOKUPS) {
       if (kind === 'zset') pipeline.zscore(queue.toKey(key), id);
       else pipeline.lpos(queue.toKey(key), id);
     }
+    pipeline.hgetall(queue.toKey(id));
   }
   const replies = (await pipeline.exec()) ?? [];
   const results = replies.map(([err, value]) => {
@@ -102,10 +112,10 @@ export async function readJobs(store: JobStore, ids: readonly string[]): Promise
   });
   const views = new Map<string, Job | undefined>();
   wanted.forEach((id, i) => {
-    const [recordHash, bullHash, ...lookups] = results.slice(
-      i * COMMANDS_PER_JOB,
-      (i + 1) * COMMANDS_PER_JOB,
-    );
+    const own = results.slice(i * COMMANDS_PER_JOB, (i + 1) * COMMANDS_PER_JOB);
+    const recordHash = own[0];
+    const lookups = own.slice(1, 1 + STATE_LOOKUPS.length);
+    const bullHash = own[1 + STATE_LOOKUPS.length];
     const record = parseRecord(recordHash as Record<string, string>);
     if (record === undefined) return;
     const hash = bullHash as Record<string, string>;
