@@ -73,6 +73,7 @@ rnn_ctx *rnn_ctx_create(void) {
   rnn_ctx *ctx = calloc(1, sizeof *ctx);
   if (ctx == NULL) return NULL;
   ctx->threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   pthread_mutex_init(&ctx->mu, NULL);
   pthread_cond_init(&ctx->wake, NULL);
   pthread_cond_init(&ctx->finished, NULL);
@@ -473,8 +474,13 @@ int rnn_sgemm(rnn_ctx *ctx, int trans_a, int trans_b, int m, int n, int k, const
   return (long)m * n * k >= OFFLOAD_MACS ? offload(ctx, sgemm_here, &j) : sgemm_here(ctx, &j);
 }
 
+/*
+ * Calls below OFFLOAD_MACS run on the calling thread with one OpenMP thread: a batch-1 step is
+ * too small to split (two threads made it slower), while every call big enough to gain from
+ * more threads runs on the compute thread, with `threads`.
+ */
 void rnn_set_threads(rnn_ctx *ctx, int threads) {
-  omp_set_num_threads(threads);
+  omp_set_num_threads(1);
   pthread_mutex_lock(&ctx->mu);
   ctx->threads = threads;
   pthread_mutex_unlock(&ctx->mu);

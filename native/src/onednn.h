@@ -68,7 +68,7 @@ int rnn_backward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const r
 int rnn_sgemm(rnn_ctx *ctx, int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b,
               float *c);
 
-/* The OpenMP threads of the context's oneDNN calls (on the calling thread and its compute thread). */
+/* The OpenMP threads of the context's big oneDNN calls (on its compute thread; small ones run on the caller with one). */
 void rnn_set_threads(rnn_ctx *ctx, int threads);
 int rnn_threads(rnn_ctx *ctx);
 

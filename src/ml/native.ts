@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+import { nativeLibraryEnv } from '../config.js';
 import { RnnlmError } from '../errors.js';
 
 /** The dimensions every layer call takes: T steps, B sequences, I inputs, H hidden units. */
@@ -131,6 +132,7 @@ function guarded(addon: NativeKernels): NativeKernels {
 /** Loads the addon at `path`; when it cannot, says why: missing, or the loader's own error. */
 export function loadAddon(path: string): LoadResult {
   if (!existsSync(path)) return { kernels: null, error: `not built (${path} is missing)` };
+  nativeLibraryEnv();
   try {
     return { kernels: guarded(createRequire(import.meta.url)(path) as NativeKernels) };
   } catch (err) {
