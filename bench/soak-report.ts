@@ -61,6 +61,8 @@ export interface SoakReport {
   kinds: Record<string, KindStats>;
   perMinute: { minute: number; kinds: Record<string, KindStats> }[];
   processes: ProcessSeries[];
+  /** Training jobs the soak submitted, and how many times BullMQ took one for stalled. */
+  jobs: { submitted: number; stalled: number };
   errors: Call[];
 }
 
@@ -123,6 +125,8 @@ export function summaryTable(report: SoakReport): string[] {
     );
   }
   lines.push(
+    '',
+    `training jobs: ${report.jobs.submitted} submitted, taken for stalled ${report.jobs.stalled} times (target 0)`,
     '',
     '| process | samples | RSS start -> end | RSS growth after warm-up (target < 10 %) | heap used end | heap growth | event-loop p99 max ms |',
   );

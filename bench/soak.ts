@@ -19,7 +19,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
+
+import { TRAINING_QUEUE } from '../src/queue/training-queue.js';
 
 import {
   growth,
@@ -98,6 +101,7 @@ async function startService(name: string, role: 'api' | 'worker'): Promise<Servi
 }
 
 const calls: Call[] = [];
+let jobsSubmitted = 0;
 let stopAt = Infinity;
 const running = () => Date.now() < stopAt;
 
@@ -145,6 +149,7 @@ async function train(
   );
   const id = (submitted.body as { id?: string } | undefined)?.id;
   if (submitted.status !== 202 || id === undefined) return undefined;
+  jobsSubmitted += 1;
   for (;;) {
     await sleep(1000);
     const { body } = await call('poll', base, `/jobs/${id}`);
@@ -246,7 +251,15 @@ async function removeKeys(): Promise<void> {
 async function main(): Promise<void> {
   const loadavgStart = loadavg();
   const services: Service[] = [];
+  // A lock lost while a job still trains shows as BullMQ's stalled event: the soak counts them.
+  const queueEvents = new QueueEvents(TRAINING_QUEUE, {
+    prefix,
+    connection: { url: redisUrl, maxRetriesPerRequest: null },
+  });
+  let stalled = 0;
+  queueEvents.on('stalled', () => (stalled += 1));
   try {
+    await queueEvents.waitUntilReady();
     services.push(await startService('api', 'api'));
     services.push(await startService('worker-1', 'worker'), await startService('worker-2', 'worker'));
     const base = /listening\s+(http:\/\/\S+)/.exec(services[0]?.stdout ?? '')?.[1];
@@ -284,6 +297,7 @@ async function main(): Promise<void> {
         ),
       })),
       processes: readProbes(services, startT, startT + warmupMinutes * 60_000, endT),
+      jobs: { submitted: jobsSubmitted, stalled },
       // The first 200 of them: an error's kind, time, status and code.
       errors: measured.filter((c) => c.status < 200 || (c.status >= 300 && !planned(c))).slice(0, 200),
     };
@@ -296,6 +310,7 @@ async function main(): Promise<void> {
   } finally {
     stopAt = 0;
     await stopAll(services);
+    await queueEvents.close();
     await removeKeys().catch((err: unknown) =>
       log(`could not remove the keys under ${prefix}: ${String(err)}`),
     );
