@@ -4,6 +4,12 @@ import type { NamedArray } from '../model/lm.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
 
+/** A weight in host memory with its shape (which names its optimizer slots). */
+export interface HostWeight {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
 /**
  * Optimizers written out rather than taken from tf.train: their whole state (moments and
  * step count) must go into checkpoints and come back bit-exactly, and the learning rate
@@ -13,6 +19,12 @@ export interface Optimizer {
   readonly name: OptimizerName;
   /** Applies one update with the given learning rate; gradients are not disposed. */
   apply(variables: tf.Variable[], grads: tf.Tensor[], learningRate: number): void;
+  /**
+   * The same update in host memory (the native engine's training step): new arrays for the
+   * weights, the inputs left unchanged. One optimizer serves one engine; its checkpointed
+   * state is the same either way.
+   */
+  applyHost(weights: HostWeight[], grads: Float32Array[], learningRate: number): Float32Array[];
   /** Moments and counters as plain arrays, for checkpoints. */
   getState(): NamedArray[];
   setState(state: NamedArray[]): void;
@@ -23,42 +35,69 @@ export interface Optimizer {
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 const RMSPROP = { rho: 0.99, eps: 1e-8 };
 
+/**
+ * Optimizer moments by slot key: tfjs variables for the tfjs engine, host arrays for the
+ * native one, and restored checkpoint arrays until the first update takes them as either.
+ */
 class Slots {
-  private readonly slots = new Map<string, tf.Variable>();
+  private readonly vars = new Map<string, tf.Variable>();
+  private readonly host = new Map<string, Float32Array>();
+  private readonly restored = new Map<string, NamedArray>();
 
   get(key: string, like: tf.Tensor): tf.Variable {
-    let v = this.slots.get(key);
+    let v = this.vars.get(key);
     if (v === undefined) {
-      v = tf.tidy(() => tf.variable(tf.zerosLike(like), false));
-      this.slots.set(key, v);
+      const r = this.restored.get(key);
+      this.restored.delete(key);
+      v = tf.tidy(() =>
+        tf.variable(r === undefined ? tf.zerosLike(like) : tf.tensor(r.data, r.shape), false),
+      );
+      this.vars.set(key, v);
     }
     return v;
   }
 
-  entries(): [string, tf.Variable][] {
-    return [...this.slots];
+  getHost(key: string, size: number): Float32Array {
+    let a = this.host.get(key);
+    if (a === undefined) {
+      const r = this.restored.get(key);
+      this.restored.delete(key);
+      a = r === undefined ? new Float32Array(size) : Float32Array.from(r.data);
+      this.host.set(key, a);
+    }
+    return a;
+  }
+
+  arrays(): NamedArray[] {
+    return [
+      ...[...this.restored.values()],
+      ...[...this.vars].map(([name, v]) => ({
+        name,
+        shape: [...v.shape],
+        data: v.dataSync() as Float32Array,
+      })),
+      ...[...this.host].map(([name, a]) => ({ name, shape: this.shapeOf(name), data: a.slice() })),
+    ];
+  }
+
+  private shapeOf(key: string): number[] {
+    return (key.split(':')[1] ?? '').split('x').map(Number);
   }
 
   restore(state: NamedArray[]): void {
     this.dispose();
-    for (const s of state)
-      this.slots.set(
-        s.name,
-        tf.tidy(() => tf.variable(tf.tensor(s.data, s.shape), false)),
-      );
+    for (const s of state) this.restored.set(s.name, s);
   }
 
   dispose(): void {
-    for (const v of this.slots.values()) v.dispose();
-    this.slots.clear();
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+    this.host.clear();
+    this.restored.clear();
   }
 }
 
-function toArrays(entries: [string, tf.Variable][]): NamedArray[] {
-  return entries.map(([name, v]) => ({ name, shape: [...v.shape], data: v.dataSync() as Float32Array }));
-}
-
-function slotKey(v: tf.Variable, i: number, kind: string): string {
+function slotKey(v: { shape: readonly number[] }, i: number, kind: string): string {
   // Variable names carry a per-process suffix; the position in the list is stable.
   return `${kind}/${i}:${v.shape.join('x')}`;
 }
@@ -69,7 +108,7 @@ export function createOptimizer(name: OptimizerName): Optimizer {
   const base = {
     name,
     getState(): NamedArray[] {
-      return [{ name: 'step', shape: [1], data: new Float32Array([t]) }, ...toArrays(slots.entries())];
+      return [{ name: 'step', shape: [1], data: new Float32Array([t]) }, ...slots.arrays()];
     },
     setState(state: NamedArray[]): void {
       const step = state.find((s) => s.name === 'step');
@@ -87,6 +126,15 @@ export function createOptimizer(name: OptimizerName): Optimizer {
         apply(variables, grads, lr) {
           t++;
           tf.tidy(() => variables.forEach((v, i) => v.assign(tf.sub(v, tf.mul(grads[i] as tf.Tensor, lr)))));
+        },
+        applyHost(weights, grads, lr) {
+          t++;
+          return weights.map((w, i) => {
+            const g = grads[i] as Float32Array;
+            const out = new Float32Array(w.data.length);
+            for (let j = 0; j < out.length; j++) out[j] = (w.data[j] as number) - (g[j] as number) * lr;
+            return out;
+          });
         },
       };
     case 'adam':
@@ -109,6 +157,28 @@ export function createOptimizer(name: OptimizerName): Optimizer {
             }),
           );
         },
+        applyHost(weights, grads, lr) {
+          t++;
+          const { beta1, beta2, eps } = ADAM;
+          const c1 = 1 - beta1 ** t;
+          const c2 = 1 - beta2 ** t;
+          const step = lr / c1;
+          return weights.map((w, i) => {
+            const g = grads[i] as Float32Array;
+            const m = slots.getHost(slotKey(w, i, 'm'), g.length);
+            const s = slots.getHost(slotKey(w, i, 'v'), g.length);
+            const out = new Float32Array(g.length);
+            for (let j = 0; j < g.length; j++) {
+              const gj = g[j] as number;
+              const mj = (m[j] as number) * beta1 + gj * (1 - beta1);
+              const sj = (s[j] as number) * beta2 + gj * gj * (1 - beta2);
+              m[j] = mj;
+              s[j] = sj;
+              out[j] = (w.data[j] as number) - (mj / (Math.sqrt(sj / c2) + eps)) * step;
+            }
+            return out;
+          });
+        },
       };
     case 'rmsprop':
       return {
@@ -124,6 +194,22 @@ export function createOptimizer(name: OptimizerName): Optimizer {
               v.assign(tf.sub(v, tf.mul(tf.div(g, tf.add(tf.sqrt(s), eps)), lr)));
             }),
           );
+        },
+        applyHost(weights, grads, lr) {
+          t++;
+          const { rho, eps } = RMSPROP;
+          return weights.map((w, i) => {
+            const g = grads[i] as Float32Array;
+            const s = slots.getHost(slotKey(w, i, 'sq'), g.length);
+            const out = new Float32Array(g.length);
+            for (let j = 0; j < g.length; j++) {
+              const gj = g[j] as number;
+              const sj = (s[j] as number) * rho + gj * gj * (1 - rho);
+              s[j] = sj;
+              out[j] = (w.data[j] as number) - (gj / (Math.sqrt(sj) + eps)) * lr;
+            }
+            return out;
+          });
         },
       };
   }
