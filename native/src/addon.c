@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "onednn.h"
+#include "update.h"
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -312,6 +313,68 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The length of a Float32Array, or false after throwing. */
+static bool float_length(napi_env env, napi_value v, const char *name, size_t *n) {
+  bool is_typed = false;
+  napi_typedarray_type kind;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &kind, n, NULL, NULL, NULL) != napi_ok || kind != napi_float32_array) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", name);
+    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * update(kind, w, g, m, v, out, scale, hyper): one optimizer step over equal-length arrays
+ * (update.h); kind 0 SGD, 1 Adam, 2 RMSprop; m and v may be null where the rule has no such
+ * moment; hyper a Float64Array of the rule's hyper-parameters.
+ */
+static napi_value update_js(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t kind;
+  double scale;
+  size_t n, hn = 0;
+  if (argc != 8 || napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < 0 || kind > 2 ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "update takes (kind 0-2, w, g, m, v, out, scale, hyper)");
+    return NULL;
+  }
+  if (!float_length(env, argv[1], "w", &n)) return NULL;
+  float *w, *g, *m, *v, *out;
+  if (!get_floats(env, argv[1], "w", n, false, &w) || !get_floats(env, argv[2], "g", n, false, &g) ||
+      !get_floats(env, argv[3], "m", n, kind != UPDATE_ADAM, &m) ||
+      !get_floats(env, argv[4], "v", n, kind == UPDATE_SGD, &v) || !get_floats(env, argv[5], "out", n, false, &out))
+    return NULL;
+  bool is_typed = false;
+  napi_typedarray_type hkind;
+  void *hdata = NULL;
+  if (napi_is_typedarray(env, argv[7], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[7], &hkind, &hn, &hdata, NULL, NULL) != napi_ok ||
+      hkind != napi_float64_array || hn < 6) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "hyper must be a Float64Array of 6 values");
+    return NULL;
+  }
+  update_step((update_kind)kind, n, w, g, m, v, out, (float)scale, hdata);
+  return NULL;
+}
+
+/* sumSquares(x): Σ x² of a Float32Array, in double precision. */
+static napi_value sum_squares_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t n;
+  float *x;
+  if (argc != 1 || !float_length(env, argv[0], "x", &n) || !get_floats(env, argv[0], "x", n, false, &x)) return NULL;
+  CHECK(napi_create_double(env, update_sum_squares(n, x), &result));
+  return result;
+}
+
 /* setThreads(n): the OpenMP threads of this JavaScript thread's oneDNN calls. */
 static napi_value set_threads_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -350,7 +413,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* A context that failed to initialise is reported by the first call that needs it. */
   rnn_ctx *ctx = rnn_ctx_create();
   if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 4];
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 6];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
@@ -362,6 +425,9 @@ static napi_value init(napi_env env, napi_value exports) {
   props[n++] =
       (napi_property_descriptor){"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"info", NULL, info_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"update", NULL, update_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] =
+      (napi_property_descriptor){"sumSquares", NULL, sum_squares_js, NULL, NULL, NULL, napi_enumerable, NULL};
   CHECK(napi_define_properties(env, exports, n, props));
   return exports;
 }

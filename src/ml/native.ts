@@ -73,6 +73,23 @@ export interface NativeKernels {
     b: Float32Array,
     c: Float32Array,
   ): void;
+  /**
+   * One optimizer step over equal-length arrays: out = w − rule(g · scale), kind 0 SGD, 1 Adam,
+   * 2 RMSprop; `m` (Adam) and `v` (Adam, RMSprop) are the moments, updated in place; `hyper`
+   * is [lr, beta1 | rho, beta2 | eps, eps, lr / (1 − beta1^t), 1 / (1 − beta2^t)].
+   */
+  update(
+    kind: 0 | 1 | 2,
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array | null,
+    v: Float32Array | null,
+    out: Float32Array,
+    scale: number,
+    hyper: Float64Array,
+  ): void;
+  /** Σ x², in double precision. */
+  sumSquares(x: Float32Array): number;
   /** The OpenMP threads of this JavaScript thread's oneDNN calls. */
   setThreads(threads: number): void;
   /** The library ("oneDNN 2.6.3"), the instruction set its kernels use on this CPU, and the threads. */

@@ -190,25 +190,23 @@ export function hostGradients(
 }
 
 /**
- * Element-wise clip to [-clipValue, clipValue] (when set), then rescale so the global norm is
- * at most clipNorm (when > 0), in place, as clip.ts does on tensors; returns the norm before the rescale.
+ * Element-wise clip to [-clipValue, clipValue] (when set, in place), then the factor that
+ * rescales the global norm to at most clipNorm (when > 0), as clip.ts does on tensors; the
+ * optimizer applies the factor as it reads the gradients. Returns the norm before the rescale.
  */
-export function clipHost(grads: Float32Array[], clipNorm: number, clipValue?: number): number {
+export function clipHost(
+  k: NativeKernels,
+  grads: Float32Array[],
+  clipNorm: number,
+  clipValue?: number,
+): { norm: number; scale: number } {
   let sumSq = 0;
   for (const g of grads) {
-    for (let i = 0; i < g.length; i++) {
-      let gi = g[i] as number;
-      if (clipValue !== undefined) {
-        gi = Math.min(clipValue, Math.max(-clipValue, gi));
-        g[i] = gi;
-      }
-      sumSq += gi * gi;
+    if (clipValue !== undefined) {
+      for (let i = 0; i < g.length; i++) g[i] = Math.min(clipValue, Math.max(-clipValue, g[i] as number));
     }
+    sumSq += k.sumSquares(g);
   }
   const norm = Math.sqrt(sumSq);
-  if (clipNorm > 0 && norm > clipNorm) {
-    const scale = clipNorm / (norm + 1e-6);
-    for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = (g[i] as number) * scale;
-  }
-  return norm;
+  return { norm, scale: clipNorm > 0 && norm > clipNorm ? clipNorm / (norm + 1e-6) : 1 };
 }

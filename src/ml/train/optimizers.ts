@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { NamedArray } from '../model/lm.js';
+import type { NativeKernels } from '../native.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
 
@@ -20,11 +21,17 @@ export interface Optimizer {
   /** Applies one update with the given learning rate; gradients are not disposed. */
   apply(variables: tf.Variable[], grads: tf.Tensor[], learningRate: number): void;
   /**
-   * The same update in host memory (the native engine's training step): new arrays for the
-   * weights, the inputs left unchanged. One optimizer serves one engine; its checkpointed
-   * state is the same either way.
+   * The same update in host memory on the native engine's kernels, of the gradients times
+   * `gradScale` (clipping's rescale): new arrays for the weights, the inputs left unchanged.
+   * One optimizer serves one engine; its checkpointed state is the same either way.
    */
-  applyHost(weights: HostWeight[], grads: Float32Array[], learningRate: number): Float32Array[];
+  applyHost(
+    k: NativeKernels,
+    weights: HostWeight[],
+    grads: Float32Array[],
+    learningRate: number,
+    gradScale: number,
+  ): Float32Array[];
   /** Moments and counters as plain arrays, for checkpoints. */
   getState(): NamedArray[];
   setState(state: NamedArray[]): void;
@@ -127,12 +134,12 @@ export function createOptimizer(name: OptimizerName): Optimizer {
           t++;
           tf.tidy(() => variables.forEach((v, i) => v.assign(tf.sub(v, tf.mul(grads[i] as tf.Tensor, lr)))));
         },
-        applyHost(weights, grads, lr) {
+        applyHost(k, weights, grads, lr, scale) {
           t++;
+          const hyper = Float64Array.of(lr, 0, 0, 0, 0, 0);
           return weights.map((w, i) => {
-            const g = grads[i] as Float32Array;
             const out = new Float32Array(w.data.length);
-            for (let j = 0; j < out.length; j++) out[j] = (w.data[j] as number) - (g[j] as number) * lr;
+            k.update(0, w.data, grads[i] as Float32Array, null, null, out, scale, hyper);
             return out;
           });
         },
@@ -157,25 +164,16 @@ export function createOptimizer(name: OptimizerName): Optimizer {
             }),
           );
         },
-        applyHost(weights, grads, lr) {
+        applyHost(k, weights, grads, lr, scale) {
           t++;
           const { beta1, beta2, eps } = ADAM;
-          const c1 = 1 - beta1 ** t;
-          const c2 = 1 - beta2 ** t;
-          const step = lr / c1;
+          const hyper = Float64Array.of(lr, beta1, beta2, eps, lr / (1 - beta1 ** t), 1 / (1 - beta2 ** t));
           return weights.map((w, i) => {
-            const g = grads[i] as Float32Array;
-            const m = slots.getHost(slotKey(w, i, 'm'), g.length);
-            const s = slots.getHost(slotKey(w, i, 'v'), g.length);
-            const out = new Float32Array(g.length);
-            for (let j = 0; j < g.length; j++) {
-              const gj = g[j] as number;
-              const mj = (m[j] as number) * beta1 + gj * (1 - beta1);
-              const sj = (s[j] as number) * beta2 + gj * gj * (1 - beta2);
-              m[j] = mj;
-              s[j] = sj;
-              out[j] = (w.data[j] as number) - (mj / (Math.sqrt(sj / c2) + eps)) * step;
-            }
+            const size = w.data.length;
+            const out = new Float32Array(size);
+            const m = slots.getHost(slotKey(w, i, 'm'), size);
+            const v = slots.getHost(slotKey(w, i, 'v'), size);
+            k.update(1, w.data, grads[i] as Float32Array, m, v, out, scale, hyper);
             return out;
           });
         },
@@ -195,19 +193,15 @@ export function createOptimizer(name: OptimizerName): Optimizer {
             }),
           );
         },
-        applyHost(weights, grads, lr) {
+        applyHost(k, weights, grads, lr, scale) {
           t++;
           const { rho, eps } = RMSPROP;
+          const hyper = Float64Array.of(lr, rho, eps, 0, 0, 0);
           return weights.map((w, i) => {
-            const g = grads[i] as Float32Array;
-            const s = slots.getHost(slotKey(w, i, 'sq'), g.length);
-            const out = new Float32Array(g.length);
-            for (let j = 0; j < g.length; j++) {
-              const gj = g[j] as number;
-              const sj = (s[j] as number) * rho + gj * gj * (1 - rho);
-              s[j] = sj;
-              out[j] = (w.data[j] as number) - (gj / (Math.sqrt(sj) + eps)) * lr;
-            }
+            const size = w.data.length;
+            const out = new Float32Array(size);
+            const v = slots.getHost(slotKey(w, i, 'sq'), size);
+            k.update(2, w.data, grads[i] as Float32Array, null, v, out, scale, hyper);
             return out;
           });
         },

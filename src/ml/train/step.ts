@@ -45,16 +45,18 @@ function hostTrainStep(model: RnnLm, k: NativeKernels, optimizer: Optimizer, inp
   const vars = model.trainableVariables();
   const weights = vars.map((v) => host(v));
   const { loss, grads, state } = hostGradients(model, k, input, weights);
-  const gradNorm = clipHost(grads, input.clipNorm, input.clipValue);
-  if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+  const { norm, scale } = clipHost(k, grads, input.clipNorm, input.clipValue);
+  if (Number.isFinite(loss) && Number.isFinite(norm)) {
     const next = optimizer.applyHost(
+      k,
       vars.map((v, i) => ({ data: weights[i] as Float32Array, shape: v.shape })),
       grads,
       input.learningRate,
+      scale,
     );
     model.assignHost(next);
   }
-  return { loss, gradNorm, state };
+  return { loss, gradNorm: norm, state };
 }
 
 /** The tfjs engine's step: tfjs' autodiff over trainLoss, then tensor ops for the update. */
