@@ -57,6 +57,29 @@ function workspaceFor(owner: object, length: number): Workspace {
   return held;
 }
 
+/**
+ * oneDNN's weight gradients of a layer, reused from step to step (the kernel zeroes them each
+ * call): fresh ones were megabytes of garbage a step.
+ */
+const diffs = new WeakMap<object, OnednnWeights>();
+
+function diffWeights(owner: object, w: OnednnWeights): OnednnWeights {
+  let d = diffs.get(owner);
+  if (
+    d?.layer.length !== w.layer.length ||
+    d.iter.length !== w.iter.length ||
+    d.bias.length !== w.bias.length
+  ) {
+    d = {
+      layer: new Float32Array(w.layer.length),
+      iter: new Float32Array(w.iter.length),
+      bias: new Float32Array(w.bias.length),
+    };
+    diffs.set(owner, d);
+  }
+  return d;
+}
+
 interface Piece {
   d: LayerDims;
   x: Float32Array;
@@ -70,12 +93,14 @@ interface Piece {
 export interface SegmentRun extends LayerOutput {
   /**
    * dX [T·B, I] and the weight gradients in rnnlm's layout from the gradients of the outputs
-   * [T·B, H] and of the final state (`dCLast` empty but for LSTM).
+   * [T·B, H] and of the final state (`dCLast` empty but for LSTM); the weight gradients are
+   * added into `into` when given (zeros, or gradients to accumulate), else into new arrays.
    */
   backward(
     dOut: Float32Array,
     dHLast: Float32Array,
     dCLast: Float32Array,
+    into?: HostLayer,
   ): { dX: Float32Array; grads: HostLayer };
 }
 
@@ -142,20 +167,16 @@ export function trainSegment(
     pieces.forEach((piece, i) => out.set(piece.o.out, (starts[i] as number) * batch * hidden));
   }
 
-  const backward = (dOut: Float32Array, dHLast: Float32Array, dCLast: Float32Array) => {
+  const backward = (dOut: Float32Array, dHLast: Float32Array, dCLast: Float32Array, into?: HostLayer) => {
     const g = spec.gates;
     const dX = new Float32Array(steps * batch * input);
-    const grads: HostLayer = {
+    const grads: HostLayer = into ?? {
       kernel: new Float32Array(input * g * hidden),
       recurrent: new Float32Array(hidden * g * hidden),
       bias: new Float32Array(g * hidden),
       recurrentBias: cell === 'gru' ? new Float32Array(hidden) : EMPTY,
     };
-    const dw: OnednnWeights = {
-      layer: new Float32Array(w.layer.length),
-      iter: new Float32Array(w.iter.length),
-      bias: new Float32Array(w.bias.length),
-    };
+    const dw = diffWeights(owner, w);
     let dH = dHLast;
     let dC = spec.cellState ? dCLast : EMPTY;
     try {

@@ -169,15 +169,17 @@ export function hostGradients(
   for (let l = layers - 1; l >= 0; l--) {
     const run = runs[l] as SegmentRun;
     const dOut = times(dCurrent, masks[l + 1]);
-    const { dX, grads: g } = run.backward(
+    const { dX } = run.backward(
       dOut,
       new Float32Array(batch * h),
       cell === 'lstm' ? new Float32Array(batch * h) : EMPTY,
+      {
+        kernel: grads[at(`layers.${l}.kernel`)] as Float32Array,
+        recurrent: grads[at(`layers.${l}.recurrent`)] as Float32Array,
+        bias: grads[at(`layers.${l}.bias`)] as Float32Array,
+        recurrentBias: cell === 'gru' ? (grads[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
+      },
     );
-    grads[at(`layers.${l}.kernel`)] = g.kernel;
-    grads[at(`layers.${l}.recurrent`)] = g.recurrent;
-    grads[at(`layers.${l}.bias`)] = g.bias;
-    if (cell === 'gru') grads[at(`layers.${l}.recurrentBias`)] = g.recurrentBias;
     dCurrent = dX;
   }
   const dEmbedded = times(dCurrent, masks[0]);
