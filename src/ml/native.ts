@@ -90,6 +90,16 @@ export interface NativeKernels {
   ): void;
   /** Σ x², in double precision. */
   sumSquares(x: Float32Array): number;
+  /** out[r] = table[ids[r]] for rows of `dim` floats (out [ids.length, dim], table [rows, dim]). */
+  gatherRows(out: Float32Array, ids: Int32Array, table: Float32Array, dim: number): void;
+  /** table[ids[r]] += src[r] for rows of `dim` floats. */
+  scatterAddRows(src: Float32Array, ids: Int32Array, table: Float32Array, dim: number): void;
+  /**
+   * The mean NLL of `targets` under softmax(logits + bias) over rows [targets.length, V];
+   * `logits` is overwritten with the gradient of that mean, whose column sums are added into
+   * `dBias`. NaN when a target is outside the vocabulary.
+   */
+  softmaxXent(logits: Float32Array, bias: Float32Array, targets: Int32Array, dBias: Float32Array): number;
   /** The OpenMP threads of this JavaScript thread's oneDNN calls. */
   setThreads(threads: number): void;
   /** The library ("oneDNN 2.6.3"), the instruction set its kernels use on this CPU, and the threads. */

@@ -51,33 +51,6 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
 }
 
-/**
- * Mean NLL of `targets` under softmax(`logits` [N, V]); `logits` is overwritten with the
- * gradient of that mean, (softmax - onehot) / N.
- */
-function crossEntropyInPlace(logits: Float32Array, targets: Int32Array, vocab: number): number {
-  const n = targets.length;
-  let total = 0;
-  for (let r = 0; r < n; r++) {
-    const base = r * vocab;
-    const target = base + (targets[r] as number);
-    const picked = logits[target] as number;
-    let max = -Infinity;
-    for (let j = 0; j < vocab; j++) max = Math.max(max, logits[base + j] as number);
-    let sum = 0;
-    for (let j = 0; j < vocab; j++) {
-      const e = Math.exp((logits[base + j] as number) - max);
-      logits[base + j] = e;
-      sum += e;
-    }
-    total += max + Math.log(sum) - picked;
-    const scale = 1 / (sum * n);
-    for (let j = 0; j < vocab; j++) logits[base + j] = (logits[base + j] as number) * scale;
-    logits[target] = (logits[target] as number) - 1 / n;
-  }
-  return total / n;
-}
-
 /** Loss and gradients of one minibatch on the native engine (`model.kernels`); see the module comment. */
 export function hostGradients(
   model: RnnLm,
@@ -97,10 +70,7 @@ export function hostGradients(
 
   const embedding = weights[at('embedding')] as Float32Array;
   const embedded = new Float32Array(n * e);
-  for (let r = 0; r < n; r++) {
-    const row = (x[r] as number) * e;
-    embedded.set(embedding.subarray(row, row + e), r * e);
-  }
+  k.gatherRows(embedded, x, embedding, e);
   const masks: (Float32Array | undefined)[] = [mask(n * e)];
   let current = times(embedded, masks[0]);
   const runs: SegmentRun[] = [];
@@ -147,14 +117,9 @@ export function hostGradients(
   const bias = weights[at('output.bias')] as Float32Array;
   const logits = new Float32Array(n * v);
   k.sgemm(false, tieWeights, n, v, h, current, kernel, logits);
-  for (let r = 0; r < n; r++)
-    for (let j = 0; j < v; j++) logits[r * v + j] = (logits[r * v + j] as number) + (bias[j] as number);
-  const loss = crossEntropyInPlace(logits, y, v);
+  const loss = k.softmaxXent(logits, bias, y, grads[at('output.bias')] as Float32Array);
   const dLogits = logits;
 
-  const dBias = grads[at('output.bias')] as Float32Array;
-  for (let r = 0; r < n; r++)
-    for (let j = 0; j < v; j++) dBias[j] = (dBias[j] as number) + (dLogits[r * v + j] as number);
   const dEmbedding = grads[at('embedding')] as Float32Array;
   if (tieWeights) {
     const part = new Float32Array(v * h);
@@ -182,12 +147,7 @@ export function hostGradients(
     );
     dCurrent = dX;
   }
-  const dEmbedded = times(dCurrent, masks[0]);
-  for (let r = 0; r < n; r++) {
-    const row = (x[r] as number) * e;
-    for (let j = 0; j < e; j++)
-      dEmbedding[row + j] = (dEmbedding[row + j] as number) + (dEmbedded[r * e + j] as number);
-  }
+  k.scatterAddRows(times(dCurrent, masks[0]), x, dEmbedding, e);
   return { loss, grads, state };
 }
 

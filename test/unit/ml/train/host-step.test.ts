@@ -325,3 +325,23 @@ test('the native update refuses moments of another length instead of writing pas
   assert.throws(() => k.update(1, a(8), a(8), null, a(8), a(8), 1, hyper), /m must be a Float32Array/);
   assert.throws(() => k.update(0, a(8), a(9), null, null, a(8), 1, hyper), /g has 9 elements/);
 });
+
+test(
+  'the native row operations refuse ids outside their table instead of reading or writing past it',
+  { skip },
+  () => {
+    const k = loadNativeKernels();
+    assert.ok(k !== null);
+    const table = Float32Array.from({ length: 12 }, (_, i) => i);
+    const out = new Float32Array(6);
+    k.gatherRows(out, Int32Array.of(2, 0), table, 3);
+    assert.deepEqual([...out], [6, 7, 8, 0, 1, 2]);
+    assert.throws(() => k.gatherRows(out, Int32Array.of(4, 0), table, 3), /an id is outside the table/);
+    assert.throws(() => k.scatterAddRows(out, Int32Array.of(0, -1), table, 3), /an id is outside the table/);
+    assert.deepEqual([...table.subarray(0, 3)], [0, 1, 2], 'a refused scatter writes nothing');
+    const logits = new Float32Array(4);
+    assert.ok(
+      Number.isNaN(k.softmaxXent(logits, new Float32Array(2), Int32Array.of(0, 2), new Float32Array(2))),
+    );
+  },
+);
