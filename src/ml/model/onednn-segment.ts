@@ -94,7 +94,7 @@ export interface SegmentRun extends LayerOutput {
   /**
    * dX [T·B, I] and the weight gradients in rnnlm's layout from the gradients of the outputs
    * [T·B, H] and of the final state (`dCLast` empty but for LSTM); the weight gradients are
-   * added into `into` when given (zeros, or gradients to accumulate), else into new arrays.
+   * written into `into` when given (zeros), else into new arrays.
    */
   backward(
     dOut: Float32Array,
@@ -206,7 +206,8 @@ export function trainSegment(
           dWeightsIter: dw.iter,
           dBias: dw.bias,
         });
-        addFromOnednn(cell, dw, grads, input, hidden);
+        // The first piece's gradients land in zeros: copied, not added.
+        addFromOnednn(cell, dw, grads, input, hidden, i === pieces.length - 1);
         const scale = backwardScale?.[starts[i] as number] ?? 1;
         if (scale !== 1) {
           for (let j = 0; j < dH0.length; j++) dH0[j] = (dH0[j] as number) * scale;

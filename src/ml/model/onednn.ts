@@ -62,22 +62,27 @@ function permuteBlocks(
   }
 }
 
-/** The inverse of permuteBlocks, adding into `dst`: dst block order[j] += src block j. */
+/**
+ * The inverse of permuteBlocks, adding into `dst` (dst block order[j] += src block j), or
+ * copying when `copy` (dst is zeros: a copy is a memcpy, an add a loop).
+ */
 function unpermuteBlocks(
   src: Float32Array,
   dst: Float32Array,
   rows: number,
   h: number,
   order: readonly number[],
+  copy: boolean,
 ) {
   const g = order.length;
   for (let r = 0; r < rows; r++) {
     const base = r * g * h;
-    order.forEach((k, j) => {
+    for (let j = 0; j < g; j++) {
       const from = base + j * h;
-      const to = base + k * h;
-      for (let i = 0; i < h; i++) dst[to + i] = (dst[to + i] as number) + (src[from + i] as number);
-    });
+      const to = base + (order[j] as number) * h;
+      if (copy) dst.set(src.subarray(from, from + h), to);
+      else for (let i = 0; i < h; i++) dst[to + i] = (dst[to + i] as number) + (src[from + i] as number);
+    }
   }
 }
 
@@ -106,12 +111,13 @@ export function addFromOnednn(
   into: HostLayer,
   input: number,
   hidden: number,
+  copy = false,
 ): void {
   const { order } = CELLS[cell].onednn;
   const g = order.length;
-  unpermuteBlocks(d.layer, into.kernel, input, hidden, order);
-  unpermuteBlocks(d.iter, into.recurrent, hidden, hidden, order);
-  unpermuteBlocks(d.bias.subarray(0, g * hidden), into.bias, 1, hidden, order);
+  unpermuteBlocks(d.layer, into.kernel, input, hidden, order, copy);
+  unpermuteBlocks(d.iter, into.recurrent, hidden, hidden, order, copy);
+  unpermuteBlocks(d.bias.subarray(0, g * hidden), into.bias, 1, hidden, order, copy);
   if (cell === 'gru') {
     for (let i = 0; i < hidden; i++) {
       into.recurrentBias[i] = (into.recurrentBias[i] as number) + (d.bias[g * hidden + i] as number);
