@@ -69,6 +69,8 @@ export function renderReport(r: BenchResult, out: string): string {
     '',
     ...trainTable(r),
     '',
+    `training with dropout ${r.dropout.rate} (${r.dropout.config}): ${fmt(r.dropout.withTokPerSec)} tok/s against ${fmt(r.dropout.withoutTokPerSec)} without, ${r.dropout.ratio.toFixed(2)}× the speed (target ≥ 0.95×)`,
+    '',
     ...inferenceTable(r),
     '',
     '| validation nats/char | rnnlm | torch (best) | torch setting | gap | every torch setting |',

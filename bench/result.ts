@@ -99,6 +99,16 @@ export interface CrossCheck {
   pass: boolean;
 }
 
+/** Training with dropout against the same without (bench/measures/dropout.ts). */
+export interface DropoutResult {
+  config: string;
+  rate: number;
+  withoutTokPerSec: number;
+  withTokPerSec: number;
+  /** withTokPerSec / withoutTokPerSec. */
+  ratio: number;
+}
+
 export interface BenchResult {
   date: string;
   mode: 'quick' | 'full';
@@ -112,6 +122,7 @@ export interface BenchResult {
   /** onnxruntime's session options at each setting. */
   ortSettings: Record<string, unknown>;
   train: TrainResult[];
+  dropout: DropoutResult;
   score: ScoreResult;
   scoreLong: ScoreLongResult;
   generate: GenerateResult;

@@ -20,6 +20,8 @@ export interface TrainConfig {
   batch: number;
   steps: number;
   layers: number;
+  /** Dropout between layers (0 when absent). */
+  dropout?: number;
 }
 
 /** The bench's training shapes; the first is also the model every inference measure runs. */
@@ -34,7 +36,7 @@ export function modelConfig(c: TrainConfig, vocabSize: number): ModelConfig {
     layers: c.layers,
     hiddenSize: c.hidden,
     embeddingSize: c.embedding,
-    dropout: 0,
+    dropout: c.dropout ?? 0,
     tieWeights: false,
     vocabSize,
   };

@@ -22,6 +22,7 @@ import { CharTokenizer } from '../src/ml/tokenizers/char.js';
 import { DATA, ROOT, writeInt32, type BenchContext } from './common.js';
 import { measureMachine, type Machine } from './machine.js';
 import { crossCheck } from './measures/crosscheck.js';
+import { dropoutMeasure } from './measures/dropout.js';
 import { generateMeasure } from './measures/generate.js';
 import { scoreLongMeasure } from './measures/score-long.js';
 import { scoreMeasure } from './measures/score.js';
@@ -53,7 +54,7 @@ function context(opts: Options): BenchContext {
 async function training(
   ctx: BenchContext,
   machine: Machine,
-): Promise<Pick<BenchResult, 'train' | 'crossCheck'>> {
+): Promise<Pick<BenchResult, 'train' | 'crossCheck' | 'dropout'>> {
   const train: TrainResult[] = [];
   const first = await trainMeasure(ctx, machine, BENCH_CONFIGS[0]);
   train.push(first.result);
@@ -64,7 +65,8 @@ async function training(
   }
   const check = await crossCheck(ctx, first.trainer.model, BENCH_CONFIGS[0]);
   first.trainer.dispose();
-  return { train, crossCheck: check };
+  const dropout = await dropoutMeasure(ctx, BENCH_CONFIGS[0]);
+  return { train, crossCheck: check, dropout };
 }
 
 /** Scoring, exact batch-1 scoring and generation on the served model, rnnlm against its peers. */

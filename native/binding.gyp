@@ -2,9 +2,9 @@
   "targets": [
     {
       "target_name": "rnnlm_native",
-      "sources": ["src/addon.c", "src/onednn.c"],
+      "sources": ["src/addon.c", "src/onednn.c", "src/update.c", "src/rows.c"],
       "cflags": ["-O2", "-std=c11", "-fopenmp", "-Wall", "-Wextra"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "libraries": ["-ldnnl", "-fopenmp", "-lm"]
     }
   ]
 }

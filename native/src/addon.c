@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "onednn.h"
+#include "rows.h"
+#include "update.h"
 
 #define CHECK(call)                                                       \
   do {                                                                    \
@@ -312,6 +314,148 @@ static napi_value sgemm_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The length of a Float32Array, or false after throwing. */
+static bool float_length(napi_env env, napi_value v, const char *name, size_t *n) {
+  bool is_typed = false;
+  napi_typedarray_type kind;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &kind, n, NULL, NULL, NULL) != napi_ok || kind != napi_float32_array) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", name);
+    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
+    return false;
+  }
+  return true;
+}
+
+/*
+ * update(kind, w, g, m, v, out, scale, hyper): one optimizer step over equal-length arrays
+ * (update.h); kind 0 SGD, 1 Adam, 2 RMSprop; m and v may be null where the rule has no such
+ * moment; hyper a Float64Array of the rule's hyper-parameters.
+ */
+static napi_value update_js(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t kind;
+  double scale;
+  size_t n, hn = 0;
+  if (argc != 8 || napi_get_value_int32(env, argv[0], &kind) != napi_ok || kind < 0 || kind > 2 ||
+      napi_get_value_double(env, argv[6], &scale) != napi_ok) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "update takes (kind 0-2, w, g, m, v, out, scale, hyper)");
+    return NULL;
+  }
+  if (!float_length(env, argv[1], "w", &n)) return NULL;
+  float *w, *g, *m, *v, *out;
+  if (!get_floats(env, argv[1], "w", n, false, &w) || !get_floats(env, argv[2], "g", n, false, &g) ||
+      !get_floats(env, argv[3], "m", n, kind != UPDATE_ADAM, &m) ||
+      !get_floats(env, argv[4], "v", n, kind == UPDATE_SGD, &v) || !get_floats(env, argv[5], "out", n, false, &out))
+    return NULL;
+  bool is_typed = false;
+  napi_typedarray_type hkind;
+  void *hdata = NULL;
+  if (napi_is_typedarray(env, argv[7], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[7], &hkind, &hn, &hdata, NULL, NULL) != napi_ok ||
+      hkind != napi_float64_array || hn < 6) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "hyper must be a Float64Array of 6 values");
+    return NULL;
+  }
+  update_step((update_kind)kind, n, w, g, m, v, out, (float)scale, hdata);
+  return NULL;
+}
+
+/* An Int32Array's data and length, or false after throwing. */
+static bool get_ints(napi_env env, napi_value v, const char *name, int32_t **out, size_t *n) {
+  bool is_typed = false;
+  napi_typedarray_type kind;
+  void *data = NULL;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &kind, n, &data, NULL, NULL) != napi_ok || kind != napi_int32_array) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be an Int32Array", name);
+    napi_throw_type_error(env, "RNNLM_NATIVE", msg);
+    return false;
+  }
+  *out = data;
+  return true;
+}
+
+/* The rows, ids and width of a gather or scatter: argv = (dense [n, dim], ids [n], table [rows, dim], dim). */
+static bool row_args(napi_env env, napi_value *argv, float **dense, int32_t **ids, size_t *n, float **table,
+                     size_t *rows, int *dim) {
+  size_t dense_len, table_len;
+  if (!get_int(env, argv[3], "dim", dim) || !get_ints(env, argv[1], "ids", ids, n) ||
+      !float_length(env, argv[0], "rows", &dense_len) || !float_length(env, argv[2], "table", &table_len))
+    return false;
+  if (dense_len != *n * (size_t)*dim || table_len % (size_t)*dim != 0) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "rows must be [ids.length, dim] and table [rows, dim]");
+    return false;
+  }
+  *rows = table_len / (size_t)*dim;
+  return get_floats(env, argv[0], "rows", dense_len, false, dense) &&
+         get_floats(env, argv[2], "table", table_len, false, table);
+}
+
+/* gatherRows(out, ids, table, dim): out[r] = table[ids[r]]. */
+static napi_value gather_rows_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4, n, rows;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *out, *table;
+  int32_t *ids;
+  int dim;
+  if (argc != 4 || !row_args(env, argv, &out, &ids, &n, &table, &rows, &dim)) return NULL;
+  if (!rows_gather(n, (size_t)dim, rows, table, ids, out))
+    napi_throw_range_error(env, "RNNLM_NATIVE", "gatherRows: an id is outside the table");
+  return NULL;
+}
+
+/* scatterAddRows(src, ids, table, dim): table[ids[r]] += src[r]. */
+static napi_value scatter_add_rows_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4, n, rows;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *src, *table;
+  int32_t *ids;
+  int dim;
+  if (argc != 4 || !row_args(env, argv, &src, &ids, &n, &table, &rows, &dim)) return NULL;
+  if (!rows_scatter_add(n, (size_t)dim, rows, src, ids, table))
+    napi_throw_range_error(env, "RNNLM_NATIVE", "scatterAddRows: an id is outside the table");
+  return NULL;
+}
+
+/* softmaxXent(logits [n, v], bias [v], targets [n], dBias [v]) -> mean NLL (rows.h). */
+static napi_value softmax_xent_js(napi_env env, napi_callback_info info) {
+  size_t argc = 4, n, len;
+  napi_value argv[4], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *logits, *bias, *d_bias;
+  int32_t *targets;
+  if (argc != 4 || !get_ints(env, argv[2], "targets", &targets, &n) || !float_length(env, argv[1], "bias", &len))
+    return NULL;
+  if (n == 0 || len == 0) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "softmaxXent needs rows and a vocabulary");
+    return NULL;
+  }
+  if (!get_floats(env, argv[0], "logits", n * len, false, &logits) ||
+      !get_floats(env, argv[1], "bias", len, false, &bias) || !get_floats(env, argv[3], "dBias", len, false, &d_bias))
+    return NULL;
+  CHECK(napi_create_double(env, rows_softmax_xent(n, len, logits, bias, targets, d_bias), &result));
+  return result;
+}
+
+/* sumSquares(x): Σ x² of a Float32Array, in double precision. */
+static napi_value sum_squares_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t n;
+  float *x;
+  if (argc != 1 || !float_length(env, argv[0], "x", &n) || !get_floats(env, argv[0], "x", n, false, &x)) return NULL;
+  CHECK(napi_create_double(env, update_sum_squares(n, x), &result));
+  return result;
+}
+
 /* setThreads(n): the OpenMP threads of this JavaScript thread's oneDNN calls. */
 static napi_value set_threads_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -350,7 +494,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* A context that failed to initialise is reported by the first call that needs it. */
   rnn_ctx *ctx = rnn_ctx_create();
   if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 4];
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 9];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
@@ -362,6 +506,15 @@ static napi_value init(napi_env env, napi_value exports) {
   props[n++] =
       (napi_property_descriptor){"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"info", NULL, info_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"update", NULL, update_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] =
+      (napi_property_descriptor){"sumSquares", NULL, sum_squares_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] =
+      (napi_property_descriptor){"gatherRows", NULL, gather_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){
+      "scatterAddRows", NULL, scatter_add_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] =
+      (napi_property_descriptor){"softmaxXent", NULL, softmax_xent_js, NULL, NULL, NULL, napi_enumerable, NULL};
   CHECK(napi_define_properties(env, exports, n, props));
   return exports;
 }

@@ -73,6 +73,33 @@ export interface NativeKernels {
     b: Float32Array,
     c: Float32Array,
   ): void;
+  /**
+   * One optimizer step over equal-length arrays: out = w − rule(g · scale), kind 0 SGD, 1 Adam,
+   * 2 RMSprop; `m` (Adam) and `v` (Adam, RMSprop) are the moments, updated in place; `hyper`
+   * is [lr, beta1 | rho, beta2 | eps, eps, lr / (1 − beta1^t), 1 / (1 − beta2^t)].
+   */
+  update(
+    kind: 0 | 1 | 2,
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array | null,
+    v: Float32Array | null,
+    out: Float32Array,
+    scale: number,
+    hyper: Float64Array,
+  ): void;
+  /** Σ x², in double precision. */
+  sumSquares(x: Float32Array): number;
+  /** out[r] = table[ids[r]] for rows of `dim` floats (out [ids.length, dim], table [rows, dim]). */
+  gatherRows(out: Float32Array, ids: Int32Array, table: Float32Array, dim: number): void;
+  /** table[ids[r]] += src[r] for rows of `dim` floats. */
+  scatterAddRows(src: Float32Array, ids: Int32Array, table: Float32Array, dim: number): void;
+  /**
+   * The mean NLL of `targets` under softmax(logits + bias) over rows [targets.length, V];
+   * `logits` is overwritten with the gradient of that mean, whose column sums are added into
+   * `dBias`. NaN when a target is outside the vocabulary.
+   */
+  softmaxXent(logits: Float32Array, bias: Float32Array, targets: Int32Array, dBias: Float32Array): number;
   /** The OpenMP threads of this JavaScript thread's oneDNN calls. */
   setThreads(threads: number): void;
   /** The library ("oneDNN 2.6.3"), the instruction set its kernels use on this CPU, and the threads. */

@@ -4,7 +4,7 @@ import type { NativeKernels } from '../native.js';
 import type { LayerParams, LayerRun, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
 import { CELLS } from './cells/index.js';
-import { onednnSegment } from './onednn.js';
+import { onednnSegment } from './onednn-segment.js';
 
 /**
  * Cuts a time-major [T*B, N] tensor (optionally with extra rows after T*B) into T [B, N]

@@ -50,7 +50,7 @@ export class HostForward implements Forward {
     const rows = steps * batch;
     const embedding = w('embedding');
     let x: Float32Array = new Float32Array(rows * E);
-    ids.forEach((id, r) => x.set(embedding.subarray(id * E, (id + 1) * E), r * E));
+    this.k.gatherRows(x, ids, embedding, E);
     for (let l = 0; l < layers; l++) {
       const input = l === 0 ? E : H;
       const layer = onednnWeights(

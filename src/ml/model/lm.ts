@@ -7,6 +7,7 @@ import { Rng } from '../rng.js';
 import { runLayer, trainableLayer } from './cells.js';
 import type { LayerParams, LayerState } from './layer.js';
 import { parameterCount, weightShapes } from './layout.js';
+import { adoptHost } from './onednn.js';
 import { embed, linear, sparseSoftmaxCrossEntropy } from './ops.js';
 
 /** A float32 tensor as plain data (`data.length` = product of `shape`): what checkpoints and model directories store. */
@@ -147,6 +148,20 @@ export class RnnLm {
       if (w === undefined) throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `weight ${name} is missing`);
       tf.tidy(() => v.assign(tf.tensor(w.data, v.shape)));
     }
+    this.weightsChanged();
+  }
+
+  /**
+   * Assigns weights computed in host memory (in `trainableVariables` order; the native
+   * training step), keeping each array as its variable's host copy. The arrays must not change
+   * afterwards.
+   */
+  assignHost(weights: Float32Array[]): void {
+    [...this.vars.values()].forEach((v, i) => {
+      const data = weights[i] as Float32Array;
+      tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+      adoptHost(v, data);
+    });
     this.weightsChanged();
   }
 

@@ -1,8 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { NamedArray } from '../model/lm.js';
+import type { NativeKernels } from '../native.js';
 
 export type OptimizerName = 'adam' | 'sgd' | 'rmsprop';
+
+/** A weight in host memory with its shape (which names its optimizer slots). */
+export interface HostWeight {
+  data: Float32Array;
+  shape: readonly number[];
+}
 
 /**
  * Optimizers written out rather than taken from tf.train: their whole state (moments and
@@ -13,6 +20,18 @@ export interface Optimizer {
   readonly name: OptimizerName;
   /** Applies one update with the given learning rate; gradients are not disposed. */
   apply(variables: tf.Variable[], grads: tf.Tensor[], learningRate: number): void;
+  /**
+   * The same update in host memory on the native engine's kernels, of the gradients times
+   * `gradScale` (clipping's rescale): new arrays for the weights, the inputs left unchanged.
+   * One optimizer serves one engine; its checkpointed state is the same either way.
+   */
+  applyHost(
+    k: NativeKernels,
+    weights: HostWeight[],
+    grads: Float32Array[],
+    learningRate: number,
+    gradScale: number,
+  ): Float32Array[];
   /** Moments and counters as plain arrays, for checkpoints. */
   getState(): NamedArray[];
   setState(state: NamedArray[]): void;
@@ -23,42 +42,69 @@ export interface Optimizer {
 const ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 const RMSPROP = { rho: 0.99, eps: 1e-8 };
 
+/**
+ * Optimizer moments by slot key: tfjs variables for the tfjs engine, host arrays for the
+ * native one, and restored checkpoint arrays until the first update takes them as either.
+ */
 class Slots {
-  private readonly slots = new Map<string, tf.Variable>();
+  private readonly vars = new Map<string, tf.Variable>();
+  private readonly host = new Map<string, Float32Array>();
+  private readonly restored = new Map<string, NamedArray>();
 
   get(key: string, like: tf.Tensor): tf.Variable {
-    let v = this.slots.get(key);
+    let v = this.vars.get(key);
     if (v === undefined) {
-      v = tf.tidy(() => tf.variable(tf.zerosLike(like), false));
-      this.slots.set(key, v);
+      const r = this.restored.get(key);
+      this.restored.delete(key);
+      v = tf.tidy(() =>
+        tf.variable(r === undefined ? tf.zerosLike(like) : tf.tensor(r.data, r.shape), false),
+      );
+      this.vars.set(key, v);
     }
     return v;
   }
 
-  entries(): [string, tf.Variable][] {
-    return [...this.slots];
+  getHost(key: string, size: number): Float32Array {
+    let a = this.host.get(key);
+    if (a === undefined) {
+      const r = this.restored.get(key);
+      this.restored.delete(key);
+      a = r === undefined ? new Float32Array(size) : Float32Array.from(r.data);
+      this.host.set(key, a);
+    }
+    return a;
+  }
+
+  arrays(): NamedArray[] {
+    return [
+      ...[...this.restored.values()],
+      ...[...this.vars].map(([name, v]) => ({
+        name,
+        shape: [...v.shape],
+        data: v.dataSync() as Float32Array,
+      })),
+      ...[...this.host].map(([name, a]) => ({ name, shape: this.shapeOf(name), data: a.slice() })),
+    ];
+  }
+
+  private shapeOf(key: string): number[] {
+    return (key.split(':')[1] ?? '').split('x').map(Number);
   }
 
   restore(state: NamedArray[]): void {
     this.dispose();
-    for (const s of state)
-      this.slots.set(
-        s.name,
-        tf.tidy(() => tf.variable(tf.tensor(s.data, s.shape), false)),
-      );
+    for (const s of state) this.restored.set(s.name, s);
   }
 
   dispose(): void {
-    for (const v of this.slots.values()) v.dispose();
-    this.slots.clear();
+    for (const v of this.vars.values()) v.dispose();
+    this.vars.clear();
+    this.host.clear();
+    this.restored.clear();
   }
 }
 
-function toArrays(entries: [string, tf.Variable][]): NamedArray[] {
-  return entries.map(([name, v]) => ({ name, shape: [...v.shape], data: v.dataSync() as Float32Array }));
-}
-
-function slotKey(v: tf.Variable, i: number, kind: string): string {
+function slotKey(v: { shape: readonly number[] }, i: number, kind: string): string {
   // Variable names carry a per-process suffix; the position in the list is stable.
   return `${kind}/${i}:${v.shape.join('x')}`;
 }
@@ -69,7 +115,7 @@ export function createOptimizer(name: OptimizerName): Optimizer {
   const base = {
     name,
     getState(): NamedArray[] {
-      return [{ name: 'step', shape: [1], data: new Float32Array([t]) }, ...toArrays(slots.entries())];
+      return [{ name: 'step', shape: [1], data: new Float32Array([t]) }, ...slots.arrays()];
     },
     setState(state: NamedArray[]): void {
       const step = state.find((s) => s.name === 'step');
@@ -87,6 +133,15 @@ export function createOptimizer(name: OptimizerName): Optimizer {
         apply(variables, grads, lr) {
           t++;
           tf.tidy(() => variables.forEach((v, i) => v.assign(tf.sub(v, tf.mul(grads[i] as tf.Tensor, lr)))));
+        },
+        applyHost(k, weights, grads, lr, scale) {
+          t++;
+          const hyper = Float64Array.of(lr, 0, 0, 0, 0, 0);
+          return weights.map((w, i) => {
+            const out = new Float32Array(w.data.length);
+            k.update(0, w.data, grads[i] as Float32Array, null, null, out, scale, hyper);
+            return out;
+          });
         },
       };
     case 'adam':
@@ -109,6 +164,19 @@ export function createOptimizer(name: OptimizerName): Optimizer {
             }),
           );
         },
+        applyHost(k, weights, grads, lr, scale) {
+          t++;
+          const { beta1, beta2, eps } = ADAM;
+          const hyper = Float64Array.of(lr, beta1, beta2, eps, lr / (1 - beta1 ** t), 1 / (1 - beta2 ** t));
+          return weights.map((w, i) => {
+            const size = w.data.length;
+            const out = new Float32Array(size);
+            const m = slots.getHost(slotKey(w, i, 'm'), size);
+            const v = slots.getHost(slotKey(w, i, 'v'), size);
+            k.update(1, w.data, grads[i] as Float32Array, m, v, out, scale, hyper);
+            return out;
+          });
+        },
       };
     case 'rmsprop':
       return {
@@ -124,6 +192,18 @@ export function createOptimizer(name: OptimizerName): Optimizer {
               v.assign(tf.sub(v, tf.mul(tf.div(g, tf.add(tf.sqrt(s), eps)), lr)));
             }),
           );
+        },
+        applyHost(k, weights, grads, lr, scale) {
+          t++;
+          const { rho, eps } = RMSPROP;
+          const hyper = Float64Array.of(lr, rho, eps, 0, 0, 0);
+          return weights.map((w, i) => {
+            const size = w.data.length;
+            const out = new Float32Array(size);
+            const v = slots.getHost(slotKey(w, i, 'sq'), size);
+            k.update(2, w.data, grads[i] as Float32Array, null, v, out, scale, hyper);
+            return out;
+          });
         },
       };
   }

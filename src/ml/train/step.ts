@@ -5,7 +5,10 @@ import type { ModelConfig } from '../config.js';
 import type { LayerState } from '../model/layer.js';
 import type { NamedArray, RnnLm } from '../model/lm.js';
 import type { Rng } from '../rng.js';
+import type { NativeKernels } from '../native.js';
+import { host } from '../model/onednn.js';
 import { clipGradients } from './clip.js';
+import { clipHost, hostGradients } from './host-step.js';
 import type { Optimizer } from './optimizers.js';
 
 interface StepInput {
@@ -21,12 +24,43 @@ interface StepInput {
   clipValue: number | undefined;
 }
 
-/** One optimisation step; returns the loss, the gradient norm before clipping and the new state (owned by the caller). */
-export async function trainStep(
-  model: RnnLm,
-  optimizer: Optimizer,
-  input: StepInput,
-): Promise<{ loss: number; gradNorm: number; state: LayerState[] }> {
+interface StepResult {
+  loss: number;
+  gradNorm: number;
+  state: LayerState[];
+}
+
+/**
+ * One optimisation step on the model's engine; returns the loss, the gradient norm before
+ * clipping and the new state (owned by the caller).
+ */
+export async function trainStep(model: RnnLm, optimizer: Optimizer, input: StepInput): Promise<StepResult> {
+  return model.kernels === undefined
+    ? tfjsTrainStep(model, optimizer, input)
+    : hostTrainStep(model, model.kernels, optimizer, input);
+}
+
+/** The native engine's step: host-step.ts. */
+function hostTrainStep(model: RnnLm, k: NativeKernels, optimizer: Optimizer, input: StepInput): StepResult {
+  const vars = model.trainableVariables();
+  const weights = vars.map((v) => host(v));
+  const { loss, grads, state } = hostGradients(model, k, input, weights);
+  const { norm, scale } = clipHost(k, grads, input.clipNorm, input.clipValue);
+  if (Number.isFinite(loss) && Number.isFinite(norm)) {
+    const next = optimizer.applyHost(
+      k,
+      vars.map((v, i) => ({ data: weights[i] as Float32Array, shape: v.shape })),
+      grads,
+      input.learningRate,
+      scale,
+    );
+    model.assignHost(next);
+  }
+  return { loss, gradNorm: norm, state };
+}
+
+/** The tfjs engine's step: tfjs' autodiff over trainLoss, then tensor ops for the update. */
+async function tfjsTrainStep(model: RnnLm, optimizer: Optimizer, input: StepInput): Promise<StepResult> {
   const vars = model.trainableVariables();
   let state: LayerState[] = [];
   const { value, grads } = tf.variableGrads(() => {

@@ -1,0 +1,22 @@
+/* Row operations of the training step: the embedding's gather and scatter-add, the loss. */
+#ifndef RNNLM_ROWS_H
+#define RNNLM_ROWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[r] = table[ids[r]] for n rows of `dim` floats; false when an id is outside [0, rows). */
+int rows_gather(size_t n, size_t dim, size_t rows, const float *table, const int32_t *ids, float *out);
+
+/* table[ids[r]] += src[r] for n rows of `dim` floats; false when an id is outside [0, rows). */
+int rows_scatter_add(size_t n, size_t dim, size_t rows, const float *src, const int32_t *ids, float *table);
+
+/*
+ * Adds `bias` [v] to each of the n rows of `logits` [n, v], then overwrites them with the
+ * gradient of the mean NLL of `targets`, (softmax − onehot) / n, and adds its column sums into
+ * `d_bias`. Returns the mean NLL (double), or NaN when a target is outside [0, v).
+ */
+double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, const int32_t *targets,
+                         float *d_bias);
+
+#endif

@@ -1,0 +1,174 @@
+/**
+ * The native engine's training step, whole in host memory: embedding gather, dropout masks,
+ * the layers on oneDNN (onednn-segment.ts), the output projection on sgemm fused with the
+ * log-softmax cross-entropy and its gradient, the scatter-add of the embedding gradient,
+ * clipping and the optimizer over the host copies of the weights. The weights go back into
+ * the tfjs variables once per step (so evaluation, checkpoints and export read them as ever)
+ * and those arrays become the variables' host copies, so nothing is read back out of the backend.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import type { NativeKernels } from '../native.js';
+import type { LayerState } from '../model/layer.js';
+import type { RnnLm, TrainStepInput } from '../model/lm.js';
+import { EMPTY, type HostLayer } from '../model/onednn.js';
+import { trainSegment, type SegmentRun } from '../model/onednn-segment.js';
+import type { Rng } from '../rng.js';
+
+/** The loss, each weight's gradient (in `trainableVariables` order) and the final state (owned by the caller). */
+export interface HostGradients {
+  loss: number;
+  grads: Float32Array[];
+  state: LayerState[];
+}
+
+/**
+ * A dropout mask of `n` entries, 0 or 1/(1-rate), from `seed` (xorshift32: a mask needs
+ * speed, not statistical depth; tfjs' seeded uniform draws cost a tenth of a step).
+ */
+export function dropoutMask(n: number, rate: number, seed: number): Float32Array {
+  const mask = new Float32Array(n);
+  const scale = 1 / (1 - rate);
+  const threshold = rate * 4294967296;
+  let s = seed >>> 0 || 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    mask[i] = s >>> 0 >= threshold ? scale : 0;
+  }
+  return mask;
+}
+
+function times(x: Float32Array, mask: Float32Array | undefined): Float32Array {
+  if (mask === undefined) return x;
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = (x[i] as number) * (mask[i] as number);
+  return out;
+}
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
+}
+
+/** Loss and gradients of one minibatch on the native engine (`model.kernels`); see the module comment. */
+export function hostGradients(
+  model: RnnLm,
+  k: NativeKernels,
+  input: TrainStepInput,
+  weights: Float32Array[],
+): HostGradients {
+  const { x, y, steps, batch, backwardScale } = input;
+  const { layers, hiddenSize: h, embeddingSize: e, vocabSize: v, cell, dropout, tieWeights } = model.config;
+  const names = model.variableNames();
+  const index = new Map(names.map((name, i) => [name, i]));
+  const at = (name: string) => index.get(name) as number;
+  const grads: Float32Array[] = weights.map((w) => new Float32Array(w.length));
+  const n = steps * batch;
+  const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
+  const mask = (size: number) => (rng === undefined ? undefined : dropoutMask(size, dropout, rng.seed()));
+
+  const embedding = weights[at('embedding')] as Float32Array;
+  const embedded = new Float32Array(n * e);
+  k.gatherRows(embedded, x, embedding, e);
+  const masks: (Float32Array | undefined)[] = [mask(n * e)];
+  let current = times(embedded, masks[0]);
+  const runs: SegmentRun[] = [];
+  const state: LayerState[] = [];
+  const vars = model.trainableVariables();
+  for (let l = 0; l < layers; l++) {
+    const start = input.state?.[l];
+    const h0 = start === undefined ? new Float32Array(batch * h) : (start.h.dataSync() as Float32Array);
+    const c0 =
+      start?.c === undefined
+        ? cell === 'lstm'
+          ? new Float32Array(batch * h)
+          : EMPTY
+        : (start.c.dataSync() as Float32Array);
+    const hw: HostLayer = {
+      kernel: weights[at(`layers.${l}.kernel`)] as Float32Array,
+      recurrent: weights[at(`layers.${l}.recurrent`)] as Float32Array,
+      bias: weights[at(`layers.${l}.bias`)] as Float32Array,
+      recurrentBias: cell === 'gru' ? (weights[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
+    };
+    const dims = { steps, batch, input: l === 0 ? e : h, hidden: h };
+    const run = trainSegment(
+      k,
+      cell,
+      current,
+      h0,
+      c0,
+      hw,
+      dims,
+      backwardScale,
+      vars[at(`layers.${l}.recurrent`)] as object,
+    );
+    runs.push(run);
+    state.push({
+      h: tf.tensor2d(run.hLast, [batch, h]),
+      c: cell === 'lstm' ? tf.tensor2d(run.cLast, [batch, h]) : undefined,
+    });
+    masks.push(mask(n * h));
+    current = times(run.out, masks[l + 1]);
+  }
+
+  // logits [N, V] = current [N, H] · kernel [H, V] (tied: embedding [V, H] transposed) + bias.
+  const kernel = tieWeights ? embedding : (weights[at('output.kernel')] as Float32Array);
+  const bias = weights[at('output.bias')] as Float32Array;
+  const logits = new Float32Array(n * v);
+  k.sgemm(false, tieWeights, n, v, h, current, kernel, logits);
+  const loss = k.softmaxXent(logits, bias, y, grads[at('output.bias')] as Float32Array);
+  const dLogits = logits;
+
+  const dEmbedding = grads[at('embedding')] as Float32Array;
+  if (tieWeights) {
+    const part = new Float32Array(v * h);
+    k.sgemm(true, false, v, h, n, dLogits, current, part);
+    addInto(dEmbedding, part);
+  } else {
+    k.sgemm(true, false, h, v, n, current, dLogits, grads[at('output.kernel')] as Float32Array);
+  }
+  let dCurrent: Float32Array = new Float32Array(n * h);
+  k.sgemm(false, !tieWeights, n, h, v, dLogits, kernel, dCurrent);
+
+  for (let l = layers - 1; l >= 0; l--) {
+    const run = runs[l] as SegmentRun;
+    const dOut = times(dCurrent, masks[l + 1]);
+    const { dX } = run.backward(
+      dOut,
+      new Float32Array(batch * h),
+      cell === 'lstm' ? new Float32Array(batch * h) : EMPTY,
+      {
+        kernel: grads[at(`layers.${l}.kernel`)] as Float32Array,
+        recurrent: grads[at(`layers.${l}.recurrent`)] as Float32Array,
+        bias: grads[at(`layers.${l}.bias`)] as Float32Array,
+        recurrentBias: cell === 'gru' ? (grads[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
+      },
+    );
+    dCurrent = dX;
+  }
+  k.scatterAddRows(times(dCurrent, masks[0]), x, dEmbedding, e);
+  return { loss, grads, state };
+}
+
+/**
+ * Element-wise clip to [-clipValue, clipValue] (when set, in place), then the factor that
+ * rescales the global norm to at most clipNorm (when > 0), as clip.ts does on tensors; the
+ * optimizer applies the factor as it reads the gradients. Returns the norm before the rescale.
+ */
+export function clipHost(
+  k: NativeKernels,
+  grads: Float32Array[],
+  clipNorm: number,
+  clipValue?: number,
+): { norm: number; scale: number } {
+  let sumSq = 0;
+  for (const g of grads) {
+    if (clipValue !== undefined) {
+      for (let i = 0; i < g.length; i++) g[i] = Math.min(clipValue, Math.max(-clipValue, g[i] as number));
+    }
+    sumSq += k.sumSquares(g);
+  }
+  const norm = Math.sqrt(sumSq);
+  return { norm, scale: clipNorm > 0 && norm > clipNorm ? clipNorm / (norm + 1e-6) : 1 };
+}
