@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import type { ModelService } from '../contracts/models.js';
 import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
-import { isRnnlmError } from '../errors.js';
+import { errors, isRnnlmError } from '../errors.js';
 import { EXPECTED_5XX, isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
@@ -142,12 +142,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       return reply.code(body.statusCode).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
     app.setNotFoundHandler((request, reply) => {
-      const body = {
-        statusCode: 404,
-        code: 'RNNLM_ROUTE_NOT_FOUND',
-        error: 'Not Found',
-        message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-      };
+      const body = toErrorBody(errors.routeNotFound(request.method, request.url.split('?')[0] ?? ''));
       return reply.code(404).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
 

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { writeDirAtomic, type FileContent } from '../storage/fs-atomic.js';
 import { exportOnnx } from './onnx.js';
 import { readExportSource, type ExportFormat, type ExportSource } from './source.js';
@@ -62,7 +62,7 @@ export async function exportModelDir(
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', `${out} already exists`, { path: out });
+      throw errors.pathExists(out);
     }
     return [out];
   }

@@ -3,7 +3,7 @@
  * architecture and tokenizer. A request may leave them out or repeat them; one that says
  * something else is refused, naming the field.
  */
-import { RnnlmError } from '../errors.js';
+import { errors, type RnnlmError } from '../errors.js';
 import {
   modelSpecSchema,
   runConfigSchema,
@@ -31,11 +31,7 @@ export interface BaseModel extends BaseModelInfo {
 const FIXED_MODEL_FIELDS = ['cell', 'layers', 'hiddenSize', 'embeddingSize', 'tieWeights'] as const;
 
 function contradiction(base: BaseModelInfo, field: string, given: unknown, has: unknown): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_INVALID_CONFIG',
-    `${field}: the base model ${base.id} has ${JSON.stringify(has)}, not ${JSON.stringify(given)}; a fine-tuned model keeps its base model's architecture and tokenizer`,
-    { field, baseModel: base.id },
-  );
+  return errors.baseModelContradiction(field, base.id, given, has);
 }
 
 /**
@@ -83,7 +79,7 @@ export function fineTuneConfig(
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? 'config';
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+    throw errors.invalidConfig(field, issue?.message ?? 'invalid');
   }
   return parsed.data;
 }
@@ -116,13 +112,7 @@ export function baseModelFromArtifacts(
   const { vocabSize, ...spec } = artifacts.modelConfig;
   const parsed = modelSpecSchema.safeParse(spec);
   if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize)) {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `base model ${id}: model.json has no valid configuration`,
-      {
-        modelId: id,
-      },
-    );
+    throw errors.modelConfigInvalid(id);
   }
   const stored = runConfigSchema.safeParse(artifacts.meta.config);
   const config = stored.success

@@ -13,7 +13,7 @@
 import type { Redis } from 'ioredis';
 
 import { newStateId } from '../contracts/ids.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { RecurrentState } from '../ml/generate/state.js';
 import type { SharedRedis, StateInfo, StateStore, StoredState } from './types.js';
 
@@ -184,10 +184,7 @@ export class RedisStateStore implements StateStore {
       ),
     );
     if (saved === -1) {
-      throw new RnnlmError(
-        'RNNLM_STATE_TOO_LARGE',
-        `this model's state takes ${bytes} bytes, more than the state store holds (RNNLM_STATE_STORE_MAX_BYTES = ${this.options.maxBytes})`,
-      );
+      throw errors.stateTooLarge(bytes, this.options.maxBytes);
     }
     return info(id, meta, bytes);
   }

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { TokenizerJSON } from '../ml/tokenizers/types.js';
 import {
   corrupt,
@@ -109,7 +109,7 @@ export async function readModelMeta(dir: string): Promise<Record<string, unknown
     raw = await readFile(join(root, META_JSON));
   } catch (err) {
     if (isNotFound(err)) {
-      throw new RnnlmError('RNNLM_MODEL_NOT_FOUND', `no model at ${root}`, { path: root });
+      throw errors.modelNotFound(root);
     }
     throw err;
   }
@@ -148,12 +148,7 @@ function checkFinite(root: string, weights: readonly NamedArray[]): void {
   for (const { name, data } of weights) {
     const at = data.findIndex((x) => !Number.isFinite(x));
     if (at >= 0) {
-      throw new RnnlmError(
-        'RNNLM_MODEL_NONFINITE',
-        `model ${basename(root)} cannot be used: its weights hold ${String(data[at])} (in ${name}, ` +
-          `element ${at}); it was saved from a training run that diverged. Train it again`,
-        { file: WEIGHTS_BIN, weight: name, index: at },
-      );
+      throw errors.weightsNonfinite(basename(root), WEIGHTS_BIN, name, at, data[at] ?? Number.NaN);
     }
   }
 }

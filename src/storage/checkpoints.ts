@@ -9,7 +9,7 @@
 import { access, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import {
   corrupt,
   isNotFound,
@@ -159,7 +159,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     checksumsRaw = await readFile(join(root, CHECKSUMS_JSON));
   } catch (err) {
     if (isNotFound(err)) {
-      throw new RnnlmError('RNNLM_CHECKPOINT_NOT_FOUND', `no checkpoint at ${root}`, { path: root });
+      throw errors.checkpointNotFound(root);
     }
     throw err;
   }

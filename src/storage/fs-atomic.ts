@@ -10,7 +10,7 @@ import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { RnnlmError } from '../errors.js';
+import { errors, type RnnlmError } from '../errors.js';
 
 import type { NamedArray } from '../ml/model/lm.js';
 
@@ -102,12 +102,6 @@ async function pathExists(path: string): Promise<boolean> {
   }
 }
 
-function exists(dir: string): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_CONFIG', `${dir} already exists; refusing to replace it`, {
-    path: dir,
-  });
-}
-
 /** Options of {@link writeDirAtomic}. */
 export interface WriteDirOptions {
   /** Replace an existing directory instead of refusing it. */
@@ -139,7 +133,7 @@ export async function writeDirAtomic(
   const parent = dirname(target);
   const base = basename(target);
   // Checked before writing so a refused call does not first write a whole model.
-  if (!options.overwrite && (await pathExists(target))) throw exists(target);
+  if (!options.overwrite && (await pathExists(target))) throw errors.pathExists(target);
 
   await mkdir(parent, { recursive: true });
   const tmp = await mkdtemp(join(parent, `.${base}.tmp-${process.pid}-`));
@@ -209,7 +203,7 @@ async function publish(tmp: string, target: string, overwrite: boolean): Promise
     // Something is in the way: a non-empty directory or a file (rename itself replaces an
     // empty directory).
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
-    if (!overwrite) throw exists(target);
+    if (!overwrite) throw errors.pathExists(target);
   }
   const aside = asideName(target);
   await rename(target, aside);
@@ -307,7 +301,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 /** RNNLM_ARTIFACT_CORRUPT naming the file and what is wrong with it. */
 export function corrupt(dir: string, file: string, problem: string): RnnlmError {
   const path = join(dir, file);
-  return new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `${path}: ${problem}`, { path, file });
+  return errors.corrupt(path, file, problem);
 }
 
 /** Reads a file the directory's index says must exist; its absence means corruption. */

@@ -4,7 +4,7 @@
  */
 import { DelayedError, UnrecoverableError, type SandboxedJob } from 'bullmq';
 
-import { diskFull, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../errors.js';
+import { errors, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TrainingJobData } from '../queue/contracts.js';
 import { appendEvent, encodeError, STOP_CANCELLED, type TrainingResult } from '../queue/training-queue.js';
@@ -73,7 +73,7 @@ export async function failure(err: unknown, s: FailureContext): Promise<Error> {
  */
 async function waitForSpace(err: unknown, s: FailureContext): Promise<Error> {
   const waitMs = s.ctx.config.RNNLM_DISK_FULL_RETRY_MS;
-  const full = diskFull(err);
+  const full = errors.diskFull(err);
   const jobId = s.job.id ?? '';
   try {
     await s.job.moveToDelayed(Date.now() + waitMs, s.token);

@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { DASHBOARD_PUBLIC_ROUTES } from '../routes/dashboard.js';
 
 /** Options of {@link apiKeyAuth}. */
@@ -65,12 +65,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       });
       if (token === undefined || matched < 0) {
         reply.header('www-authenticate', 'Bearer');
-        throw new RnnlmError(
-          'RNNLM_UNAUTHORIZED',
-          token === undefined
-            ? 'this API needs an API key: send Authorization: Bearer <key>'
-            : 'the API key is not valid',
-        );
+        throw token === undefined ? errors.apiKeyMissing() : errors.apiKeyInvalid();
       }
       clients.set(request, `key:${given.toString('hex').slice(0, 16)}`);
     });

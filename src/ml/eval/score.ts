@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { countCodePoints } from '../data/split.js';
 import { disposeState, type RnnLm } from '../model/lm.js';
 import type { Resume } from '../generate/state.js';
@@ -68,7 +68,7 @@ export function scoringStream(
   const stream = Int32Array.from([...prefix, ...target]);
   const first = Math.max(1, prefix.length);
   if (stream.length - first <= 0) {
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
+    throw errors.noTokensToScore();
   }
   return { stream, first, prefix: prefix.length };
 }
