@@ -7,7 +7,7 @@
 import type { ModelInfo, ModelService } from '../contracts/models.js';
 import { errors } from '../errors.js';
 import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
-import type { RecurrentState, StateOptions } from '../ml/generate/state.js';
+import type { RecurrentState, StateOptions } from '../ml/state.js';
 import type { StateInfo } from '../queue/types.js';
 import { promptTokens, TextOffsets, toLogprobs, type ListedToken } from './openai-logprobs.js';
 import type { ApiMetrics } from './plugins/metrics.js';

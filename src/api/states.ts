@@ -5,7 +5,7 @@
  */
 import type { ModelInfo } from '../contracts/models.js';
 import { errors } from '../errors.js';
-import type { RecurrentState } from '../ml/generate/state.js';
+import type { RecurrentState } from '../ml/state.js';
 import type { StateInfo, StateStore } from '../queue/types.js';
 
 export class StateHandles {

@@ -8,7 +8,7 @@ import type { InferenceStats, ScoreRequest } from '../contracts/models.js';
 import { ERRORS, errors, isRnnlmError, type ErrorCode } from '../errors.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
-import type { StateOptions, StateResult } from '../ml/generate/state.js';
+import type { StateOptions, StateResult } from '../ml/state.js';
 
 /** What the inference thread is started with. */
 export interface ThreadData {

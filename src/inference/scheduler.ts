@@ -5,17 +5,17 @@
  * step and leaves when it finishes or is cancelled; requests beyond `maxRows` wait in
  * arrival order. Each row keeps its own state, sampling settings and RNG stream, so its
  * answer does not depend on the rows beside it. A row may start from a state an earlier
- * request kept, and hand back the state it ends in (src/ml/generate/state.ts).
+ * request kept, and hand back the state it ends in (src/ml/state.ts).
  */
 import { errors } from '../errors.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
 import type { GenerateResult } from '../ml/generate/generate.js';
-import type { RecurrentState, StateResult } from '../ml/generate/state.js';
+import type { RecurrentState, StateResult } from '../ml/state.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 import type { Forward } from '../ml/model/forward.js';
 import type { GenerateRequest, ScoreRequest } from './protocol.js';
-import { ScoringRow } from './scoring-row.js';
+import { ScoringRow } from '../ml/eval/scoring-row.js';
 
 /** Timesteps a scoring row advances per batched forward: newcomers join between chunks. */
 const SCORE_CHUNK = 32;

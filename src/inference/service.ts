@@ -19,7 +19,7 @@ import type { Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
-import type { StateOptions, StateResult } from '../ml/generate/state.js';
+import type { StateOptions, StateResult } from '../ml/state.js';
 import type { FileContent } from '../storage/fs-atomic.js';
 import { ModelDirs } from '../storage/model-dirs.js';
 import { Admission } from './admission.js';

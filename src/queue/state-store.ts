@@ -1,5 +1,5 @@
 /**
- * Recurrent states kept for later requests (src/ml/generate/state.ts), in the Redis every API
+ * Recurrent states kept for later requests (src/ml/state.ts), in the Redis every API
  * instance shares: a handle written by one instance continues on any other, and Redis's
  * append-only file keeps them across its restarts. Each state lives until its TTL, and the
  * states together stay within a byte budget: a new one pushes out the oldest. Handles are
@@ -12,9 +12,9 @@
  */
 import type { Redis } from 'ioredis';
 
-import { newStateId } from '../contracts/ids.js';
+import { newStateId } from '../ids.js';
 import { errors } from '../errors.js';
-import type { RecurrentState } from '../ml/generate/state.js';
+import type { RecurrentState } from '../ml/state.js';
 import type { SharedRedis, StateInfo, StateStore, StoredState } from './types.js';
 
 /** Options of {@link RedisStateStore}. */

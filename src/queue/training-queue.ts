@@ -43,8 +43,8 @@ export interface TrainingResult {
 /** The progress object a running job reports through `updateProgress`. */
 export type TrainingProgress = JobProgress & JobMetrics & { backend: string; engine: JobEngine };
 
-/** The job service reads the ids from here; their home is src/contracts/ids.ts. */
-export { isJobId, newJobId } from '../contracts/ids.js';
+/** The job service reads the ids from here; their home is src/ids.ts. */
+export { isJobId, newJobId } from '../ids.js';
 
 /** The service's own Redis keys for one deployment (`prefix`). */
 export interface ServiceKeys {

@@ -6,7 +6,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { isModelId } from '../contracts/ids.js';
+import { isModelId } from '../ids.js';
 import { errors, isRnnlmError } from '../errors.js';
 import { readModelDir, readModelMeta, type ModelArtifacts } from './artifacts.js';
 import { isNotFound } from './fs-atomic.js';

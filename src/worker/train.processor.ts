@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import type { SandboxedJob } from 'bullmq';
 
-import { isJobId, modelIdOfJob } from '../contracts/ids.js';
+import { isJobId, modelIdOfJob } from '../ids.js';
 import { trainFromText } from '../ml/pipeline.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
@@ -28,7 +28,7 @@ export { closeProcessor } from './train-context.js';
 const CANCEL_POLL_MS = 500;
 
 /** The model id a job publishes to: derived from the job id, so a retry cannot publish twice. */
-export { modelIdOfJob as modelIdFor } from '../contracts/ids.js';
+export { modelIdOfJob as modelIdFor } from '../ids.js';
 
 function parseData(raw: unknown): TrainingJobData {
   const parsed = trainingJobDataSchema.safeParse(raw);

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { DASHBOARD_DIR } from '../../src/api/routes/dashboard.js';
 import { initBackend } from '../../src/ml/backend.js';
 import { trainFromText } from '../../src/ml/pipeline.js';
-import { newModelId } from '../../src/contracts/ids.js';
+import { newModelId } from '../../src/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';
 import { build } from '../helpers/app.js';
 import { launchChromium } from '../helpers/browser.js';

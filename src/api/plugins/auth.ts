@@ -4,18 +4,16 @@ import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 import { errors } from '../../errors.js';
-import { DASHBOARD_PUBLIC_ROUTES } from '../routes/dashboard.js';
 
 /** Options of {@link apiKeyAuth}. */
 export interface ApiKeyAuthOptions {
   /** The accepted keys; an empty list turns authentication off. */
   keys: readonly string[];
   /**
-   * Route paths (as registered, `/healthz`) that answer without a key.
-   * @defaultValue the probes, `['/healthz', '/readyz']`, and the dashboard's page and assets,
-   * which hold no data (`/`, `/dashboard/*`: every call the page makes needs the key)
+   * Route paths (as registered, `/healthz`) that answer without a key: the app names them
+   * (the probes, the dashboard's page and assets), so this plugin knows no route.
    */
-  publicRoutes?: readonly string[] | undefined;
+  publicRoutes: readonly string[];
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -52,7 +50,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       done();
       return;
     }
-    const publicRoutes = new Set(options.publicRoutes ?? ['/healthz', '/readyz', ...DASHBOARD_PUBLIC_ROUTES]);
+    const publicRoutes = new Set(options.publicRoutes);
     app.addHook('onRequest', async (request, reply) => {
       const route = request.routeOptions.url;
       if (route !== undefined && publicRoutes.has(route)) return;

@@ -5,7 +5,7 @@ import { errors, isRnnlmError } from '../../errors.js';
 import { evictionWarning } from '../../queue/connection.js';
 import type { ModelService } from '../../contracts/models.js';
 import type { JobService } from '../../queue/types.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { errorResponses, json } from '../schemas/common.js';
 
 export interface HealthRoutesOptions {

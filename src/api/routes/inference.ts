@@ -2,9 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions, GenerateResult } from '../../ml/generate/generate.js';
-import type { RecurrentState, StateOptions, StateResult } from '../../ml/generate/state.js';
+import type { RecurrentState, StateOptions, StateResult } from '../../ml/state.js';
 import type { ModelInfo, ModelService } from '../../contracts/models.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
 import type { ApiMetrics } from '../plugins/metrics.js';

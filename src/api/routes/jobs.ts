@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { errors } from '../../errors.js';
 import { jobSchema, type JobEvent } from '../../queue/contracts.js';
 import type { JobService, SubmitInput } from '../../queue/types.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { parseRequest, toErrorBody } from '../errors.js';
 import { illFormedPath } from '../plugins/json-body.js';
 import { errorResponses, json, text } from '../schemas/common.js';

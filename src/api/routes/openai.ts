@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
-import { isModelId } from '../../contracts/ids.js';
+import { isModelId } from '../../ids.js';
 import type { ModelInfo, ModelService } from '../../contracts/models.js';
 import { errors } from '../../errors.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { toErrorBody, toOpenAiError } from '../errors.js';
 import { runCompletion, type CompletionPlan } from '../openai-completion.js';
 import type { InflightLimiter } from '../plugins/inflight.js';

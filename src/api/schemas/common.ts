@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../contracts/ids.js';
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../ids.js';
 
 /** The error body every non-2xx JSON answer has (see src/api/errorResponses.ts). */
 export const errorSchema = z

@@ -6,11 +6,11 @@
  * request gives the same text alone or batched.
  */
 import { errors } from '../../errors.js';
-import type { TokenLogprob } from '../eval/score.js';
+import { logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
 import { Rng } from '../rng.js';
 import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { logSoftmax, sampleToken, topIds, validateSamplingOptions, type SamplingOptions } from './logits.js';
-import { tailOf, type Resume } from './state.js';
+import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { tailOf, type Resume } from '../state.js';
 import { StopSequenceMatcher } from './stop.js';
 import { createTokenGuard, type TokenGuard } from './token-guard.js';
 

@@ -16,7 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 
 import type { Job } from '../../../src/queue/contracts.js';
-import { newJobId, newModelId } from '../../../src/contracts/ids.js';
+import { newJobId, newModelId } from '../../../src/ids.js';
 import { TrainingWorker } from '../../../src/worker/training-worker.js';
 import { assertMatchesOpenApi, build, newTestPrefix, useSharedTinyModel } from '../../helpers/app.js';
 import { parsePrometheusText, sample, valueOr0, type MetricFamily } from '../../helpers/prometheus.js';

@@ -6,7 +6,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { Redis } from 'ioredis';
 
 import type { GenerateOptions } from '../../../src/ml/generate/generate.js';
-import { newModelId } from '../../../src/contracts/ids.js';
+import { newModelId } from '../../../src/ids.js';
 import {
   assertMatchesOpenApi,
   build,
