@@ -7,7 +7,8 @@ import { modelSpecSchema, type ModelConfig } from '../ml/config.js';
 import { RnnLm, type NamedArray } from '../ml/model/lm.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../ml/tokenizers/index.js';
 import { readModelDir, type ModelArtifacts } from '../storage/artifacts.js';
-import type { ExportTokenizer } from './types.js';
+import { RNNLM_VERSION } from '../ml/pipeline.js';
+import type { ExportMetadata, ExportTokenizer } from './types.js';
 
 export type { ExportTokenizer } from './types.js';
 
@@ -60,6 +61,26 @@ export function exportSource(artifacts: Omit<ModelArtifacts, 'meta'>, name: stri
       boundaryIds: [...tokenizer.boundaryIds],
       encoding: ENCODING[tokenizer.type],
     },
+  };
+}
+
+/** The metadata every export carries: the model's shape, its tokenizer, the graph's names. */
+export function exportMetadata<F extends string>(
+  source: ExportSource,
+  format: F,
+  graph: { inputs: string[]; outputs: string[] },
+): ExportMetadata<F> {
+  const { cell, layers, hiddenSize, vocabSize } = source.config;
+  return {
+    format,
+    rnnlmVersion: RNNLM_VERSION,
+    name: source.name,
+    cell,
+    layers,
+    hiddenSize,
+    vocabSize,
+    ...graph,
+    tokenizer: source.tokenizer,
   };
 }
 
