@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
@@ -45,6 +47,14 @@ test('generation and evaluation share through modules both import, not through e
     [...importsBetween('ml/generate', 'ml/eval'), ...importsBetween('ml/eval', 'ml/generate')],
     [],
   );
+});
+
+test('every error is made by its factory in the registry: no `new RnnlmError(` outside src/errors/', () => {
+  const found = files.filter(
+    (file) =>
+      !file.startsWith('src/errors/') && readFileSync(join(ROOT, file), 'utf8').includes('new RnnlmError('),
+  );
+  assert.deepEqual(found, [], 'add a factory to src/errors/ and throw errors.<name>(...)');
 });
 
 test('the API plugins know no route: the app hands them what they need of the routes', () => {
