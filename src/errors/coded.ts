@@ -86,3 +86,10 @@ export function isRnnlmError(err: unknown, code?: ErrorCode): err is RnnlmError 
 export function coded(code: ErrorCode, message: string, details?: ErrorDetails, cause?: unknown): RnnlmError {
   return new RnnlmError(code, message, details, cause === undefined ? undefined : { cause });
 }
+
+/** `: the cause's message`, or nothing when there is no cause to quote. */
+export function reason(cause: unknown): string {
+  if (cause === undefined) return '';
+  if (cause instanceof Error) return `: ${cause.message}`;
+  return `: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}`;
+}

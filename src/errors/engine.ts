@@ -1,5 +1,4 @@
-import { coded } from './coded.js';
-import { reason } from './service.js';
+import { coded, reason } from './coded.js';
 
 const count = (n: number) => n.toLocaleString('en-US');
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;

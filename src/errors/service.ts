@@ -1,4 +1,4 @@
-import { coded, type ErrorCode, type ErrorDetails } from './coded.js';
+import { coded, reason, type ErrorCode, type ErrorDetails } from './coded.js';
 
 /**
  * Failures of the service around the engine: requests the HTTP API refuses, its protections,
@@ -133,10 +133,3 @@ export const serviceErrors = {
   /** A broken invariant: what the code expected and did not find. */
   internal: (what: string, details?: ErrorDetails) => coded('RNNLM_INTERNAL', what, details),
 };
-
-/** `: the cause's message`, or nothing when there is no cause to quote. */
-export function reason(cause: unknown): string {
-  if (cause === undefined) return '';
-  if (cause instanceof Error) return `: ${cause.message}`;
-  return `: ${typeof cause === 'string' ? cause : JSON.stringify(cause)}`;
-}
