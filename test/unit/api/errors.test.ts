@@ -54,3 +54,14 @@ test('one failure, one message: a model not found by id or in its directory says
     message: 'model mdl_1 not found',
   });
 });
+
+test('the registry merges its modules without one factory hiding another of the same name', async () => {
+  const modules = await Promise.all([
+    import('../../../src/errors/service.js').then((m) => m.serviceErrors),
+    import('../../../src/errors/engine.js').then((m) => m.engineErrors),
+    import('../../../src/errors/files.js').then((m) => m.fileErrors),
+  ]);
+  const names = modules.flatMap((m) => Object.keys(m));
+  assert.equal(new Set(names).size, names.length, 'a factory name is declared twice');
+  assert.equal(Object.keys(errors).length, names.length);
+});
