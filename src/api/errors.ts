@@ -281,7 +281,7 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
           : 'application/json';
       const given =
         context.contentType === undefined ? 'no Content-Type' : `Content-Type ${context.contentType}`;
-      return body(415, code, `${given} is not accepted here; send ${accepted}`);
+      return toErrorBody(errors.unsupportedMediaType(given, accepted), context);
     }
     const status = code !== undefined ? ERRORS[code].status : (err as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {

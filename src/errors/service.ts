@@ -16,6 +16,9 @@ export const serviceErrors = {
     serviceErrors.invalidRequest(field, 'not valid Unicode text (a lone UTF-16 surrogate such as \\ud800)'),
   notUtf8: (field: string, cause?: unknown) =>
     coded('RNNLM_INVALID_CONFIG', `${field}: not valid UTF-8 text`, { field }, cause),
+  /** A body of a type the route does not read; `given` says what came (`Content-Type text/plain`). */
+  unsupportedMediaType: (given: string, accepted: string) =>
+    coded('RNNLM_UNSUPPORTED_MEDIA_TYPE', `${given} is not accepted here; send ${accepted}`),
   routeNotFound: (method: string, path: string) =>
     coded('RNNLM_ROUTE_NOT_FOUND', `Route ${method} ${path} not found`, { method, path }),
   jobNotFound: (jobId: string) => coded('RNNLM_JOB_NOT_FOUND', `job ${jobId} not found`, { jobId }),
