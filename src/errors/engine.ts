@@ -35,7 +35,7 @@ export const engineErrors = {
   invalidTokenizerJson: (problem: string) =>
     coded('RNNLM_INVALID_CONFIG', `invalid tokenizer JSON: ${problem}`),
   /** A fine-tuning request that changes what a fine-tuned model keeps of its base. */
-  baseModelContradiction: (field: string, baseModel: string, given: unknown, has: unknown) =>
+  baseModelContradiction: (baseModel: string, field: string, given: unknown, has: unknown) =>
     coded(
       'RNNLM_INVALID_CONFIG',
       `${field}: the base model ${baseModel} has ${JSON.stringify(has)}, not ${JSON.stringify(given)}; a fine-tuned model keeps its base model's architecture and tokenizer`,

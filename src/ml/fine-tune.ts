@@ -3,7 +3,7 @@
  * architecture and tokenizer. A request may leave them out or repeat them; one that says
  * something else is refused, naming the field.
  */
-import { errors, type RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import {
   modelSpecSchema,
   runConfigSchema,
@@ -30,10 +30,6 @@ export interface BaseModel extends BaseModelInfo {
 /** The architecture a fine-tuned model shares with its base (dropout is a training choice). */
 const FIXED_MODEL_FIELDS = ['cell', 'layers', 'hiddenSize', 'embeddingSize', 'tieWeights'] as const;
 
-function contradiction(base: BaseModelInfo, field: string, given: unknown, has: unknown): RnnlmError {
-  return errors.baseModelContradiction(field, base.id, given, has);
-}
-
 /**
  * The run configuration of a fine-tuning run: the base model's tokenizer and architecture,
  * the request's training settings (and dropout, which only matters while training).
@@ -48,7 +44,7 @@ export function fineTuneConfig(
   for (const key of FIXED_MODEL_FIELDS) {
     const given = model[key];
     if (given !== undefined && given !== base.modelConfig[key]) {
-      throw contradiction(base, `model.${key}`, given, base.modelConfig[key]);
+      throw errors.baseModelContradiction(base.id, `model.${key}`, given, base.modelConfig[key]);
     }
   }
   const tokenizer = input.tokenizer ?? {};
@@ -61,7 +57,7 @@ export function fineTuneConfig(
   for (const key of ['type', 'vocabSize', 'minFrequency', 'lowercase'] as const) {
     const given = tokenizer[key];
     if (given !== undefined && given !== has[key])
-      throw contradiction(base, `tokenizer.${key}`, given, has[key]);
+      throw errors.baseModelContradiction(base.id, `tokenizer.${key}`, given, has[key]);
   }
   const { cell, layers, hiddenSize, embeddingSize, tieWeights } = base.modelConfig;
   const parsed = runConfigSchema.safeParse({
@@ -88,7 +84,7 @@ export function fineTuneConfig(
 export function assertSameArchitecture(base: BaseModelInfo, config: RunConfig): void {
   for (const key of FIXED_MODEL_FIELDS) {
     if (config.model[key] !== base.modelConfig[key]) {
-      throw contradiction(base, `model.${key}`, config.model[key], base.modelConfig[key]);
+      throw errors.baseModelContradiction(base.id, `model.${key}`, config.model[key], base.modelConfig[key]);
     }
   }
 }
