@@ -123,6 +123,14 @@ export const serviceErrors = {
       undefined,
       cause,
     ),
+  /** A training job cancelled: before a worker took it, or at `step`. */
+  jobCancelled: (step?: number) =>
+    step === undefined
+      ? coded('RNNLM_ABORTED', 'cancelled before it started')
+      : coded('RNNLM_ABORTED', `cancelled at step ${step}`, { step }),
+  /** A training job stopped by its worker's shutdown, to resume elsewhere from its checkpoint. */
+  jobInterrupted: (step: number) =>
+    coded('RNNLM_ABORTED', `interrupted at step ${step} by worker shutdown`, { step }),
   /** A request cancelled by its client (or its deadline) before it finished. */
   cancelled: () => coded('RNNLM_ABORTED', 'the request was cancelled'),
   inferenceThreadClosed: () => coded('RNNLM_ABORTED', 'the inference thread was closed'),
