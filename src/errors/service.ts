@@ -128,6 +128,14 @@ export const serviceErrors = {
     step === undefined
       ? coded('RNNLM_ABORTED', 'cancelled before it started')
       : coded('RNNLM_ABORTED', `cancelled at step ${step}`, { step }),
+  /** The sandboxed training process died without reporting: it exited, or a signal killed it. */
+  trainerDied: (exitCode: string, signal: string) =>
+    signal === 'null'
+      ? coded('RNNLM_INTERNAL', `the training process exited with code ${exitCode} before it finished`)
+      : coded(
+          'RNNLM_INTERNAL',
+          `the training process was killed by ${signal} before it finished (out of memory, or stopped from outside)`,
+        ),
   /** A training job stopped by its worker's shutdown, to resume elsewhere from its checkpoint. */
   jobInterrupted: (step: number) =>
     coded('RNNLM_ABORTED', `interrupted at step ${step} by worker shutdown`, { step }),
