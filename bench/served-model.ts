@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { newModelId } from '../src/contracts/ids.js';
+import { newModelId } from '../src/ids.js';
 import { exportModelDir } from '../src/export/index.js';
 import type { BackendInfo } from '../src/ml/backend.js';
 import type { RnnLm } from '../src/ml/model/lm.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
 import { loadConfig } from '../src/config.js';
-import { newModelId } from '../src/contracts/ids.js';
+import { newModelId } from '../src/ids.js';
 import { initBackend } from '../src/ml/backend.js';
 import { trainFromText } from '../src/ml/pipeline.js';
 import { writeModelDir } from '../src/storage/artifacts.js';

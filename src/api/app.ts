@@ -4,11 +4,10 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 
 import type { Config } from '../config.js';
 import type { ModelService } from '../contracts/models.js';
-import type { JobLimits } from '../queue/limits.js';
 import type { JobService } from '../queue/types.js';
-import { isRnnlmError } from '../errors.js';
+import { errors, isRnnlmError } from '../errors.js';
 import { EXPECTED_5XX, isOpenAiUrl, toErrorBody, toOpenAiError } from './errors.js';
-import { dashboardRoutes } from './routes/dashboard.js';
+import { DASHBOARD_PUBLIC_ROUTES, dashboardRoutes } from './routes/dashboard.js';
 import { docsRoutes, openapiCollector } from './routes/docs.js';
 import { exportRoutes } from './routes/export.js';
 import { healthRoutes } from './routes/health.js';
@@ -19,6 +18,7 @@ import { queueBoardRoutes } from './routes/queue-board.js';
 import { openAiRoutes } from './routes/openai.js';
 import { statesRoutes } from './routes/states.js';
 import { RedisStateStore } from '../queue/state-store.js';
+import { apiSettings, type ApiSettings } from './settings.js';
 import { StateHandles } from './states.js';
 import { apiKeyAuth } from './plugins/auth.js';
 import { drainGuard } from './plugins/drain.js';
@@ -52,34 +52,6 @@ export interface AppDeps {
    * every route (the OpenAPI test collects the routes with an `onRoute` hook).
    */
   configure?: ((app: FastifyInstance) => void) | undefined;
-}
-
-/** The settings the routes read, derived once from {@link Config}. */
-export interface ApiSettings {
-  maxCorpusBytes: number;
-  maxGenerateTokens: number;
-  limits: JobLimits;
-  heartbeatMs: number;
-  /** How long `/readyz` waits for Redis before answering 503. */
-  readyTimeoutMs: number;
-  /** Aborts when the app closes, so open event streams end instead of holding it open. */
-  closing: AbortSignal;
-  /** Aborts when the process starts to drain ({@link AppDeps.draining}) or the app closes. */
-  draining: AbortSignal;
-  /** Accepted API keys; empty: authentication off. */
-  apiKeys: readonly string[];
-  /** Requests to `/generate` and `/score` per client and window, counted in Redis. */
-  rateLimit: { max: number; windowMs: number };
-  /** Generations running at once in this process; one more is a 503. */
-  maxInflightGenerations: number;
-  /** The overload guard's limits (0: event-loop check off / heap limit from V8). */
-  overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
-  /** Time a client has to send a whole request. */
-  requestTimeoutMs: number;
-  /** Where the service keeps its files (`RNNLM_DATA_DIR`), measured for `/metrics`. */
-  dataDir: string;
-  /** Kept recurrent states: how long each lives, and the bytes all may take in Redis. */
-  states: { ttlSeconds: number; maxBytes: number };
 }
 
 /**
@@ -121,7 +93,12 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
     // Before authentication: a draining process refuses everyone alike, and says so first.
     await app.register(drainGuard, { draining: settings.draining, exemptRoutes: ['/healthz', '/metrics'] });
     await app.register(metricsPlugin, { metrics });
-    await app.register(apiKeyAuth, { keys: settings.apiKeys });
+    // The probes, and the dashboard's page and assets, which hold no data (every call the page
+    // makes needs the key).
+    await app.register(apiKeyAuth, {
+      keys: settings.apiKeys,
+      publicRoutes: ['/healthz', '/readyz', ...DASHBOARD_PUBLIC_ROUTES],
+    });
     // JSON (and multipart on POST /jobs) only: any other body is a 415, not a 400.
     app.removeContentTypeParser('text/plain');
     await app.register(strictJsonBody);
@@ -142,12 +119,7 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
       return reply.code(body.statusCode).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
     app.setNotFoundHandler((request, reply) => {
-      const body = {
-        statusCode: 404,
-        code: 'RNNLM_ROUTE_NOT_FOUND',
-        error: 'Not Found',
-        message: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-      };
+      const body = toErrorBody(errors.routeNotFound(request.method, request.url.split('?')[0] ?? ''));
       return reply.code(404).send(isOpenAiUrl(request.url) ? toOpenAiError(body) : body);
     });
 
@@ -189,25 +161,11 @@ export const rnnlmApi = fp<Omit<AppDeps, 'logger' | 'config'> & { settings: ApiS
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const closing = new AbortController();
-  const settings: ApiSettings = {
-    maxCorpusBytes: config.RNNLM_MAX_CORPUS_BYTES,
-    maxGenerateTokens: config.RNNLM_MAX_GENERATE_TOKENS,
-    limits: config,
-    heartbeatMs: (deps.heartbeatSeconds ?? 15) * 1000,
-    readyTimeoutMs: 1000,
+  const settings = apiSettings(config, {
     closing: closing.signal,
-    draining: deps.draining === undefined ? closing.signal : AbortSignal.any([deps.draining, closing.signal]),
-    apiKeys: config.API_KEYS,
-    rateLimit: { max: config.RNNLM_RATE_LIMIT_MAX, windowMs: config.RNNLM_RATE_LIMIT_WINDOW_MS },
-    maxInflightGenerations: config.RNNLM_MAX_INFLIGHT_GENERATIONS,
-    overload: {
-      maxEventLoopDelayMs: config.RNNLM_MAX_EVENT_LOOP_DELAY_MS,
-      maxHeapUsedBytes: config.RNNLM_MAX_HEAP_USED_BYTES,
-    },
-    requestTimeoutMs: config.RNNLM_REQUEST_TIMEOUT_MS,
-    dataDir: config.RNNLM_DATA_DIR,
-    states: { ttlSeconds: config.RNNLM_STATE_TTL_SECONDS, maxBytes: config.RNNLM_STATE_STORE_MAX_BYTES },
-  };
+    draining: deps.draining,
+    heartbeatSeconds: deps.heartbeatSeconds,
+  });
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: bodyLimit(settings.maxCorpusBytes),

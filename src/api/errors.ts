@@ -3,7 +3,15 @@ import { STATUS_CODES } from 'node:http';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 
-import { ERRORS, RnnlmError, isDiskFull, isRnnlmError, redactPaths, type ErrorCode } from '../errors.js';
+import {
+  ERRORS,
+  errors,
+  isDiskFull,
+  isRnnlmError,
+  redactPaths,
+  type ErrorCode,
+  type RnnlmError,
+} from '../errors.js';
 import { isRedisUnavailable } from '../queue/redis-health.js';
 
 /**
@@ -87,10 +95,11 @@ export function describeIssues(part: RequestPart, issues: readonly z.core.$ZodIs
 /** A 400 naming every bad field of one request part. */
 export function invalidRequest(part: RequestPart, error: z.ZodError): RnnlmError {
   const first = error.issues[0];
-  return new RnnlmError('RNNLM_INVALID_REQUEST', describeIssues(part, error.issues), {
-    field: first === undefined ? part : [part, ...first.path.map(String)].join('.'),
-    fields: zodIssueFields(part, error.issues),
-  });
+  return errors.invalidFields(
+    describeIssues(part, error.issues),
+    first === undefined ? part : [part, ...first.path.map(String)].join('.'),
+    zodIssueFields(part, error.issues),
+  );
 }
 
 /** Parses `value` with `schema` or throws the 400 that names the bad fields. */
@@ -157,13 +166,14 @@ const SERVER_MESSAGES: Partial<Record<string, string>> = {
 };
 
 function body(status: number, code: string, message: string, fields?: FieldError[]): ErrorBody {
+  // A message may quote a file's path (a corrupt model): the client gets the file's name only.
+  // An unknown route's message quotes the client's own URL, which it may see whole.
+  const shown = code === 'RNNLM_ROUTE_NOT_FOUND' ? message : redactPaths(message);
   return {
     statusCode: status,
     code,
     error: statusText(status),
-    // A message may quote a file's path (a corrupt model): the client gets the file's name only.
-    message:
-      status < 500 ? clip(redactPaths(message), MAX_MESSAGE) : (SERVER_MESSAGES[code] ?? statusText(status)),
+    message: status < 500 ? clip(shown, MAX_MESSAGE) : (SERVER_MESSAGES[code] ?? statusText(status)),
     ...(status === 400 && fields !== undefined && fields.length > 0
       ? { fields: fields.slice(0, MAX_LISTED_FIELDS).map((f) => ({ ...f, message: redactPaths(f.message) })) }
       : {}),
@@ -271,7 +281,7 @@ export function toErrorBody(err: unknown, context: ErrorContext = {}): ErrorBody
           : 'application/json';
       const given =
         context.contentType === undefined ? 'no Content-Type' : `Content-Type ${context.contentType}`;
-      return body(415, code, `${given} is not accepted here; send ${accepted}`);
+      return toErrorBody(errors.unsupportedMediaType(given, accepted), context);
     }
     const status = code !== undefined ? ERRORS[code].status : (err as { statusCode?: unknown }).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {

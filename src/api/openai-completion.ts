@@ -5,9 +5,9 @@
  * is the scoring alone: the prompt's tokens and their log-probabilities, as /score reads them.
  */
 import type { ModelInfo, ModelService } from '../contracts/models.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
-import type { RecurrentState, StateOptions } from '../ml/generate/state.js';
+import type { RecurrentState, StateOptions } from '../ml/state.js';
 import type { StateInfo } from '../queue/types.js';
 import { promptTokens, TextOffsets, toLogprobs, type ListedToken } from './openai-logprobs.js';
 import type { ApiMetrics } from './plugins/metrics.js';
@@ -175,7 +175,7 @@ async function runPrompt(
     }),
   );
   const first = results[0]?.result;
-  if (first === undefined) throw new RnnlmError('RNNLM_INTERNAL', 'a prompt without choices');
+  if (first === undefined) throw errors.internal('a prompt without choices');
   return {
     choices: results.map((r) => r.choice),
     promptTokens: scoredTokens ?? first.promptTokens,

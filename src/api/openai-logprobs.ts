@@ -3,7 +3,8 @@
  * log-probabilities (null where nothing predicts a token), the most likely tokens at each
  * position, and where each token's text starts in the choice's text.
  */
-import type { ScoredToken, TokenLogprob } from '../ml/eval/score.js';
+import type { ScoredToken } from '../ml/eval/score.js';
+import type { TokenLogprob } from '../ml/logprobs.js';
 import type { CompletionLogprobs } from './schemas/openai.js';
 
 /** A token as a completion's logprobs list it: null `logprob` where nothing predicts it. */

@@ -14,7 +14,7 @@ import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fast
 import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 
-import { errors, text, type HeaderDoc } from './schemas/common.js';
+import { errorResponses, text, type HeaderDoc } from './schemas/common.js';
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -97,8 +97,8 @@ const PLUGIN_OPERATIONS: Record<string, Record<string, unknown>> = {
     summary: 'Swagger UI over this document (served locally)',
     response: {
       200: text('text/html', 'The Swagger UI page.'),
-      401: errors.unauthorized,
-      503: errors.unavailable,
+      401: errorResponses.unauthorized,
+      503: errorResponses.unavailable,
     },
   },
   'GET /admin/queues': {
@@ -113,8 +113,8 @@ const PLUGIN_OPERATIONS: Record<string, Record<string, unknown>> = {
     ].join(' '),
     response: {
       200: text('text/html', "The board's page."),
-      401: errors.unauthorized,
-      503: errors.unavailable,
+      401: errorResponses.unauthorized,
+      503: errorResponses.unavailable,
     },
   },
 };

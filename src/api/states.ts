@@ -4,17 +4,9 @@
  * its state gets a new handle. The states themselves live in the shared store (StateStore).
  */
 import type { ModelInfo } from '../contracts/models.js';
-import { RnnlmError } from '../errors.js';
-import type { RecurrentState } from '../ml/generate/state.js';
+import { errors } from '../errors.js';
+import type { RecurrentState } from '../ml/state.js';
 import type { StateInfo, StateStore } from '../queue/types.js';
-
-export function stateNotFound(id: string): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_STATE_NOT_FOUND',
-    `state ${id} not found: it expired, was deleted, or its model was deleted`,
-    { stateId: id },
-  );
-}
 
 export class StateHandles {
   constructor(private readonly store: StateStore | undefined) {}
@@ -26,20 +18,12 @@ export class StateHandles {
    */
   async resolve(model: ModelInfo, id: string): Promise<RecurrentState> {
     const stored = await this.required().get(id);
-    if (stored === undefined) throw stateNotFound(id);
+    if (stored === undefined) throw errors.stateNotFound(id);
     if (stored.info.model !== model.id) {
-      throw new RnnlmError(
-        'RNNLM_STATE_MODEL_MISMATCH',
-        `state ${id} was kept by model ${stored.info.model}: only that model can continue from it`,
-        { stateId: id, model: stored.info.model },
-      );
+      throw errors.stateOfOtherModel(id, stored.info.model);
     }
     if (stored.modelCreatedAt !== model.createdAt) {
-      throw new RnnlmError(
-        'RNNLM_STATE_MODEL_MISMATCH',
-        `state ${id} was kept by an earlier model ${model.id}, since replaced`,
-        { stateId: id, model: model.id },
-      );
+      throw errors.stateOfReplacedModel(id, model.id);
     }
     return stored.state;
   }
@@ -58,7 +42,7 @@ export class StateHandles {
   /** The store, or the 503 of a service without the shared Redis. */
   required(): StateStore {
     if (this.store === undefined) {
-      throw new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'this server keeps no states: it has no shared Redis');
+      throw errors.noStateStore();
     }
     return this.store;
   }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 import type { Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
 import { isNotFound } from '../storage/fs-atomic.js';
 
@@ -30,7 +30,7 @@ export async function readTextFile(path: string, what: string): Promise<string> 
     bytes = await readFile(full);
   } catch (err) {
     if (isNotFound(err)) {
-      throw new RnnlmError('RNNLM_FILE_NOT_FOUND', `${what} not found: ${full}`, { path: full });
+      throw errors.fileNotFound(what, full);
     }
     throw new Error(`cannot read ${what} ${full}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
@@ -39,14 +39,7 @@ export async function readTextFile(path: string, what: string): Promise<string> 
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (err) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_TEXT',
-      `${what} ${full} is not valid UTF-8 text`,
-      { path: full },
-      {
-        cause: err,
-      },
-    );
+    throw errors.fileNotUtf8(what, full, err);
   }
 }
 

@@ -7,7 +7,7 @@ import type { ExportFormat } from '../export/index.js';
 import type { BackendInfo } from '../ml/backend.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
-import type { StateOptions, StateResult } from '../ml/generate/state.js';
+import type { StateOptions, StateResult } from '../ml/state.js';
 import type { ModelMeta } from '../ml/pipeline.js';
 import type { FileContent } from '../storage/fs-atomic.js';
 

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { writeDirAtomic, type FileContent } from '../storage/fs-atomic.js';
 import { exportOnnx } from './onnx.js';
 import { readExportSource, type ExportFormat, type ExportSource } from './source.js';
@@ -12,8 +12,9 @@ import { exportTfjs, TFJS_WEIGHTS_FILE, type TfjsExport } from './tfjs.js';
 
 export { EXPORT_FORMATS, exportSource, readExportSource } from './source.js';
 export type { ExportFormat, ExportSource, ExportTokenizer } from './source.js';
-export { exportOnnx, type OnnxExportMetadata } from './onnx.js';
-export { exportTfjs, TFJS_WEIGHTS_FILE, type TfjsExport, type TfjsExportMetadata } from './tfjs.js';
+export { exportOnnx } from './onnx.js';
+export { exportTfjs, TFJS_WEIGHTS_FILE, type TfjsExport } from './tfjs.js';
+export type { ExportMetadata, OnnxExportMetadata, TfjsExportMetadata } from './types.js';
 
 /** model.json of a tfjs export with its weight shard named `weightsPath` (relative to model.json's URL). */
 export function tfjsModelJson(exported: TfjsExport, weightsPath = TFJS_WEIGHTS_FILE): string {
@@ -62,7 +63,7 @@ export async function exportModelDir(
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', `${out} already exists`, { path: out });
+      throw errors.pathExists(out);
     }
     return [out];
   }

@@ -10,8 +10,9 @@
  */
 import { CELLS } from '../ml/model/cells/index.js';
 import { RNNLM_VERSION } from '../ml/pipeline.js';
-import { columns, transpose, weight, type ExportSource, type ExportTokenizer } from './source.js';
+import { columns, exportMetadata, transpose, weight, type ExportSource } from './source.js';
 import { float32Bytes, Message } from './protobuf.js';
+import type { OnnxExportMetadata } from './types.js';
 
 const FLOAT = 1;
 const INT64 = 7;
@@ -19,20 +20,6 @@ const ATTR_INT = 2;
 const OPSET = 14;
 /** ONNX IR version 7 goes with opset 14. */
 const IR_VERSION = 7;
-
-/** What the `rnnlm` metadata_props entry holds (as JSON). */
-export interface OnnxExportMetadata {
-  format: 'rnnlm-onnx';
-  rnnlmVersion: string;
-  name: string;
-  cell: 'lstm' | 'gru' | 'rnn';
-  layers: number;
-  hiddenSize: number;
-  vocabSize: number;
-  inputs: string[];
-  outputs: string[];
-  tokenizer: ExportTokenizer;
-}
 
 type Dim = number | string;
 
@@ -145,18 +132,10 @@ export function exportOnnx(source: ExportSource): Uint8Array {
   for (const i of inputs) graph.message(11, i);
   for (const o of outputs) graph.message(12, o);
 
-  const metadata: OnnxExportMetadata = {
-    format: 'rnnlm-onnx',
-    rnnlmVersion: RNNLM_VERSION,
-    name: source.name,
-    cell,
-    layers,
-    hiddenSize: h,
-    vocabSize: v,
+  const metadata: OnnxExportMetadata = exportMetadata(source, 'rnnlm-onnx', {
     inputs: ['tokens', ...stateNames],
     outputs: ['logits', ...stateNames.map((s) => `${s}_out`)],
-    tokenizer: source.tokenizer,
-  };
+  });
   return new Message()
     .int(1, IR_VERSION)
     .string(2, 'rnnlm')

@@ -2,12 +2,13 @@
  * What every export format starts from: a model directory's weights, configuration and
  * tokenizer, validated, as plain arrays (no tensors, no HTTP).
  */
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { modelSpecSchema, type ModelConfig } from '../ml/config.js';
 import { RnnLm, type NamedArray } from '../ml/model/lm.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../ml/tokenizers/index.js';
 import { readModelDir, type ModelArtifacts } from '../storage/artifacts.js';
-import type { ExportTokenizer } from './types.js';
+import { RNNLM_VERSION } from '../ml/pipeline.js';
+import type { ExportMetadata, ExportTokenizer } from './types.js';
 
 export type { ExportTokenizer } from './types.js';
 
@@ -35,22 +36,18 @@ export function exportSource(artifacts: Omit<ModelArtifacts, 'meta'>, name: stri
   const { vocabSize, ...spec } = artifacts.modelConfig;
   const parsed = modelSpecSchema.safeParse(spec);
   if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) {
-    throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', 'model.json does not hold a valid model configuration');
+    throw errors.modelConfigInvalid();
   }
   const config: ModelConfig = { ...parsed.data, vocabSize };
   const tokenizer = tokenizerFromJSON(artifacts.tokenizer);
   if (tokenizer.vocabSize !== vocabSize) {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `the model expects ${vocabSize} tokens but the tokenizer has ${tokenizer.vocabSize}`,
-    );
+    throw errors.vocabMismatch(vocabSize, tokenizer.vocabSize);
   }
   const weights = new Map(artifacts.weights.map((w) => [w.name, w]));
   for (const [wname, shape] of RnnLm.weightShapes(config)) {
     const w = weights.get(wname);
-    if (w === undefined || w.shape.join(',') !== shape.join(',')) {
-      throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `weight ${wname} is missing or has the wrong shape`);
-    }
+    if (w === undefined) throw errors.weightMissing(wname);
+    if (w.shape.join(',') !== shape.join(',')) throw errors.weightShape(wname, w.shape, shape);
   }
   return {
     config,
@@ -64,6 +61,26 @@ export function exportSource(artifacts: Omit<ModelArtifacts, 'meta'>, name: stri
       boundaryIds: [...tokenizer.boundaryIds],
       encoding: ENCODING[tokenizer.type],
     },
+  };
+}
+
+/** The metadata every export carries: the model's shape, its tokenizer, the graph's names. */
+export function exportMetadata<F extends string>(
+  source: ExportSource,
+  format: F,
+  graph: { inputs: string[]; outputs: string[] },
+): ExportMetadata<F> {
+  const { cell, layers, hiddenSize, vocabSize } = source.config;
+  return {
+    format,
+    rnnlmVersion: RNNLM_VERSION,
+    name: source.name,
+    cell,
+    layers,
+    hiddenSize,
+    vocabSize,
+    ...graph,
+    tokenizer: source.tokenizer,
   };
 }
 

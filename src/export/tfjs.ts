@@ -17,10 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import { LSTM } from '../ml/model/cells/lstm.js';
 import { RNNLM_VERSION } from '../ml/pipeline.js';
-import { columns, concatColumns, transpose, weight, type ExportSource } from './source.js';
+import { columns, concatColumns, exportMetadata, transpose, weight, type ExportSource } from './source.js';
 import type { TfjsExportMetadata } from './types.js';
-
-export type { TfjsExportMetadata } from './types.js';
 
 /** The file name of the weight shard beside model.json. */
 export const TFJS_WEIGHTS_FILE = 'group1-shard1of1.bin';
@@ -225,17 +223,11 @@ export async function exportTfjs(source: ExportSource): Promise<TfjsExport> {
       for (const n of model.getLayer(`layer${l}`).inboundNodes) n.callArgs = {};
     }
     const metadata: TfjsExportMetadata = {
-      format: 'rnnlm-tfjs',
-      rnnlmVersion: RNNLM_VERSION,
-      name: source.name,
-      cell,
-      layers,
-      hiddenSize: h,
-      vocabSize: v,
+      ...exportMetadata(source, 'rnnlm-tfjs', {
+        inputs: ['tokens', ...names],
+        outputs: ['logits', ...names],
+      }),
       tokensPerCall: gru ? 1 : null,
-      inputs: ['tokens', ...names],
-      outputs: ['logits', ...names],
-      tokenizer: source.tokenizer,
     };
     model.setUserDefinedMetadata({ rnnlm: metadata });
     let saved: tf.io.ModelArtifacts | undefined;

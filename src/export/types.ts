@@ -17,18 +17,26 @@ export interface ExportTokenizer {
   encoding: string;
 }
 
-/** What `userDefinedMetadata.rnnlm` holds in an exported model.json. */
-export interface TfjsExportMetadata {
-  format: 'rnnlm-tfjs';
+/** What every export's metadata says of the model, whatever the format. */
+export interface ExportMetadata<F extends string = string> {
+  format: F;
   rnnlmVersion: string;
   name: string;
   cell: 'lstm' | 'gru' | 'rnn';
   layers: number;
   hiddenSize: number;
   vocabSize: number;
-  /** Tokens per call: null for any number, 1 for GRU exports. */
-  tokensPerCall: number | null;
+  /** The graph's inputs and outputs by name: the tokens, the logits and the states. */
   inputs: string[];
   outputs: string[];
   tokenizer: ExportTokenizer;
 }
+
+/** What `userDefinedMetadata.rnnlm` holds in an exported model.json. */
+export interface TfjsExportMetadata extends ExportMetadata<'rnnlm-tfjs'> {
+  /** Tokens per call: null for any number, 1 for GRU exports. */
+  tokensPerCall: number | null;
+}
+
+/** What the `rnnlm` metadata_props entry of an exported ONNX model holds (as JSON). */
+export type OnnxExportMetadata = ExportMetadata<'rnnlm-onnx'>;

@@ -1,5 +1,5 @@
 import type { AdmissionLoad, RequestKind } from '../contracts/models.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** Seconds a client is told to wait when every row and every place in the queue is taken. */
 export const QUEUE_RETRY_AFTER_SECONDS = 1;
@@ -30,11 +30,7 @@ export class Admission {
   check(kind: RequestKind, modelId: string): void {
     const n = this.inflight.get(`${kind}/${modelId}`) ?? 0;
     if (n >= this.maxRows && this.waitingTotal >= this.maxQueued) {
-      throw new RnnlmError(
-        'RNNLM_OVERLOADED',
-        `every batch row of this model is busy and ${this.maxQueued} request(s) wait already; retry in ${QUEUE_RETRY_AFTER_SECONDS} s`,
-        { limit: this.maxRows, queue: this.maxQueued, retryAfterSeconds: QUEUE_RETRY_AFTER_SECONDS },
-      );
+      throw errors.batchQueueFull(this.maxRows, this.maxQueued, QUEUE_RETRY_AFTER_SECONDS);
     }
   }
 

@@ -7,7 +7,7 @@
 import { Worker } from 'node:worker_threads';
 
 import type { BackendInfo } from '../ml/backend.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { GenerateResult, OnText } from '../ml/generate/generate.js';
 import {
@@ -128,18 +128,16 @@ export class InferenceExecutor {
     const worker = this.worker;
     this.worker = undefined;
     if (worker !== undefined) await worker.terminate();
-    this.failAll(new RnnlmError('RNNLM_ABORTED', 'the inference thread was closed'));
+    this.failAll(errors.inferenceThreadClosed());
   }
 
   private request<T>(
     message: (id: number) => ToThread,
     options: RequestHooks & { onText?: OnText | undefined } = {},
   ): Promise<T> {
-    if (this.closed)
-      return Promise.reject(new RnnlmError('RNNLM_ABORTED', 'the inference thread was closed'));
+    if (this.closed) return Promise.reject(errors.inferenceThreadClosed());
     const { signal } = options;
-    if (signal?.aborted === true)
-      return Promise.reject(new RnnlmError('RNNLM_ABORTED', 'the request was cancelled'));
+    if (signal?.aborted === true) return Promise.reject(errors.cancelled());
     const worker = this.thread();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
@@ -183,7 +181,7 @@ export class InferenceExecutor {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.logger?.error({ code }, 'the inference thread stopped; the next request starts a new one');
-      this.failAll(new RnnlmError('RNNLM_INTERNAL', `the inference thread stopped (exit code ${code})`));
+      this.failAll(errors.inferenceThreadStopped(code));
       this.onReset?.();
     });
     this.worker = worker;

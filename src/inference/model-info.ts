@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import type { ModelInfo } from '../contracts/models.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { runConfigSchema } from '../ml/config.js';
 
 const metricSetSchema = z.object({
@@ -32,11 +32,7 @@ const storedMetaSchema = z.object({
 export function modelInfo(id: string, raw: Record<string, unknown>): ModelInfo {
   const parsed = storedMetaSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `model ${id}: meta.json is not a model description (${parsed.error.issues[0]?.path.join('.') ?? ''})`,
-      { modelId: id },
-    );
+    throw errors.modelMetaInvalid(id, parsed.error.issues[0]?.path.join('.') ?? '');
   }
   const meta = parsed.data;
   return {

@@ -5,10 +5,10 @@
  */
 import type { Config } from '../config.js';
 import type { InferenceStats, ScoreRequest } from '../contracts/models.js';
-import { ERRORS, isRnnlmError, RnnlmError, type ErrorCode } from '../errors.js';
+import { ERRORS, errors, isRnnlmError, type ErrorCode } from '../errors.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, TokenDetail } from '../ml/generate/generate.js';
-import type { StateOptions, StateResult } from '../ml/generate/state.js';
+import type { StateOptions, StateResult } from '../ml/state.js';
 
 /** What the inference thread is started with. */
 export interface ThreadData {
@@ -75,7 +75,7 @@ export function toWire(err: unknown): WireError {
 
 export function fromWire(wire: WireError): Error {
   if (wire.code !== undefined && wire.code in ERRORS) {
-    return new RnnlmError(wire.code, wire.message, wire.details);
+    return errors.fromThread(wire.code, wire.message, wire.details);
   }
   const err = new Error(wire.message);
   if (wire.stack !== undefined) err.stack = wire.stack;

@@ -5,17 +5,17 @@
  * step and leaves when it finishes or is cancelled; requests beyond `maxRows` wait in
  * arrival order. Each row keeps its own state, sampling settings and RNG stream, so its
  * answer does not depend on the rows beside it. A row may start from a state an earlier
- * request kept, and hand back the state it ends in (src/ml/generate/state.ts).
+ * request kept, and hand back the state it ends in (src/ml/state.ts).
  */
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import { GenerationRow, type TokenDetail } from '../ml/generate/row.js';
 import type { GenerateResult } from '../ml/generate/generate.js';
-import type { RecurrentState, StateResult } from '../ml/generate/state.js';
+import type { RecurrentState, StateResult } from '../ml/state.js';
 import type { Tokenizer } from '../ml/tokenizers/index.js';
 import type { Forward } from '../ml/model/forward.js';
 import type { GenerateRequest, ScoreRequest } from './protocol.js';
-import { ScoringRow } from './scoring-row.js';
+import { ScoringRow } from '../ml/eval/scoring-row.js';
 
 /** Timesteps a scoring row advances per batched forward: newcomers join between chunks. */
 const SCORE_CHUNK = 32;
@@ -138,10 +138,7 @@ export class ModelScheduler {
       !fits(state.c) ||
       !(state.pending >= 0 && state.pending < this.tokenizer.vocabSize)
     ) {
-      throw new RnnlmError(
-        'RNNLM_STATE_MODEL_MISMATCH',
-        `the state does not fit this model (${layers} layers of ${hidden})`,
-      );
+      throw errors.stateDoesNotFit(layers, hidden);
     }
   }
 
@@ -156,7 +153,7 @@ export class ModelScheduler {
       const [job] = list.splice(at, 1);
       if (job !== undefined) {
         this.release(job);
-        job.sink.fail(new RnnlmError('RNNLM_ABORTED', 'the request was cancelled'));
+        job.sink.fail(errors.cancelled());
       }
       return true;
     }

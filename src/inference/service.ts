@@ -13,14 +13,15 @@ import type {
   ScoreRequest,
 } from '../contracts/models.js';
 import type { Config } from '../config.js';
+import { errors } from '../errors.js';
 import { exportFiles, readExportSource, type ExportFormat } from '../export/index.js';
 import type { Logger } from '../logger.js';
 import { initBackend, type BackendInfo } from '../ml/backend.js';
 import type { ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
-import type { StateOptions, StateResult } from '../ml/generate/state.js';
+import type { StateOptions, StateResult } from '../ml/state.js';
 import type { FileContent } from '../storage/fs-atomic.js';
-import { ModelDirs, modelNotFound } from '../storage/model-dirs.js';
+import { ModelDirs } from '../storage/model-dirs.js';
 import { Admission } from './admission.js';
 import { InferenceExecutor } from './executor.js';
 import { ModelCache } from './model-cache.js';
@@ -201,7 +202,7 @@ export class InferenceService implements ModelService {
   }
 
   private async load(id: string): Promise<void> {
-    if (this.dirs.dirOf(id) === undefined) throw modelNotFound(id);
+    if (this.dirs.dirOf(id) === undefined) throw errors.modelNotFound(id);
     await this.executor.load(id);
     this.logger?.info({ modelId: id }, 'model loaded');
   }

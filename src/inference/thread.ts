@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { initBackend } from '../ml/backend.js';
 import { forwardOf } from '../ml/model/engine.js';
 import type { RnnLm } from '../ml/model/lm.js';
@@ -84,9 +84,7 @@ async function load(modelId: string): Promise<Loaded> {
 function loaded(modelId: string): Promise<Loaded> {
   const model = models.get(modelId);
   if (model === undefined) {
-    return Promise.reject(
-      new RnnlmError('RNNLM_INTERNAL', `model ${modelId} is not loaded in the inference thread`),
-    );
+    return Promise.reject(errors.modelNotLoaded(modelId));
   }
   return model;
 }
@@ -143,7 +141,7 @@ async function handle(message: ToThread): Promise<unknown> {
 /** Generations and scorings join their model's scheduler; a bad request fails before it waits. */
 async function enqueue(message: Extract<ToThread, { op: 'generate' | 'score' }>): Promise<void> {
   const { scheduler } = await loaded(message.modelId);
-  if (cancelledEarly.delete(message.id)) throw new RnnlmError('RNNLM_ABORTED', 'the request was cancelled');
+  if (cancelledEarly.delete(message.id)) throw errors.cancelled();
   running.set(message.id, scheduler);
   if (message.op === 'generate') {
     scheduler.generate(message.id, message.options, sink(message.id, message.stream));

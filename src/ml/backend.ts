@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import { nativeStatus, selectNativeKernels, type NativeKernelMode, type NativeStatus } from './native.js';
 import { installWasmKernels } from './wasm-kernels.js';
 
@@ -69,10 +69,7 @@ async function select(
       if (await tryNative(pkg)) return info('tensorflow', pkg, pkg.endsWith('-gpu'));
     }
     if (preference === 'tensorflow') {
-      throw new RnnlmError(
-        'RNNLM_BACKEND_UNAVAILABLE',
-        `RNNLM_BACKEND=tensorflow but neither ${NATIVE_PACKAGES.join(' nor ')} could be loaded; install one (its install script downloads libtensorflow) or use wasm/cpu`,
-      );
+      throw errors.tensorflowMissing(NATIVE_PACKAGES);
     }
   }
   if (preference === 'auto' || preference === 'wasm') {
@@ -84,7 +81,7 @@ async function select(
       }
     } catch (err) {
       if (preference === 'wasm') {
-        throw new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', `the wasm backend failed to start: ${String(err)}`);
+        throw errors.backendNotStarted('wasm', err);
       }
     }
   }

@@ -3,7 +3,7 @@
  * architecture and tokenizer. A request may leave them out or repeat them; one that says
  * something else is refused, naming the field.
  */
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import {
   modelSpecSchema,
   runConfigSchema,
@@ -30,14 +30,6 @@ export interface BaseModel extends BaseModelInfo {
 /** The architecture a fine-tuned model shares with its base (dropout is a training choice). */
 const FIXED_MODEL_FIELDS = ['cell', 'layers', 'hiddenSize', 'embeddingSize', 'tieWeights'] as const;
 
-function contradiction(base: BaseModelInfo, field: string, given: unknown, has: unknown): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_INVALID_CONFIG',
-    `${field}: the base model ${base.id} has ${JSON.stringify(has)}, not ${JSON.stringify(given)}; a fine-tuned model keeps its base model's architecture and tokenizer`,
-    { field, baseModel: base.id },
-  );
-}
-
 /**
  * The run configuration of a fine-tuning run: the base model's tokenizer and architecture,
  * the request's training settings (and dropout, which only matters while training).
@@ -52,7 +44,7 @@ export function fineTuneConfig(
   for (const key of FIXED_MODEL_FIELDS) {
     const given = model[key];
     if (given !== undefined && given !== base.modelConfig[key]) {
-      throw contradiction(base, `model.${key}`, given, base.modelConfig[key]);
+      throw errors.baseModelContradiction(base.id, `model.${key}`, given, base.modelConfig[key]);
     }
   }
   const tokenizer = input.tokenizer ?? {};
@@ -65,7 +57,7 @@ export function fineTuneConfig(
   for (const key of ['type', 'vocabSize', 'minFrequency', 'lowercase'] as const) {
     const given = tokenizer[key];
     if (given !== undefined && given !== has[key])
-      throw contradiction(base, `tokenizer.${key}`, given, has[key]);
+      throw errors.baseModelContradiction(base.id, `tokenizer.${key}`, given, has[key]);
   }
   const { cell, layers, hiddenSize, embeddingSize, tieWeights } = base.modelConfig;
   const parsed = runConfigSchema.safeParse({
@@ -83,7 +75,7 @@ export function fineTuneConfig(
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? 'config';
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', `${field}: ${issue?.message ?? 'invalid'}`, { field });
+    throw errors.invalidConfig(field, issue?.message ?? 'invalid');
   }
   return parsed.data;
 }
@@ -92,7 +84,7 @@ export function fineTuneConfig(
 export function assertSameArchitecture(base: BaseModelInfo, config: RunConfig): void {
   for (const key of FIXED_MODEL_FIELDS) {
     if (config.model[key] !== base.modelConfig[key]) {
-      throw contradiction(base, `model.${key}`, config.model[key], base.modelConfig[key]);
+      throw errors.baseModelContradiction(base.id, `model.${key}`, config.model[key], base.modelConfig[key]);
     }
   }
 }
@@ -116,13 +108,7 @@ export function baseModelFromArtifacts(
   const { vocabSize, ...spec } = artifacts.modelConfig;
   const parsed = modelSpecSchema.safeParse(spec);
   if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize)) {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `base model ${id}: model.json has no valid configuration`,
-      {
-        modelId: id,
-      },
-    );
+    throw errors.modelConfigInvalid(id);
   }
   const stored = runConfigSchema.safeParse(artifacts.meta.config);
   const config = stored.success

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { nativeLibraryEnv } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** The dimensions every layer call takes: T steps, B sequences, I inputs, H hidden units. */
 export interface LayerDims {
@@ -144,12 +144,7 @@ function guarded(addon: NativeKernels): NativeKernels {
       try {
         return fn(...args);
       } catch (err) {
-        throw new RnnlmError(
-          'RNNLM_NATIVE_FAILED',
-          `native kernel ${name} failed: ${err instanceof Error ? err.message : String(err)}`,
-          { kernel: name },
-          { cause: err },
-        );
+        throw errors.nativeFailed(name, err);
       }
     };
   }
@@ -197,10 +192,7 @@ export function selectNativeKernels(
     whyNot = loaded?.error === undefined ? null : `${loaded.error}; ${BUILD_HINT}`;
   }
   if (mode === 'on' && kernels === null) {
-    throw new RnnlmError(
-      'RNNLM_NATIVE_UNAVAILABLE',
-      `RNNLM_NATIVE_KERNELS=on but the native kernels cannot be used: ${whyNot}`,
-    );
+    throw errors.nativeUnavailable(String(whyNot));
   }
   if (kernels !== null && threads !== undefined) kernels.setThreads(threads);
   active = kernels ?? undefined;

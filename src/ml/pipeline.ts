@@ -1,4 +1,4 @@
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import {
   modelSpecSchema,
   runConfigSchema,
@@ -42,7 +42,7 @@ export function prepareData(
   tokenizerJson?: TokenizerJSON,
 ): PreparedData {
   if (source.corpus.trim().length === 0) {
-    throw new RnnlmError('RNNLM_CORPUS_EMPTY', 'the corpus is empty or only whitespace');
+    throw errors.corpusEmpty('corpus');
   }
   let trainText = source.corpus;
   let validationText = source.validationText;
@@ -63,11 +63,13 @@ export function prepareData(
     truncation: t.truncation,
   });
   if (trainTokens.length < needed) {
-    throw new RnnlmError(
-      'RNNLM_CORPUS_TOO_SMALL',
-      `the training text has ${trainTokens.length} tokens; batch size ${t.batchSize} and sequence length ${t.seqLength} need at least ${needed}`,
-      { tokens: trainTokens.length, needed },
-    );
+    throw errors.tooFewTokens({
+      tokens: trainTokens.length,
+      atMost: false,
+      batchSize: t.batchSize,
+      seqLength: t.seqLength,
+      needed,
+    });
   }
   if (t.truncation.mode === 'none') {
     assertUntruncatedFits(Math.floor((trainTokens.length - 1) / t.batchSize), t.truncation);
@@ -169,13 +171,7 @@ export async function trainFromText(options: TrainFromTextOptions): Promise<Trai
   const parsed = runConfigSchema.safeParse(options.config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}`,
-      {
-        field: issue?.path.join('.'),
-      },
-    );
+    throw errors.invalidConfig(issue?.path.join('.') ?? 'config', issue?.message ?? 'invalid');
   }
   const config =
     options.resume !== undefined ? resumedConfig(options.resume.state.config, options.config) : parsed.data;
@@ -279,15 +275,12 @@ export function modelFromArtifacts(artifacts: {
   const { vocabSize, ...spec } = raw;
   const parsed = modelSpecSchema.safeParse(spec);
   if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) {
-    throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', 'model.json does not hold a valid model configuration');
+    throw errors.modelConfigInvalid();
   }
   const config: ModelConfig = { ...parsed.data, vocabSize };
   const tokenizer = tokenizerFromJSON(artifacts.tokenizer);
   if (config.vocabSize !== tokenizer.vocabSize) {
-    throw new RnnlmError(
-      'RNNLM_ARTIFACT_CORRUPT',
-      `the model expects ${config.vocabSize} tokens but the tokenizer has ${tokenizer.vocabSize}`,
-    );
+    throw errors.vocabMismatch(config.vocabSize, tokenizer.vocabSize);
   }
   return { model: RnnLm.fromWeights(config, artifacts.weights), tokenizer };
 }

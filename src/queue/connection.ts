@@ -12,7 +12,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 
 import { parseHostPort, type Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** The settings that say where Redis is and how to reach it. */
 export type RedisSettings = Pick<
@@ -160,17 +160,6 @@ export function createBlockingConnection(config: RedisSettings, name = 'rnnlm-bl
   });
 }
 
-/**
- * The error every "Redis did not answer" path throws (the API answers 503); `where` is
- * {@link redisLocation}'s.
- */
-export function redisUnavailable(where: string, cause?: unknown): RnnlmError {
-  const reason = cause instanceof Error ? `: ${cause.message}` : '';
-  return new RnnlmError('RNNLM_REDIS_UNAVAILABLE', `Redis at ${where} is unavailable${reason}`, undefined, {
-    cause,
-  });
-}
-
 /** The URL without its password, for logs and messages. */
 export function redactUrl(url: string): string {
   try {
@@ -241,11 +230,11 @@ export async function waitUntilReady(
     };
     const onEnd = () => {
       done();
-      reject(redisUnavailable(where, lastError ?? new Error('connection closed')));
+      reject(errors.redisUnavailable(where, lastError ?? new Error('connection closed')));
     };
     const timer = setTimeout(() => {
       done();
-      reject(redisUnavailable(where, lastError ?? new Error(`no answer within ${timeoutMs} ms`)));
+      reject(errors.redisUnavailable(where, lastError ?? new Error(`no answer within ${timeoutMs} ms`)));
     }, timeoutMs);
     redis.on('ready', onReady);
     redis.on('error', onError);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../contracts/ids.js';
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../ids.js';
 import {
   modelSpecRequestSchema,
   runConfigSchema,

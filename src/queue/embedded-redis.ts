@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** How to get a `redis-server`, for the message when there is none. */
 export const INSTALL_REDIS_HINT = [
@@ -72,14 +72,9 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
   });
   if (spawned !== undefined) {
     const missing = (spawned as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new RnnlmError(
-      'RNNLM_REDIS_UNAVAILABLE',
-      missing
-        ? `no Redis answers and there is no redis-server to start one: ${INSTALL_REDIS_HINT}`
-        : `could not start redis-server: ${spawned.message}`,
-      undefined,
-      { cause: spawned },
-    );
+    throw missing
+      ? errors.redisServerMissing(INSTALL_REDIS_HINT, spawned)
+      : errors.redisServerNotStarted(undefined, spawned);
   }
   const url = `redis://127.0.0.1:${port}`;
   try {
@@ -88,10 +83,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     child.kill('SIGKILL');
     const log = await readFile(join(dir, LOG_FILE), 'utf8').catch(() => '');
     const tail = log.trim().split('\n').slice(-5).join('\n');
-    throw new RnnlmError(
-      'RNNLM_REDIS_UNAVAILABLE',
-      `the embedded redis-server on port ${port} did not start: ${err instanceof Error ? err.message : String(err)}${tail === '' ? '' : `\n${tail}`}`,
-    );
+    throw errors.redisServerNotStarted(port, err, tail);
   }
   return { url, pid: child.pid ?? 0, dir, stop: (timeoutMs) => stop(child, exited, timeoutMs) };
 }

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 
+import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { Job } from './contracts.js';
@@ -42,7 +43,8 @@ export async function cancelJob(
     }
     if (removed) {
       const finishedAt = new Date().toISOString();
-      const error = { code: 'RNNLM_ABORTED', message: 'cancelled before it started' };
+      const { code, message } = errors.jobCancelled();
+      const error = { code, message };
       await redis.hset(keys.record(id), {
         status: 'cancelled',
         finishedAt,

@@ -5,7 +5,7 @@
 import type { Redis } from 'ioredis';
 
 import type { Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createBlockingConnection } from './connection.js';
 import { jobEventTypeSchema, type JobEvent } from './contracts.js';
@@ -19,9 +19,7 @@ const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 function checkStreamId(id: string): string {
   if (!STREAM_ID.test(id)) {
-    throw new RnnlmError('RNNLM_INVALID_REQUEST', `not an event id: ${JSON.stringify(id)}`, {
-      field: 'Last-Event-ID',
-    });
+    throw errors.invalidRequest('Last-Event-ID', `not an event id: ${JSON.stringify(id)}`);
   }
   return id;
 }

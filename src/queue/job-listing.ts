@@ -2,7 +2,7 @@
  * Cursor-paginated listings of jobs, newest first, from the service's index (a sorted set of
  * job ids scored by creation time). Each batch of the index is read in one pipeline.
  */
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { Job, JobStatus } from './contracts.js';
 import { readJobs, type JobStore } from './job-reads.js';
 
@@ -35,9 +35,7 @@ function decodeCursor(cursor: string): Cursor {
   const raw = Buffer.from(cursor, 'base64url').toString('utf8');
   const m = /^(\d{1,16}):(job_[a-z0-9]{26})$/.exec(raw);
   if (m === null) {
-    throw new RnnlmError('RNNLM_INVALID_REQUEST', 'cursor is not one this service returned', {
-      field: 'cursor',
-    });
+    throw errors.invalidRequest('cursor', 'not one this service returned');
   }
   return { score: Number(m[1]), id: m[2] as string };
 }

@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 
 import { dataDirs, type Config } from '../config.js';
+import { errors } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { CorpusStore } from '../storage/corpus-store.js';
 import {
@@ -15,7 +16,6 @@ import {
   evictionWarning,
   maxmemoryPolicy,
   redisLocation,
-  redisUnavailable,
   waitUntilReady,
 } from './connection.js';
 import type { Job, JobEvent } from './contracts.js';
@@ -128,7 +128,7 @@ export class RedisJobService implements JobService {
     try {
       await this.health.run(() => withTimeout(this.redis.ping(), 1000));
     } catch (err) {
-      throw redisUnavailable(redisLocation(this.config), err);
+      throw errors.redisUnavailable(redisLocation(this.config), err);
     }
   }
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { diskFull, isDiskFull, RnnlmError } from '../errors.js';
+import { errors, isDiskFull } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CorpusStore } from '../storage/corpus-store.js';
 import type { CorpusRef, Job, TrainingJobData } from './contracts.js';
@@ -120,7 +120,7 @@ export class JobSubmitter {
     try {
       return await this.corpora.put(bytes);
     } catch (err) {
-      throw isDiskFull(err) ? diskFull(err) : err;
+      throw isDiskFull(err) ? errors.diskFull(err) : err;
     }
   }
 
@@ -142,22 +142,14 @@ export class JobSubmitter {
       if (claimed === 'OK') return undefined;
       const owner = parseIdempotencyClaim(await redis.get(key));
       if (owner?.fingerprint !== undefined && owner.fingerprint !== fingerprint) {
-        throw new RnnlmError(
-          'RNNLM_IDEMPOTENCY_KEY_REUSED',
-          'this Idempotency-Key was used for a different request; use a new key for a new job',
-          { field: 'headers.idempotency-key', jobId: owner.id },
-        );
+        throw errors.idempotencyKeyReused(owner.id);
       }
       if (owner !== undefined) {
         const job = isJobId(owner.id) ? await readJob(this.store, owner.id) : undefined;
         if (job !== undefined) return job;
       }
       if (Date.now() > deadline) {
-        throw new RnnlmError(
-          'RNNLM_IDEMPOTENCY_KEY_IN_USE',
-          'a request with this Idempotency-Key is still being processed; retry in a few seconds',
-          { retryAfterSeconds: 1 },
-        );
+        throw errors.idempotencyKeyInUse(1);
       }
       await sleep(25);
     }

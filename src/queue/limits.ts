@@ -4,7 +4,7 @@
  * configuration it will queue; and the caps the worker applies where a job leaves a size open.
  */
 import type { Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { RunConfig } from '../ml/config.js';
 
 /** The settings that bound a training request. */
@@ -86,13 +86,7 @@ export function applyLimits(
 ): RunConfig {
   const over = firstOverLimit(config, run);
   if (over !== undefined) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `${over.field}: ${over.value} is over the limit of ${over.max}`,
-      {
-        field: over.field,
-      },
-    );
+    throw errors.overLimit(over.field, over.value, over.max);
   }
   const { tokenizer, model, training } = run;
   return {

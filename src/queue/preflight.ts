@@ -7,7 +7,7 @@
  * certainly make.
  */
 import type { Config } from '../config.js';
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { RunConfig } from '../ml/config.js';
 import { minTokensForOneBatch } from '../ml/data/partition.js';
 import { countCodePoints, splitText } from '../ml/data/split.js';
@@ -55,23 +55,13 @@ export function checkDataFits(
   const needed = minTokensForOneBatch(t);
   const bounds = tokenBounds(trainText, capped.tokenizer);
   if (bounds.most < needed) {
-    throw new RnnlmError(
-      'RNNLM_CORPUS_TOO_SMALL',
-      `the training text has ${bounds.most === bounds.least ? '' : 'at most '}${bounds.most} tokens; ` +
-        `batch size ${t.batchSize} and sequence length ${t.seqLength} need at least ${needed}`,
-      { field: 'corpus', tokens: bounds.most, needed },
-    );
+    throw errors.tooFewTokens({
+      tokens: bounds.most,
+      atMost: bounds.most !== bounds.least,
+      batchSize: t.batchSize,
+      seqLength: t.seqLength,
+      needed,
+    });
   }
-  if (t.truncation.mode !== 'none') return;
-  try {
-    assertUntruncatedFits(Math.floor((bounds.least - 1) / t.batchSize), t.truncation);
-  } catch (err) {
-    if (err instanceof RnnlmError) {
-      throw new RnnlmError(err.code, err.message, {
-        ...err.details,
-        field: 'training.truncation.maxLength',
-      });
-    }
-    throw err;
-  }
+  assertUntruncatedFits(Math.floor((bounds.least - 1) / t.batchSize), t.truncation);
 }

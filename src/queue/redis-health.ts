@@ -7,9 +7,8 @@
  */
 import type { Redis } from 'ioredis';
 
-import { isRnnlmError } from '../errors.js';
+import { errors, isRnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { redisUnavailable } from './connection.js';
 
 /** Between probes while Redis is down. */
 const PROBE_EVERY_MS = 500;
@@ -87,13 +86,13 @@ export class RedisHealth {
    * says Redis is unavailable marks it down and becomes RNNLM_REDIS_UNAVAILABLE.
    */
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.down) throw redisUnavailable(this.where, new Error('no answer yet since it went silent'));
+    if (this.down) throw errors.redisUnavailable(this.where, new Error('no answer yet since it went silent'));
     try {
       return await work();
     } catch (err) {
       if (!isRedisUnavailable(err)) throw err;
       this.failed(err);
-      throw isRnnlmError(err) ? err : redisUnavailable(this.where, err);
+      throw isRnnlmError(err) ? err : errors.redisUnavailable(this.where, err);
     }
   }
 

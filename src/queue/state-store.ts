@@ -1,5 +1,5 @@
 /**
- * Recurrent states kept for later requests (src/ml/generate/state.ts), in the Redis every API
+ * Recurrent states kept for later requests (src/ml/state.ts), in the Redis every API
  * instance shares: a handle written by one instance continues on any other, and Redis's
  * append-only file keeps them across its restarts. Each state lives until its TTL, and the
  * states together stay within a byte budget: a new one pushes out the oldest. Handles are
@@ -12,9 +12,9 @@
  */
 import type { Redis } from 'ioredis';
 
-import { newStateId } from '../contracts/ids.js';
-import { RnnlmError } from '../errors.js';
-import type { RecurrentState } from '../ml/generate/state.js';
+import { newStateId } from '../ids.js';
+import { errors } from '../errors.js';
+import type { RecurrentState } from '../ml/state.js';
 import type { SharedRedis, StateInfo, StateStore, StoredState } from './types.js';
 
 /** Options of {@link RedisStateStore}. */
@@ -184,10 +184,7 @@ export class RedisStateStore implements StateStore {
       ),
     );
     if (saved === -1) {
-      throw new RnnlmError(
-        'RNNLM_STATE_TOO_LARGE',
-        `this model's state takes ${bytes} bytes, more than the state store holds (RNNLM_STATE_STORE_MAX_BYTES = ${this.options.maxBytes})`,
-      );
+      throw errors.stateTooLarge(bytes, this.options.maxBytes);
     }
     return info(id, meta, bytes);
   }

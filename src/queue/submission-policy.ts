@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import { dataDirs, type Config } from '../config.js';
-import { isRnnlmError, RnnlmError } from '../errors.js';
+import { errors, isRnnlmError } from '../errors.js';
 import { modelSpecSchema, runConfigSchema, type RunConfig } from '../ml/config.js';
 import { estimateTraining, vocabularyBound, type TrainingEstimate } from '../ml/estimate.js';
 import { fineTuneConfig, type BaseModelInfo } from '../ml/fine-tune.js';
@@ -28,10 +28,6 @@ export interface CheckedSubmission {
   fraction: number;
 }
 
-function invalid(field: string, message: string): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_CONFIG', `${field}: ${message}`, { field });
-}
-
 function parseRunConfig(input: SubmitInput): RunConfig {
   const parsed = runConfigSchema.safeParse({
     tokenizer: input.tokenizer,
@@ -41,7 +37,7 @@ function parseRunConfig(input: SubmitInput): RunConfig {
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? 'config';
-    throw invalid(field, issue?.message ?? 'invalid');
+    throw errors.invalidConfig(field, issue?.message ?? 'invalid');
   }
   return parsed.data;
 }
@@ -58,10 +54,10 @@ async function baseModelInfo(modelsDir: string, id: string): Promise<BaseModelIn
     meta = await readModelMeta(join(modelsDir, id));
   } catch (err) {
     if (!isRnnlmError(err)) throw err;
-    throw invalid('baseModel', `no model ${id}`);
+    throw errors.invalidConfig('baseModel', `model ${id} not found`);
   }
   const parsed = baseMetaSchema.safeParse(meta);
-  if (!parsed.success) throw invalid('baseModel', `model ${id} has no readable configuration`);
+  if (!parsed.success) throw errors.invalidConfig('baseModel', `model ${id} has no readable configuration`);
   return { id, config: parsed.data.config, modelConfig: parsed.data.modelConfig };
 }
 
@@ -72,26 +68,14 @@ function corpusBytes(
 ): { bytes: Uint8Array; text: string } {
   const bytes = 'text' in source ? Buffer.from(source.text, 'utf8') : source.bytes;
   if (bytes.byteLength > limit) {
-    throw new RnnlmError(
-      'RNNLM_CORPUS_TOO_LARGE',
-      `${what} is ${bytes.byteLength} bytes; the limit is ${limit}`,
-      {
-        field: what,
-        bytes: bytes.byteLength,
-        limit,
-      },
-    );
+    throw errors.corpusTooLarge(what, bytes.byteLength, limit);
   }
   const text = 'text' in source ? source.text : decodeUtf8(bytes, what);
   if (text.trim().length === 0) {
-    throw new RnnlmError('RNNLM_CORPUS_EMPTY', `${what} is empty or only whitespace`, { field: what });
+    throw errors.corpusEmpty(what);
   }
   return { bytes, text };
 }
-
-const GIB = 1024 ** 3;
-const formatCount = (n: number) => n.toLocaleString('en-US');
-const formatGib = (bytes: number) => `${(bytes / GIB).toFixed(2)} GiB`;
 
 /**
  * Refuses a run whose model, by the estimate from its hyperparameters (and, for a char
@@ -105,22 +89,14 @@ function checkTrainingSize(config: Config, run: RunConfig, corpus: string): Trai
   const { parameters } = estimate;
   const bytes = estimate.bytes.total;
   if (parameters <= maxParameters && bytes <= maxBytes) return estimate;
-  throw new RnnlmError(
-    'RNNLM_MODEL_TOO_LARGE',
-    `the model would have ${formatCount(parameters)} parameters (limit ${formatCount(maxParameters)}) ` +
-      `and training would need about ${formatGib(bytes)} (${formatCount(bytes)} bytes; limit ` +
-      `${formatGib(maxBytes)}, ${formatCount(maxBytes)} bytes) with a vocabulary of up to ` +
-      `${formatCount(estimate.vocabSize)} tokens; lower model.hiddenSize, model.layers, ` +
-      'model.embeddingSize, training.batchSize, training.seqLength or tokenizer.vocabSize',
-    {
-      parameters,
-      maxParameters,
-      trainingMemoryBytes: bytes,
-      maxTrainingMemoryBytes: maxBytes,
-      vocabSize: estimate.vocabSize,
-      estimate: estimate.bytes,
-    },
-  );
+  throw errors.modelTooLarge({
+    parameters,
+    maxParameters,
+    trainingMemoryBytes: bytes,
+    maxTrainingMemoryBytes: maxBytes,
+    vocabSize: estimate.vocabSize,
+    estimate: estimate.bytes,
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { Queue, type DefaultJobOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { Config } from '../config.js';
+import { errors } from '../errors.js';
 import type {
   JobEngine,
   JobEventType,
@@ -43,8 +44,8 @@ export interface TrainingResult {
 /** The progress object a running job reports through `updateProgress`. */
 export type TrainingProgress = JobProgress & JobMetrics & { backend: string; engine: JobEngine };
 
-/** The job service reads the ids from here; their home is src/contracts/ids.ts. */
-export { isJobId, newJobId } from '../contracts/ids.js';
+/** The job service reads the ids from here; their home is src/ids.ts. */
+export { isJobId, newJobId } from '../ids.js';
 
 /** The service's own Redis keys for one deployment (`prefix`). */
 export interface ServiceKeys {
@@ -106,11 +107,8 @@ export function decodeError(reason: string): { code: string; message: string } {
   // BullMQ's words for a sandboxed processor that died without reporting (killed, OOM).
   const exit = /^Unexpected exit code: (\S+) signal: (\S+)$/.exec(reason);
   if (exit !== null) {
-    const message =
-      exit[2] === 'null'
-        ? `the training process exited with code ${exit[1]} before it finished`
-        : `the training process was killed by ${exit[2]} before it finished (out of memory, or stopped from outside)`;
-    return { code: 'RNNLM_INTERNAL', message };
+    const { code, message } = errors.trainerDied(exit[1] as string, exit[2] as string);
+    return { code, message };
   }
   return { code: 'RNNLM_INTERNAL', message: reason };
 }

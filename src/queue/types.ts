@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 
-import type { RecurrentState } from '../ml/generate/state.js';
+import type { RecurrentState } from '../ml/state.js';
 import type { Job, JobEvent, JobRequest } from './contracts.js';
 import type { JobListPage, JobListQuery } from './job-listing.js';
 import type { TrainingQueue } from './training-queue.js';

@@ -6,25 +6,12 @@
  * `model.save('file://')` needs tfjs-node, so the files are written here from plain arrays.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { TokenizerJSON } from '../ml/tokenizers/types.js';
-import {
-  corrupt,
-  isNotFound,
-  isRecord,
-  packArrays,
-  packedByteLength,
-  parseArraySpecs,
-  parseHashes,
-  parseJsonObject,
-  readRequired,
-  sha256Hex,
-  unpackArrays,
-  verifyHash,
-  writeDirAtomic,
-} from './fs-atomic.js';
+import { isRecord, packArrays, parseArraySpecs, sha256Hex, writeDirAtomic } from './fs-atomic.js';
+import { readIndex, VerifiedDir, type VerifiedDirFormat } from './verified-dir.js';
 import type { ArraySpec, FileContent, NamedArray } from './fs-atomic.js';
 
 export type { NamedArray } from './fs-atomic.js';
@@ -48,6 +35,14 @@ const TOKENIZER_JSON = 'tokenizer.json';
 const META_JSON = 'meta.json';
 const HASHED_FILES = [MODEL_JSON, WEIGHTS_BIN, TOKENIZER_JSON] as const;
 const TOKENIZER_TYPES: readonly unknown[] = ['char', 'word', 'bpe'] satisfies TokenizerJSON['type'][];
+
+/** A model directory: meta.json's `files` hashes the others. */
+const MODEL_DIR: VerifiedDirFormat = {
+  index: META_JSON,
+  hashesIn: 'files',
+  required: HASHED_FILES,
+  notFound: (root) => errors.modelNotFound(root),
+};
 
 async function packageVersion(): Promise<string> {
   // src/storage and dist/storage are both two levels below the package root.
@@ -103,35 +98,23 @@ export async function writeModelDir(
  * RNNLM_MODEL_NOT_FOUND; malformed JSON is RNNLM_ARTIFACT_CORRUPT.
  */
 export async function readModelMeta(dir: string): Promise<Record<string, unknown>> {
-  const root = resolve(dir);
-  let raw: Buffer;
-  try {
-    raw = await readFile(join(root, META_JSON));
-  } catch (err) {
-    if (isNotFound(err)) {
-      throw new RnnlmError('RNNLM_MODEL_NOT_FOUND', `no model at ${root}`, { path: root });
-    }
-    throw err;
-  }
-  return parseJsonObject(raw, root, META_JSON);
+  return readIndex(dir, MODEL_DIR);
 }
 
 function parseModelJson(
-  root: string,
-  raw: Buffer,
+  dir: VerifiedDir,
+  model: Record<string, unknown>,
 ): { modelConfig: Record<string, unknown>; specs: ArraySpec[] } {
-  const model = parseJsonObject(raw, root, MODEL_JSON);
   if (model.format !== MODEL_FORMAT) {
-    throw corrupt(root, MODEL_JSON, `format is ${JSON.stringify(model.format)}, expected "${MODEL_FORMAT}"`);
+    throw dir.corrupt(MODEL_JSON, `format is ${JSON.stringify(model.format)}, expected "${MODEL_FORMAT}"`);
   }
-  if (!isRecord(model.modelTopology)) throw corrupt(root, MODEL_JSON, 'modelTopology must be an object');
+  if (!isRecord(model.modelTopology)) throw dir.corrupt(MODEL_JSON, 'modelTopology must be an object');
   const manifest = model.weightsManifest;
   const group: unknown = Array.isArray(manifest) && manifest.length === 1 ? manifest[0] : undefined;
   const paths: unknown = isRecord(group) ? group.paths : undefined;
   const specs = isRecord(group) ? parseArraySpecs(group.weights) : undefined;
   if (!Array.isArray(paths) || paths.length !== 1 || paths[0] !== WEIGHTS_BIN || specs === undefined) {
-    throw corrupt(
-      root,
+    throw dir.corrupt(
       MODEL_JSON,
       `weightsManifest must be one group of named, shaped arrays in ${WEIGHTS_BIN}`,
     );
@@ -148,12 +131,7 @@ function checkFinite(root: string, weights: readonly NamedArray[]): void {
   for (const { name, data } of weights) {
     const at = data.findIndex((x) => !Number.isFinite(x));
     if (at >= 0) {
-      throw new RnnlmError(
-        'RNNLM_MODEL_NONFINITE',
-        `model ${basename(root)} cannot be used: its weights hold ${String(data[at])} (in ${name}, ` +
-          `element ${at}); it was saved from a training run that diverged. Train it again`,
-        { file: WEIGHTS_BIN, weight: name, index: at },
-      );
+      throw errors.weightsNonfinite(basename(root), WEIGHTS_BIN, name, at, data[at] ?? Number.NaN);
     }
   }
 }
@@ -167,43 +145,18 @@ function checkFinite(root: string, weights: readonly NamedArray[]): void {
  * be an object of a known type; restoring it validates the rest.
  */
 export async function readModelDir(dir: string): Promise<ModelArtifacts> {
-  const root = resolve(dir);
-  const meta = await readModelMeta(root);
-  const hashes = parseHashes(meta.files, HASHED_FILES);
-  if (hashes === undefined) {
-    throw corrupt(root, META_JSON, `files must map ${HASHED_FILES.join(', ')} to sha256 hex digests`);
-  }
-  const [modelRaw, weightsRaw, tokenizerRaw] = await Promise.all([
-    readRequired(root, MODEL_JSON),
-    readRequired(root, WEIGHTS_BIN),
-    readRequired(root, TOKENIZER_JSON),
-  ]);
-
-  verifyHash(modelRaw, hashes, root, MODEL_JSON, META_JSON);
-  const { modelConfig, specs } = parseModelJson(root, modelRaw);
-  // Compared before the hash so a truncated file is reported as such, not as a bare mismatch.
-  const expectedBytes = packedByteLength(specs);
-  if (weightsRaw.byteLength !== expectedBytes) {
-    throw corrupt(
-      root,
-      WEIGHTS_BIN,
-      `${weightsRaw.byteLength} bytes but the manifest in ${MODEL_JSON} needs ${expectedBytes}`,
-    );
-  }
-  verifyHash(weightsRaw, hashes, root, WEIGHTS_BIN, META_JSON);
-
-  verifyHash(tokenizerRaw, hashes, root, TOKENIZER_JSON, META_JSON);
-  const tokenizer = parseJsonObject(tokenizerRaw, root, TOKENIZER_JSON);
+  const model = await VerifiedDir.open(dir, MODEL_DIR);
+  const [modelJson, tokenizer] = await Promise.all([model.json(MODEL_JSON), model.json(TOKENIZER_JSON)]);
+  const { modelConfig, specs } = parseModelJson(model, modelJson);
   if (!TOKENIZER_TYPES.includes(tokenizer.type)) {
-    throw corrupt(root, TOKENIZER_JSON, `unknown tokenizer type ${JSON.stringify(tokenizer.type)}`);
+    throw model.corrupt(TOKENIZER_JSON, `unknown tokenizer type ${JSON.stringify(tokenizer.type)}`);
   }
-
-  const weights = unpackArrays(weightsRaw, specs);
-  checkFinite(root, weights);
+  const weights = await model.arrays(WEIGHTS_BIN, specs, `the manifest in ${MODEL_JSON}`);
+  checkFinite(model.root, weights);
   return {
     modelConfig,
     weights,
     tokenizer: tokenizer as unknown as TokenizerJSON,
-    meta,
+    meta: model.index,
   };
 }

@@ -6,25 +6,19 @@
  * replaced atomically, and checksums.json is what makes it a checkpoint: a directory without
  * it holds none.
  */
-import { access, readFile, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import {
-  corrupt,
   isNotFound,
   packArrays,
-  packedByteLength,
   parseArraySpecs,
-  parseHashes,
-  parseJsonObject,
-  readRequired,
   removeLeftovers,
   sha256Hex,
-  unpackArrays,
-  verifyHash,
   writeDirAtomic,
 } from './fs-atomic.js';
+import { VerifiedDir, type VerifiedDirFormat } from './verified-dir.js';
 import type { ArraySpec, FileContent, NamedArray, WriteDirOptions } from './fs-atomic.js';
 
 export type { NamedArray } from './fs-atomic.js';
@@ -47,6 +41,13 @@ const WEIGHTS_BIN = 'weights.bin';
 const OPTIMIZER_BIN = 'optimizer.bin';
 const BEST_BIN = 'best.bin';
 const REQUIRED_FILES = [STATE_JSON, TENSORS_JSON, WEIGHTS_BIN, OPTIMIZER_BIN] as const;
+
+/** A checkpoint: checksums.json hashes every other file, and without it there is none. */
+const CHECKPOINT_DIR: VerifiedDirFormat = {
+  index: CHECKSUMS_JSON,
+  required: REQUIRED_FILES,
+  notFound: (root) => errors.checkpointNotFound(root),
+};
 
 /**
  * Replaces the checkpoint in `dir` atomically (written and fsynced in a temporary sibling,
@@ -108,11 +109,9 @@ interface TensorsJson {
   bestWeights: ArraySpec[] | undefined;
 }
 
-function parseTensorsJson(root: string, raw: Buffer): TensorsJson {
-  const tensors = parseJsonObject(raw, root, TENSORS_JSON);
+function parseTensorsJson(dir: VerifiedDir, tensors: Record<string, unknown>): TensorsJson {
   if (tensors.format !== CHECKPOINT_FORMAT) {
-    throw corrupt(
-      root,
+    throw dir.corrupt(
       TENSORS_JSON,
       `format is ${JSON.stringify(tensors.format)}, expected "${CHECKPOINT_FORMAT}"`,
     );
@@ -122,29 +121,12 @@ function parseTensorsJson(root: string, raw: Buffer): TensorsJson {
   const hasBest = tensors.bestWeights !== undefined;
   const bestWeights = hasBest ? parseArraySpecs(tensors.bestWeights) : undefined;
   if (weights === undefined || optimizer === undefined || (hasBest && bestWeights === undefined)) {
-    throw corrupt(
-      root,
+    throw dir.corrupt(
       TENSORS_JSON,
       'weights, optimizer and bestWeights must be lists of named, shaped arrays',
     );
   }
   return { weights, optimizer, bestWeights };
-}
-
-async function readArrays(
-  root: string,
-  file: string,
-  specs: readonly ArraySpec[],
-  hashes: ReadonlyMap<string, string>,
-): Promise<NamedArray[]> {
-  const raw = await readRequired(root, file);
-  const expectedBytes = packedByteLength(specs);
-  // Compared before the hash so a truncated file is reported as such, not as a bare mismatch.
-  if (raw.byteLength !== expectedBytes) {
-    throw corrupt(root, file, `${raw.byteLength} bytes but ${TENSORS_JSON} needs ${expectedBytes}`);
-  }
-  verifyHash(raw, hashes, root, file, CHECKSUMS_JSON);
-  return unpackArrays(raw, specs);
 }
 
 /**
@@ -153,40 +135,19 @@ async function readArrays(
  * match tensors.json, or malformed JSON is RNNLM_ARTIFACT_CORRUPT naming the file.
  */
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
-  const root = resolve(dir);
-  let checksumsRaw: Buffer;
-  try {
-    checksumsRaw = await readFile(join(root, CHECKSUMS_JSON));
-  } catch (err) {
-    if (isNotFound(err)) {
-      throw new RnnlmError('RNNLM_CHECKPOINT_NOT_FOUND', `no checkpoint at ${root}`, { path: root });
-    }
-    throw err;
-  }
-  const hashes = parseHashes(parseJsonObject(checksumsRaw, root, CHECKSUMS_JSON), REQUIRED_FILES);
-  if (hashes === undefined) {
-    throw corrupt(root, CHECKSUMS_JSON, `must map ${REQUIRED_FILES.join(', ')} to sha256 hex digests`);
-  }
-
-  const tensorsRaw = await readRequired(root, TENSORS_JSON);
-  verifyHash(tensorsRaw, hashes, root, TENSORS_JSON, CHECKSUMS_JSON);
-  const specs = parseTensorsJson(root, tensorsRaw);
-  if ((specs.bestWeights !== undefined) !== hashes.has(BEST_BIN)) {
-    throw corrupt(
-      root,
+  const ckpt = await VerifiedDir.open(dir, CHECKPOINT_DIR);
+  const specs = parseTensorsJson(ckpt, await ckpt.json(TENSORS_JSON));
+  if ((specs.bestWeights !== undefined) !== ckpt.has(BEST_BIN)) {
+    throw ckpt.corrupt(
       CHECKSUMS_JSON,
       `lists ${BEST_BIN} exactly when ${TENSORS_JSON} has bestWeights, which it does not`,
     );
   }
-
-  const stateRaw = await readRequired(root, STATE_JSON);
-  verifyHash(stateRaw, hashes, root, STATE_JSON, CHECKSUMS_JSON);
-  const state = parseJsonObject(stateRaw, root, STATE_JSON);
-
+  const state = await ckpt.json(STATE_JSON);
   const [weights, optimizer, bestWeights] = await Promise.all([
-    readArrays(root, WEIGHTS_BIN, specs.weights, hashes),
-    readArrays(root, OPTIMIZER_BIN, specs.optimizer, hashes),
-    specs.bestWeights === undefined ? undefined : readArrays(root, BEST_BIN, specs.bestWeights, hashes),
+    ckpt.arrays(WEIGHTS_BIN, specs.weights, TENSORS_JSON),
+    ckpt.arrays(OPTIMIZER_BIN, specs.optimizer, TENSORS_JSON),
+    specs.bestWeights === undefined ? undefined : ckpt.arrays(BEST_BIN, specs.bestWeights, TENSORS_JSON),
   ]);
   return { weights, optimizer, bestWeights, state };
 }

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { RnnlmError } from '../errors.js';
+import { errors } from '../errors.js';
 import type { CorpusRef } from '../queue/contracts.js';
 import { asideName, isNotFound } from './fs-atomic.js';
 
@@ -31,12 +31,7 @@ export function decodeUtf8(bytes: Uint8Array, what: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (err) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `${what} is not valid UTF-8 text`,
-      { field: what },
-      { cause: err },
-    );
+    throw errors.notUtf8(what, err);
   }
 }
 
@@ -49,7 +44,7 @@ export class CorpusStore {
 
   private pathOf(sha256: string): string {
     if (!SHA256_HEX.test(sha256)) {
-      throw new RnnlmError('RNNLM_FILE_NOT_FOUND', `not a corpus reference: ${JSON.stringify(sha256)}`);
+      throw errors.corpusRefInvalid(sha256);
     }
     return join(this.dir, `${sha256}.txt`);
   }
@@ -106,15 +101,13 @@ export class CorpusStore {
       bytes = await readFile(path);
     } catch (err) {
       if (isNotFound(err)) {
-        throw new RnnlmError('RNNLM_FILE_NOT_FOUND', `corpus ${ref.sha256} is not in ${this.dir}`, { path });
+        throw errors.corpusMissing(ref.sha256, path);
       }
       throw err;
     }
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== ref.sha256) {
-      throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `corpus ${path} does not hash to its name (${actual})`, {
-        path,
-      });
+      throw errors.corpusHashMismatch(path, actual);
     }
     return decodeUtf8(bytes, 'corpus');
   }

@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 
 import type { DataDirs } from '../config.js';
-import { isJobId, jobIdOfModel } from '../contracts/ids.js';
+import { isJobId, jobIdOfModel } from '../ids.js';
 import { CorpusStore, corpusOfFile, isCorpusTemp } from './corpus-store.js';
 import { isNotFound, leftoverTarget } from './fs-atomic.js';
 

@@ -4,13 +4,13 @@
  * what is found on disk into coded errors.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { RnnlmError } from '../errors.js';
+import { errors, type RnnlmError } from '../errors.js';
 
 import type { NamedArray } from '../ml/model/lm.js';
 
@@ -102,12 +102,6 @@ async function pathExists(path: string): Promise<boolean> {
   }
 }
 
-function exists(dir: string): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_CONFIG', `${dir} already exists; refusing to replace it`, {
-    path: dir,
-  });
-}
-
 /** Options of {@link writeDirAtomic}. */
 export interface WriteDirOptions {
   /** Replace an existing directory instead of refusing it. */
@@ -139,7 +133,7 @@ export async function writeDirAtomic(
   const parent = dirname(target);
   const base = basename(target);
   // Checked before writing so a refused call does not first write a whole model.
-  if (!options.overwrite && (await pathExists(target))) throw exists(target);
+  if (!options.overwrite && (await pathExists(target))) throw errors.pathExists(target);
 
   await mkdir(parent, { recursive: true });
   const tmp = await mkdtemp(join(parent, `.${base}.tmp-${process.pid}-`));
@@ -209,7 +203,7 @@ async function publish(tmp: string, target: string, overwrite: boolean): Promise
     // Something is in the way: a non-empty directory or a file (rename itself replaces an
     // empty directory).
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
-    if (!overwrite) throw exists(target);
+    if (!overwrite) throw errors.pathExists(target);
   }
   const aside = asideName(target);
   await rename(target, aside);
@@ -307,59 +301,5 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 /** RNNLM_ARTIFACT_CORRUPT naming the file and what is wrong with it. */
 export function corrupt(dir: string, file: string, problem: string): RnnlmError {
   const path = join(dir, file);
-  return new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `${path}: ${problem}`, { path, file });
-}
-
-/** Reads a file the directory's index says must exist; its absence means corruption. */
-export async function readRequired(dir: string, file: string): Promise<Buffer> {
-  try {
-    return await readFile(join(dir, file));
-  } catch (err) {
-    if (isNotFound(err)) throw corrupt(dir, file, 'file is missing');
-    throw err;
-  }
-}
-
-/** Parses a file that must hold a JSON object. */
-export function parseJsonObject(raw: Buffer, dir: string, file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw corrupt(dir, file, `malformed JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  if (!isRecord(value)) throw corrupt(dir, file, 'expected a JSON object');
-  return value;
-}
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/**
- * Reads an index's `file name -> sha256` map, requiring an entry for each of `required`;
- * undefined when the value is not such a map.
- */
-export function parseHashes(value: unknown, required: readonly string[]): Map<string, string> | undefined {
-  if (!isRecord(value)) return undefined;
-  const hashes = new Map<string, string>();
-  for (const [file, hash] of Object.entries(value)) {
-    if (typeof hash !== 'string' || !SHA256_HEX.test(hash)) return undefined;
-    hashes.set(file, hash);
-  }
-  return required.every((file) => hashes.has(file)) ? hashes : undefined;
-}
-
-/** Throws RNNLM_ARTIFACT_CORRUPT unless `raw` hashes to what the index file recorded for `file`. */
-export function verifyHash(
-  raw: Uint8Array,
-  hashes: ReadonlyMap<string, string>,
-  dir: string,
-  file: string,
-  index: string,
-): void {
-  const expected = hashes.get(file);
-  if (expected === undefined) throw corrupt(dir, index, `no sha256 recorded for ${file}`);
-  const actual = sha256Hex(raw);
-  if (actual !== expected) {
-    throw corrupt(dir, file, `sha256 ${actual} does not match ${expected} recorded in ${index}`);
-  }
+  return errors.corrupt(path, file, problem);
 }

@@ -6,8 +6,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { isModelId } from '../contracts/ids.js';
-import { isRnnlmError, RnnlmError } from '../errors.js';
+import { isModelId } from '../ids.js';
+import { errors, isRnnlmError } from '../errors.js';
 import { readModelDir, readModelMeta, type ModelArtifacts } from './artifacts.js';
 import { isNotFound } from './fs-atomic.js';
 
@@ -45,7 +45,7 @@ export class ModelDirs {
     } catch (err) {
       if (!isRnnlmError(err, 'RNNLM_MODEL_NOT_FOUND')) throw err;
       // Published directories always hold meta.json; one without it is damaged.
-      if (await isDirectory(dir)) throw noMeta(id);
+      if (await isDirectory(dir)) throw errors.modelMetaMissing(id);
       return undefined;
     }
   }
@@ -57,13 +57,13 @@ export class ModelDirs {
    */
   async read(id: string): Promise<ModelArtifacts> {
     const dir = this.dirOf(id);
-    if (dir === undefined) throw modelNotFound(id);
+    if (dir === undefined) throw errors.modelNotFound(id);
     try {
       return await readModelDir(dir);
     } catch (err) {
       if (isRnnlmError(err, 'RNNLM_MODEL_NOT_FOUND')) {
-        if (await isDirectory(dir)) throw noMeta(id);
-        throw modelNotFound(id);
+        if (await isDirectory(dir)) throw errors.modelMetaMissing(id);
+        throw errors.modelNotFound(id);
       }
       throw err;
     }
@@ -76,14 +76,6 @@ export class ModelDirs {
     await rm(dir, { recursive: true, force: true });
     return true;
   }
-}
-
-export function modelNotFound(id: string): RnnlmError {
-  return new RnnlmError('RNNLM_MODEL_NOT_FOUND', `no model ${JSON.stringify(id)}`, { modelId: id });
-}
-
-function noMeta(id: string): RnnlmError {
-  return new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `model ${id} has no meta.json`, { modelId: id });
 }
 
 async function isDirectory(path: string): Promise<boolean> {

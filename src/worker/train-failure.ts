@@ -4,7 +4,7 @@
  */
 import { DelayedError, UnrecoverableError, type SandboxedJob } from 'bullmq';
 
-import { diskFull, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../errors.js';
+import { errors, isDiskFull, isRnnlmError, redactPaths, RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { TrainingJobData } from '../queue/contracts.js';
 import { appendEvent, encodeError, STOP_CANCELLED, type TrainingResult } from '../queue/training-queue.js';
@@ -24,8 +24,8 @@ export interface FailureContext {
 }
 
 /** A job error that BullMQ does not retry, with its code in the message. */
-export function unrecoverable(code: string, message: string): UnrecoverableError {
-  return new UnrecoverableError(encodeError(code, message));
+export function unrecoverable(err: RnnlmError): UnrecoverableError {
+  return new UnrecoverableError(encodeError(err.code, err.message));
 }
 
 /** Turns what training threw into the error BullMQ should see, cleaning up as it goes. */
@@ -35,9 +35,10 @@ export async function failure(err: unknown, s: FailureContext): Promise<Error> {
     if (cancelled) {
       await removeCheckpoint(s.checkpointDir);
       s.log.info({ step: s.lastStep }, 'training cancelled');
-      return unrecoverable('RNNLM_ABORTED', `cancelled at step ${s.lastStep}`);
+      return unrecoverable(errors.jobCancelled(s.lastStep));
     }
     // Shutting down: the trainer saved a checkpoint; put the job back for any worker.
+    const interrupted = errors.jobInterrupted(s.lastStep);
     s.log.info({ step: s.lastStep }, 'training interrupted by shutdown; job handed back');
     try {
       await s.job.moveToDelayed(Date.now() + 1000, s.token);
@@ -46,10 +47,11 @@ export async function failure(err: unknown, s: FailureContext): Promise<Error> {
         message: `worker shutting down: job handed back at step ${s.lastStep}, to resume from its checkpoint`,
       });
       await appendEvent(s.ctx.redis, s.ctx.keys, jobId, 'status', { status: 'queued' });
-      return new DelayedError(`interrupted at step ${s.lastStep} by worker shutdown`);
+      return new DelayedError(interrupted.message);
     } catch (moveErr) {
       s.log.warn({ err: moveErr }, 'could not hand the job back; it will be retried');
-      return new Error(encodeError('RNNLM_ABORTED', `interrupted at step ${s.lastStep} by worker shutdown`));
+      // A plain error, not the unrecoverable one an RNNLM_ABORTED would be: it is retried.
+      return new Error(encodeError(interrupted.code, interrupted.message));
     }
   }
   if (isDiskFull(err)) return waitForSpace(err, s);
@@ -73,7 +75,7 @@ export async function failure(err: unknown, s: FailureContext): Promise<Error> {
  */
 async function waitForSpace(err: unknown, s: FailureContext): Promise<Error> {
   const waitMs = s.ctx.config.RNNLM_DISK_FULL_RETRY_MS;
-  const full = diskFull(err);
+  const full = errors.diskFull(err);
   const jobId = s.job.id ?? '';
   try {
     await s.job.moveToDelayed(Date.now() + waitMs, s.token);
@@ -94,9 +96,7 @@ async function waitForSpace(err: unknown, s: FailureContext): Promise<Error> {
 export function asJobError(err: unknown): Error {
   if (err instanceof UnrecoverableError) return err;
   if (err instanceof RnnlmError) {
-    return err.retryable
-      ? new Error(encodeError(err.code, err.message))
-      : unrecoverable(err.code, err.message);
+    return err.retryable ? new Error(encodeError(err.code, err.message)) : unrecoverable(err);
   }
   // The job's error is shown to API clients: no server paths in it.
   const message = redactPaths(err instanceof Error ? err.message : String(err));

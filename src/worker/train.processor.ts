@@ -10,7 +10,8 @@ import { join } from 'node:path';
 
 import type { SandboxedJob } from 'bullmq';
 
-import { isJobId, modelIdOfJob } from '../contracts/ids.js';
+import { errors } from '../errors.js';
+import { isJobId, modelIdOfJob } from '../ids.js';
 import { trainFromText } from '../ml/pipeline.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
@@ -28,15 +29,14 @@ export { closeProcessor } from './train-context.js';
 const CANCEL_POLL_MS = 500;
 
 /** The model id a job publishes to: derived from the job id, so a retry cannot publish twice. */
-export { modelIdOfJob as modelIdFor } from '../contracts/ids.js';
+export { modelIdOfJob as modelIdFor } from '../ids.js';
 
 function parseData(raw: unknown): TrainingJobData {
   const parsed = trainingJobDataSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw unrecoverable(
-      'RNNLM_INVALID_CONFIG',
-      `job data ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`,
+      errors.invalidConfig(`job data ${issue?.path.join('.') ?? ''}`, issue?.message ?? ''),
     );
   }
   return parsed.data;
@@ -61,14 +61,17 @@ export default async function processTrainingJob(
     throw asJobError(err);
   }
   const jobId = job.id ?? '';
-  if (!isJobId(jobId)) throw unrecoverable('RNNLM_INVALID_CONFIG', `not a job id: ${JSON.stringify(jobId)}`);
+  if (!isJobId(jobId))
+    throw unrecoverable(
+      errors.invalidConfig('job id', `${JSON.stringify(jobId)} is not one this service made`),
+    );
   const log = ctx.logger.child({ jobId, attempt: job.attemptsMade + 1 });
   const data = parseData(job.data);
   const event: JobEvents = (type, payload) => appendEvent(ctx.redis, ctx.keys, jobId, type, payload);
   const cancelRequested = async () =>
     (await ctx.redis.hget(ctx.keys.record(jobId), 'cancelRequested')) === '1';
 
-  if (await cancelRequested()) throw unrecoverable('RNNLM_ABORTED', 'cancelled before it started');
+  if (await cancelRequested()) throw unrecoverable(errors.jobCancelled());
   const modelId = modelIdOfJob(jobId);
   const checkpointDir = join(ctx.checkpointsDir, jobId);
   const published = await alreadyPublished(ctx, jobId, modelId);

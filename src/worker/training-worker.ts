@@ -17,7 +17,7 @@ import { isRedisUnavailable, OutageLog } from '../queue/redis-health.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import { removeLeftovers } from '../storage/fs-atomic.js';
 import type { TrainingJobData } from '../queue/contracts.js';
-import { isJobId, modelIdOfJob } from '../contracts/ids.js';
+import { isJobId, modelIdOfJob } from '../ids.js';
 import { jobView, parseRecord } from '../queue/job-records.js';
 import {
   appendEvent,

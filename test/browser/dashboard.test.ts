@@ -7,8 +7,7 @@
  * RNNLM_UPDATE_README_SCREENSHOT=1).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -18,37 +17,19 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import type { Page } from 'playwright-core';
 
-import { dashboardRoutes, DASHBOARD_DIR } from '../../src/api/routes/dashboard.js';
+import { dashboardRoutes } from '../../src/api/routes/dashboard.js';
 import { runConfigSchema } from '../../src/ml/config.js';
 import { TrainingWorker } from '../../src/worker/training-worker.js';
 import { assertMatchesOpenApi, build } from '../helpers/app.js';
 import { launchChromium } from '../helpers/browser.js';
+import { ensureDashboardBuilt } from '../helpers/web-build.js';
 import { CORPUS } from '../integration/queue/harness.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RESULTS = join(ROOT, 'test-results');
 const KEY = 'dashboard-test-key';
 
-/** The newest modification time of the files under `path` (a file or a directory). */
-async function newest(path: string): Promise<number> {
-  const info = await stat(path);
-  if (!info.isDirectory()) return info.mtimeMs;
-  const times = await Promise.all((await readdir(path)).map((name) => newest(join(path, name))));
-  return Math.max(info.mtimeMs, ...times);
-}
-
-/** Builds dist/web unless it is newer than everything it is built from. */
-before(async () => {
-  const sources = ['web', 'scripts/build-web.mjs', 'src/ml/config.ts', 'src/api/schemas/inference.ts'];
-  const built = await stat(join(DASHBOARD_DIR, 'app.js')).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  const latest = Math.max(...(await Promise.all(sources.map((s) => newest(join(ROOT, s))))));
-  if (built > latest) return;
-  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')], { encoding: 'utf8' });
-  assert.equal(result.status, 0, `the dashboard build failed:\n${result.stdout}\n${result.stderr}`);
-});
+before(ensureDashboardBuilt);
 
 async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(RESULTS, { recursive: true });

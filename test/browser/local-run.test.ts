@@ -6,49 +6,21 @@
  * cell, one token per call).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-import { DASHBOARD_DIR } from '../../src/api/routes/dashboard.js';
 import { initBackend } from '../../src/ml/backend.js';
 import { trainFromText } from '../../src/ml/pipeline.js';
-import { newModelId } from '../../src/contracts/ids.js';
+import { newModelId } from '../../src/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';
 import { build } from '../helpers/app.js';
 import { launchChromium } from '../helpers/browser.js';
+import { ensureDashboardBuilt } from '../helpers/web-build.js';
 import { SHAKESPEARE } from '../helpers/ml.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KEY = 'local-run-test-key';
 
-async function newest(path: string): Promise<number> {
-  const info = await stat(path);
-  if (!info.isDirectory()) return info.mtimeMs;
-  const times = await Promise.all((await readdir(path)).map((name) => newest(join(path, name))));
-  return Math.max(info.mtimeMs, ...times);
-}
-
-/** Builds dist/web unless it is newer than everything it is built from (the bundle includes src/ml's tokenizers and sampler). */
-before(async () => {
-  const sources = [
-    'web',
-    'scripts/build-web.mjs',
-    'src/ml',
-    'src/export/types.ts',
-    'src/api/schemas/inference.ts',
-  ];
-  const built = await stat(join(DASHBOARD_DIR, 'app.js')).then(
-    (s) => s.mtimeMs,
-    () => 0,
-  );
-  const latest = Math.max(...(await Promise.all(sources.map((s) => newest(join(ROOT, s))))));
-  if (built > latest) return;
-  const result = spawnSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')], { encoding: 'utf8' });
-  assert.equal(result.status, 0, `the dashboard build failed:\n${result.stdout}\n${result.stderr}`);
-});
+before(ensureDashboardBuilt);
 
 /** Trains a small model far enough that its greedy text is not a near-tie coin flip, and publishes it. */
 async function publish(modelsDir: string, cell: 'lstm' | 'gru'): Promise<string> {

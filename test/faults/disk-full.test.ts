@@ -22,6 +22,7 @@ import {
   startMain,
   startWorkerProcess,
   tinyRequest,
+  waitFor,
 } from './harness.js';
 
 const run = promisify(execFile);
@@ -82,7 +83,12 @@ test('7. a full disk: POST /jobs is a 507 RNNLM_DISK_FULL, and a training job wa
   assert.match(String(waiting?.data.message), /disk space/);
   assert.doesNotMatch(String(waiting?.data.message), new RegExp(mount));
   // Several rounds of waiting later it has still not failed, nor used up an attempt.
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await waitFor(
+    () => jobs.events(job.id),
+    (all) => all.filter(isWait).length >= 3,
+    60_000,
+    'three rounds of waiting for disk space',
+  );
   // Between waits it tries again (running until its next checkpoint write), so either status.
   const during = await jobs.get(job.id);
   assert.ok(during?.status === 'queued' || during?.status === 'running', JSON.stringify(during));

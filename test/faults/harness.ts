@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { childEnv, loadConfig, type Config } from '../../src/config.js';
 import type { Job, JobEvent } from '../../src/queue/contracts.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
-import { isModelId } from '../../src/contracts/ids.js';
+import { isModelId } from '../../src/ids.js';
 import { readModelDir } from '../../src/storage/artifacts.js';
 import { testEnv, waitFor, type TestEnv } from '../integration/queue/harness.js';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { CORPUS, jobServiceEnv, startMain } from './harness.js';
+import { CORPUS, jobServiceEnv, startMain, waitFor } from './harness.js';
 
 /** The most an error answer or a log line may take, whatever the request. */
 const MAX_BYTES = 8 * 1024;
@@ -57,8 +57,13 @@ test('5. 400s for bodies with 10,000 or 200,000 unknown keys, or a 100 kB key, s
     if (unknown > 20) assert.match(answer.message, new RegExp(`and ${unknown - 20} more$`), what);
   }
 
-  // Let the last lines be written, then look at every one of them.
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Once Fastify has logged the last request's completion, look at every line written.
+  await waitFor(
+    () => Promise.resolve(api.out.stdout.split('"msg":"request completed"').length - 1),
+    (completed) => completed >= cases.length,
+    10_000,
+    'the log line of every request',
+  );
   const lines = api.out.stdout.split('\n');
   const longest = Math.max(...lines.map((l) => l.length));
   assert.ok(

@@ -21,7 +21,7 @@ import { initBackend } from '../../src/ml/backend.js';
 import type { RunConfigInput } from '../../src/ml/config.js';
 import { trainFromText } from '../../src/ml/pipeline.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
-import { newModelId } from '../../src/contracts/ids.js';
+import { newModelId } from '../../src/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';
 import { InferenceService } from '../../src/inference/service.js';
 import { SHAKESPEARE, tinyConfig } from './ml.js';

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
@@ -28,13 +30,39 @@ test('the import graph sees every file of src/ and their runtime imports', () =>
   for (const e of edges) assert.ok(files.includes(e.to), `${e.from} imports ${e.to}, which does not exist`);
 });
 
-test('src/ has no runtime import cycle', () => {
-  const found = cycles(files, runtime).map((c) => c.join(' <-> '));
+test('src/ has no import cycle, type-only imports included', () => {
+  const found = cycles(files, edges).map((c) => c.join(' <-> '));
   assert.deepEqual(found, [], 'import cycles (break them: move what both sides need into a third module)');
 });
 
+/** Imports of any kind, types included, from files under `from` into files under `to`. */
+function importsBetween(from: string, to: string): string[] {
+  return edges
+    .filter((e) => e.from.startsWith(`src/${from}/`) && e.to.startsWith(`src/${to}/`))
+    .map((e) => `${e.from} -> ${e.to}`);
+}
+
+test('generation and evaluation share through modules both import, not through each other', () => {
+  assert.deepEqual(
+    [...importsBetween('ml/generate', 'ml/eval'), ...importsBetween('ml/eval', 'ml/generate')],
+    [],
+  );
+});
+
+test('every error is made by its factory in the registry: no `new RnnlmError(` outside src/errors/', () => {
+  const found = files.filter(
+    (file) =>
+      !file.startsWith('src/errors/') && readFileSync(join(ROOT, file), 'utf8').includes('new RnnlmError('),
+  );
+  assert.deepEqual(found, [], 'add a factory to src/errors/ and throw errors.<name>(...)');
+});
+
+test('the API plugins know no route: the app hands them what they need of the routes', () => {
+  assert.deepEqual(importsBetween('api/plugins', 'api/routes'), []);
+});
+
 test('storage imports no queue, worker, API or ML code at runtime: it knows files only', () => {
-  const found = crossings('storage', ['ml', 'queue', 'worker', 'api', 'cli', 'inference']);
+  const found = crossings('storage', ['ml', 'queue', 'worker', 'api', 'cli', 'inference', 'contracts']);
   assert.deepEqual(found, [], 'storage imports (type-only imports are fine: `import type`)');
 });
 

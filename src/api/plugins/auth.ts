@@ -3,19 +3,17 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
-import { RnnlmError } from '../../errors.js';
-import { DASHBOARD_PUBLIC_ROUTES } from '../routes/dashboard.js';
+import { errors } from '../../errors.js';
 
 /** Options of {@link apiKeyAuth}. */
 export interface ApiKeyAuthOptions {
   /** The accepted keys; an empty list turns authentication off. */
   keys: readonly string[];
   /**
-   * Route paths (as registered, `/healthz`) that answer without a key.
-   * @defaultValue the probes, `['/healthz', '/readyz']`, and the dashboard's page and assets,
-   * which hold no data (`/`, `/dashboard/*`: every call the page makes needs the key)
+   * Route paths (as registered, `/healthz`) that answer without a key: the app names them
+   * (the probes, the dashboard's page and assets), so this plugin knows no route.
    */
-  publicRoutes?: readonly string[] | undefined;
+  publicRoutes: readonly string[];
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -52,7 +50,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       done();
       return;
     }
-    const publicRoutes = new Set(options.publicRoutes ?? ['/healthz', '/readyz', ...DASHBOARD_PUBLIC_ROUTES]);
+    const publicRoutes = new Set(options.publicRoutes);
     app.addHook('onRequest', async (request, reply) => {
       const route = request.routeOptions.url;
       if (route !== undefined && publicRoutes.has(route)) return;
@@ -65,12 +63,7 @@ export const apiKeyAuth = fp<ApiKeyAuthOptions>(
       });
       if (token === undefined || matched < 0) {
         reply.header('www-authenticate', 'Bearer');
-        throw new RnnlmError(
-          'RNNLM_UNAUTHORIZED',
-          token === undefined
-            ? 'this API needs an API key: send Authorization: Bearer <key>'
-            : 'the API key is not valid',
-        );
+        throw token === undefined ? errors.apiKeyMissing() : errors.apiKeyInvalid();
       }
       clients.set(request, `key:${given.toString('hex').slice(0, 16)}`);
     });

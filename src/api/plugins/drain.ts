@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 
 /**
  * Seconds a draining process tells its clients to wait: by then a load balancer has taken it
@@ -30,11 +30,7 @@ export const drainGuard = fp<DrainGuardOptions>(
         next();
         return;
       }
-      next(
-        new RnnlmError('RNNLM_SHUTTING_DOWN', 'the server is shutting down', {
-          retryAfterSeconds: DRAIN_RETRY_AFTER_SECONDS,
-        }),
-      );
+      next(errors.shuttingDown(DRAIN_RETRY_AFTER_SECONDS));
     });
     done();
   },

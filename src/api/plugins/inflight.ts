@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 
 /** Seconds a client is told to wait when every generation slot is taken. */
 export const INFLIGHT_RETRY_AFTER_SECONDS = 1;
@@ -24,11 +24,7 @@ export class InflightLimiter {
   /** Takes a slot; the function it returns gives it back (a second call does nothing). */
   acquire(): () => void {
     if (this.#active >= this.max) {
-      throw new RnnlmError(
-        'RNNLM_OVERLOADED',
-        `${this.max} generation(s) already running; retry in ${INFLIGHT_RETRY_AFTER_SECONDS} s`,
-        { limit: this.max, retryAfterSeconds: INFLIGHT_RETRY_AFTER_SECONDS },
-      );
+      throw errors.generationsBusy(this.max, INFLIGHT_RETRY_AFTER_SECONDS);
     }
     this.#active++;
     let released = false;

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 
 // In `u` mode a surrogate pair is one code point, so only a lone surrogate matches.
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -22,15 +22,6 @@ export function illFormedPath(value: unknown, at = ''): string | undefined {
   return undefined;
 }
 
-/** The 400 for text that is not valid Unicode at `field` (`body.name`). */
-export function notUnicode(field: string): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_INVALID_REQUEST',
-    `${field}: not valid Unicode text (a lone UTF-16 surrogate such as \\ud800)`,
-    { field },
-  );
-}
-
 /**
  * JSON bodies must be valid UTF-8 and hold only valid Unicode text. Fastify's own parser
  * decodes the bytes leniently, so a corpus sent as JSON with broken bytes would silently
@@ -49,15 +40,12 @@ export const strictJsonBody = fp(
       try {
         text = decoder.decode(body as Buffer);
       } catch {
-        parsed(
-          new RnnlmError('RNNLM_INVALID_REQUEST', 'body is not valid UTF-8', { field: 'body' }),
-          undefined,
-        );
+        parsed(errors.notUtf8('body'), undefined);
         return;
       }
       void parseJson(request, text, (err, value: unknown) => {
         const bad = err === null ? illFormedPath(value, 'body') : undefined;
-        if (bad !== undefined) parsed(notUnicode(bad), undefined);
+        if (bad !== undefined) parsed(errors.notUnicode(bad), undefined);
         else parsed(err, value);
       });
     });
@@ -82,7 +70,7 @@ export const strictQueryString = fp(
           const [name, value] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
           const field = decodeOrUndefined(name);
           if (field === undefined || decodeOrUndefined(value) === undefined) {
-            next(notUnicode(`querystring.${field ?? 'parameter'}`));
+            next(errors.notUnicode(`querystring.${field ?? 'parameter'}`));
             return;
           }
         }

@@ -7,7 +7,7 @@ import type { InferenceStats, ModelService } from '../../contracts/models.js';
 import { DATA_KINDS, measureDataDir, type DataUsage } from '../../storage/data-dir.js';
 import type { JobService } from '../../queue/types.js';
 import type { InflightLimiter } from './inflight.js';
-import { errors, text as textResponse } from '../schemas/common.js';
+import { errorResponses, text as textResponse } from '../schemas/common.js';
 
 /** Label of requests that matched no route, so unknown URLs cannot grow the label set. */
 export const UNMATCHED_ROUTE = '(unmatched)';
@@ -379,7 +379,7 @@ export const metricsPlugin = fp<{ metrics: ApiMetrics }>(
         'the server is overloaded; when Redis does not answer within a second, `rnnlm_queue_up`',
         'is 0 and the job series are left out.',
       ].join(' '),
-      response: { 200: textResponse('text/plain', 'The metrics.'), 401: errors.unauthorized },
+      response: { 200: textResponse('text/plain', 'The metrics.'), 401: errorResponses.unauthorized },
     };
     app.get('/metrics', { schema }, async (_request, reply) => {
       const text = await metrics.scrape();

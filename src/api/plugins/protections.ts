@@ -4,7 +4,7 @@ import helmet from '@fastify/helmet';
 import underPressure from '@fastify/under-pressure';
 import fp from 'fastify-plugin';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 
 /** Seconds an overloaded server tells its clients to wait. */
 export const OVERLOAD_RETRY_AFTER_SECONDS = 10;
@@ -53,11 +53,7 @@ export const protections = fp<ProtectionsOptions>(
         const route = request.routeOptions.url;
         if (route !== undefined && exempt.has(route)) return;
         request.log.warn({ type, value }, 'refusing a request: the server is overloaded');
-        return Promise.reject(
-          new RnnlmError('RNNLM_OVERLOADED', `the server is overloaded (${type})`, {
-            retryAfterSeconds: OVERLOAD_RETRY_AFTER_SECONDS,
-          }),
-        );
+        return Promise.reject(errors.serverOverloaded(type, OVERLOAD_RETRY_AFTER_SECONDS));
       },
     });
   },

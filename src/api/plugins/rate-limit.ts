@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { SharedRedis } from '../../queue/types.js';
 import { clientId } from './auth.js';
 
@@ -95,11 +95,7 @@ export function rateLimitHook(options: RateLimitOptions) {
     reply.header('x-ratelimit-reset', String(resetSeconds));
     if (counted.count > max) {
       reply.header('retry-after', String(resetSeconds));
-      throw new RnnlmError(
-        'RNNLM_RATE_LIMITED',
-        `rate limit of ${max} requests per ${windowMs} ms reached; retry in ${resetSeconds} s`,
-        { limit: max, windowMs, retryAfterSeconds: resetSeconds },
-      );
+      throw errors.rateLimited(max, windowMs, resetSeconds);
     }
   };
 }

@@ -6,7 +6,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
 import { swaggerOptions } from '../openapi.js';
-import { errors, text } from '../schemas/common.js';
+import { errorResponses, text } from '../schemas/common.js';
 
 /**
  * openapi.yaml at the package root (src/api/routes and dist/api/routes are both three levels
@@ -41,8 +41,8 @@ export const docsRoutes: FastifyPluginAsync = async (app) => {
     summary: 'This document',
     response: {
       200: text('application/yaml', 'The OpenAPI document.'),
-      401: errors.unauthorized,
-      503: errors.unavailable,
+      401: errorResponses.unauthorized,
+      503: errorResponses.unavailable,
     },
   };
   app.get('/openapi.yaml', { schema }, async (_request, reply) =>

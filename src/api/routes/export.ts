@@ -3,9 +3,9 @@ import { z } from 'zod';
 
 import { EXPORT_FORMATS, TFJS_WEIGHTS_FILE } from '../../export/index.js';
 import type { ModelService } from '../../contracts/models.js';
-import { errors, modelIdSchema } from '../schemas/common.js';
+import { errorResponses, modelIdSchema } from '../schemas/common.js';
 import { modelParamsSchema } from '../schemas/models.js';
-import { modelNotFound } from './models.js';
+import { errors } from '../../errors.js';
 
 export interface ExportRoutesOptions {
   models: ModelService;
@@ -32,16 +32,16 @@ const fileBodies = {
 };
 const responses = {
   200: { description: 'The exported file.', content: fileBodies },
-  400: errors.badRequest,
-  404: errors.notFound,
-  409: errors.notReady,
+  400: errorResponses.badRequest,
+  404: errorResponses.notFound,
+  409: errorResponses.notReady,
 };
 
 /** `/models/{id}/export`: the model as ONNX or TensorFlow.js Layers, tokenizer included. */
 export const exportRoutes: FastifyPluginCallbackZod<ExportRoutesOptions> = (app, { models }, done) => {
   const files = async (id: string, format: (typeof EXPORT_FORMATS)[number]) => {
     const exported = await models.exportFiles(id, format);
-    if (exported === undefined) throw modelNotFound(id);
+    if (exported === undefined) throw errors.modelNotFound(id);
     return exported;
   };
 

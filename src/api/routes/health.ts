@@ -1,12 +1,12 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-import { isRnnlmError, RnnlmError } from '../../errors.js';
+import { errors, isRnnlmError } from '../../errors.js';
 import { evictionWarning } from '../../queue/connection.js';
 import type { ModelService } from '../../contracts/models.js';
 import type { JobService } from '../../queue/types.js';
-import type { ApiSettings } from '../app.js';
-import { errors, json } from '../schemas/common.js';
+import type { ApiSettings } from '../settings.js';
+import { errorResponses, json } from '../schemas/common.js';
 
 export interface HealthRoutesOptions {
   jobs: JobService;
@@ -105,25 +105,19 @@ export const healthRoutes: FastifyPluginCallbackZod<HealthRoutesOptions> = (
         healthSchema,
         'Ready; `warnings` lists what to fix, such as a Redis that may evict keys or a missing native engine.',
       ),
-      503: errors.unavailable,
+      503: errorResponses.unavailable,
     },
   };
   app.get('/readyz', { schema: readyz }, async (request) => {
     const redis = within(jobs.ping(), settings.readyTimeoutMs, 'Redis').catch((err: unknown) => {
       // The outage itself is logged once by the job service; a probe every few seconds is not news.
       request.log.debug({ err }, 'not ready: Redis does not answer');
-      throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE')
-        ? err
-        : new RnnlmError('RNNLM_REDIS_UNAVAILABLE', 'Redis does not answer', undefined, { cause: err });
+      throw isRnnlmError(err, 'RNNLM_REDIS_UNAVAILABLE') ? err : errors.redisUnavailable(undefined, err);
     });
     // Started once per process; only the first probe waits for it.
     const backend = within(engineReady(), BACKEND_TIMEOUT_MS, 'the tfjs backend').catch((err: unknown) => {
       request.log.warn({ err }, 'not ready: the tfjs backend did not start');
-      throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE')
-        ? err
-        : new RnnlmError('RNNLM_BACKEND_UNAVAILABLE', 'the tfjs backend did not start', undefined, {
-            cause: err,
-          });
+      throw isRnnlmError(err, 'RNNLM_BACKEND_UNAVAILABLE') ? err : errors.backendNotStarted('tfjs', err);
     });
     // A Redis that may evict keys still serves, so it is a warning rather than a 503.
     const policy =

@@ -2,14 +2,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
 import type { GenerateOptions, GenerateResult } from '../../ml/generate/generate.js';
-import type { RecurrentState, StateOptions, StateResult } from '../../ml/generate/state.js';
+import type { RecurrentState, StateOptions, StateResult } from '../../ml/state.js';
 import type { ModelInfo, ModelService } from '../../contracts/models.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { toErrorBody } from '../errors.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
 import type { ApiMetrics } from '../plugins/metrics.js';
 import { rateLimitHook, type RateLimitCounter } from '../plugins/rate-limit.js';
-import { errors, json, text, type ResponseDoc } from '../schemas/common.js';
+import { errorResponses, json, text, type ResponseDoc } from '../schemas/common.js';
 import {
   generateBodySchema,
   generateQuerySchema,
@@ -20,7 +20,7 @@ import {
 } from '../schemas/inference.js';
 import { acceptsEventStream, SseStream } from '../sse.js';
 import type { StateHandles } from '../states.js';
-import { modelNotFound } from './models.js';
+import { errors } from '../../errors.js';
 
 export interface InferenceRoutesOptions {
   models: ModelService;
@@ -45,7 +45,7 @@ export async function requestModel(
   req: { model: string; state?: string | undefined; saveState?: boolean | undefined },
 ): Promise<{ info: ModelInfo; state: RecurrentState | undefined }> {
   const info = await models.get(req.model);
-  if (info === undefined) throw modelNotFound(req.model);
+  if (info === undefined) throw errors.modelNotFound(req.model);
   if (req.saveState === true) states.required();
   return { info, state: req.state === undefined ? undefined : await states.resolve(info, req.state) };
 }
@@ -79,12 +79,12 @@ const generated: ResponseDoc = {
 
 const generateResponses = {
   200: generated,
-  400: errors.badRequest,
-  401: errors.unauthorized,
-  404: errors.notFound,
-  409: errors.notReady,
-  429: errors.rateLimited,
-  503: errors.unavailable,
+  400: errorResponses.badRequest,
+  401: errorResponses.unauthorized,
+  404: errorResponses.notFound,
+  409: errorResponses.notReady,
+  429: errorResponses.rateLimited,
+  503: errorResponses.unavailable,
 };
 
 /** `/generate` and `/score`: inference on a published model, in this process. */
@@ -206,7 +206,7 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
         operationId: 'generatePost',
         summary: 'Generate text from a model (JSON body, for long prompts)',
         body: generateBodySchema(settings.maxGenerateTokens),
-        response: { ...generateResponses, 415: errors.unsupportedMediaType },
+        response: { ...generateResponses, 415: errorResponses.unsupportedMediaType },
       },
     },
     async (request, reply) => generate(request, reply, request.body),
@@ -223,13 +223,13 @@ export const inferenceRoutes: FastifyPluginCallbackZod<InferenceRoutesOptions> =
         body: scoreBodySchema,
         response: {
           200: json(scoreResultSchema, 'The score.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          409: errors.notReady,
-          415: errors.unsupportedMediaType,
-          429: errors.rateLimited,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          409: errorResponses.notReady,
+          415: errorResponses.unsupportedMediaType,
+          429: errorResponses.rateLimited,
+          503: errorResponses.unavailable,
         },
       },
     },

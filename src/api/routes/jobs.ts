@@ -3,13 +3,13 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { jobSchema, type JobEvent } from '../../queue/contracts.js';
 import type { JobService, SubmitInput } from '../../queue/types.js';
-import type { ApiSettings } from '../app.js';
+import type { ApiSettings } from '../settings.js';
 import { parseRequest, toErrorBody } from '../errors.js';
-import { illFormedPath, notUnicode } from '../plugins/json-body.js';
-import { errors, json, text } from '../schemas/common.js';
+import { illFormedPath } from '../plugins/json-body.js';
+import { errorResponses, json, text } from '../schemas/common.js';
 import {
   eventsHeadersSchema,
   eventsQuerySchema,
@@ -39,18 +39,6 @@ const FINAL_STATUSES: ReadonlySet<unknown> = new Set(['succeeded', 'failed', 'ca
 /** Events read per round trip while catching up. */
 const EVENT_PAGE = 500;
 
-function jobNotFound(id: string): RnnlmError {
-  return new RnnlmError('RNNLM_JOB_NOT_FOUND', `job ${id} not found`, { jobId: id });
-}
-
-function corpusTooLarge(bytes: number, limit: number): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_CORPUS_TOO_LARGE',
-    `the corpus is ${bytes} bytes; the limit is ${limit} bytes`,
-    { bytes, limit },
-  );
-}
-
 function byteLength(
   source: { text: string } | { bytes: Uint8Array } | { fraction: number } | undefined,
 ): number {
@@ -76,10 +64,9 @@ async function readMultipart(
     if (part.type === 'file') {
       if (part.fieldname !== 'corpus' && part.fieldname !== 'validation') {
         part.file.resume();
-        throw new RnnlmError(
-          'RNNLM_INVALID_REQUEST',
-          `body.${part.fieldname}: unknown file field; send the corpus as \`corpus\``,
-          { field: `body.${part.fieldname}` },
+        throw errors.invalidRequest(
+          `body.${part.fieldname}`,
+          'unknown file field; send the corpus as `corpus`',
         );
       }
       const bytes = await part.toBuffer();
@@ -87,47 +74,35 @@ async function readMultipart(
       else validation = bytes;
     } else if (part.fieldname === 'config') {
       if (typeof part.value !== 'string') {
-        throw new RnnlmError('RNNLM_INVALID_REQUEST', 'body.config: must be a JSON text field', {
-          field: 'body.config',
-        });
+        throw errors.invalidRequest('body.config', 'must be a JSON text field');
       }
       rawConfig = part.value;
     } else {
-      throw new RnnlmError(
-        'RNNLM_INVALID_REQUEST',
-        `body.${part.fieldname}: unknown field; send the settings as the JSON field \`config\``,
-        { field: `body.${part.fieldname}` },
+      throw errors.invalidRequest(
+        `body.${part.fieldname}`,
+        'unknown field; send the settings as the JSON field `config`',
       );
     }
   }
   if (corpus === undefined) {
-    throw new RnnlmError('RNNLM_INVALID_REQUEST', 'body.corpus: a file field `corpus` is required', {
-      field: 'body.corpus',
-    });
+    throw errors.invalidRequest('body.corpus', 'a file field `corpus` is required');
   }
   let configValue: unknown = {};
   if (rawConfig !== undefined && rawConfig.trim().length > 0) {
     try {
       configValue = JSON.parse(rawConfig);
     } catch (err) {
-      throw new RnnlmError(
-        'RNNLM_INVALID_REQUEST',
-        `body.config: not valid JSON (${(err as Error).message})`,
-        {
-          field: 'body.config',
-        },
-      );
+      throw errors.invalidRequest('body.config', `not valid JSON (${(err as Error).message})`);
     }
   }
   const illFormed = illFormedPath(configValue, 'body.config');
-  if (illFormed !== undefined) throw notUnicode(illFormed);
+  if (illFormed !== undefined) throw errors.notUnicode(illFormed);
   const config = parseRequest(multipartConfigSchema, configValue, 'body.config');
   parseRequest(limitsSchema, config, 'body.config');
   if (validation !== undefined && config.validation !== undefined) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_REQUEST',
-      'body.validation: give the validation text either as a file or in config, not both',
-      { field: 'body.validation' },
+    throw errors.invalidRequest(
+      'body.validation',
+      'give the validation text either as a file or in config, not both',
     );
   }
   return {
@@ -167,14 +142,14 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         response: {
           200: json(jobSchema, 'The job already submitted with this `Idempotency-Key`.', jobLocation),
           202: json(jobSchema, 'Queued.', jobLocation),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          409: errors.idempotencyKeyInUse,
-          413: errors.tooLarge,
-          415: errors.unsupportedMediaType,
-          422: errors.idempotencyKeyReused,
-          503: errors.unavailable,
-          507: errors.diskFull,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          409: errorResponses.idempotencyKeyInUse,
+          413: errorResponses.tooLarge,
+          415: errorResponses.unsupportedMediaType,
+          422: errorResponses.idempotencyKeyReused,
+          503: errorResponses.unavailable,
+          507: errorResponses.diskFull,
         },
       },
     },
@@ -188,7 +163,8 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         input = body;
       }
       const bytes = byteLength(input.corpus) + byteLength(input.validation);
-      if (bytes > settings.maxCorpusBytes) throw corpusTooLarge(bytes, settings.maxCorpusBytes);
+      if (bytes > settings.maxCorpusBytes)
+        throw errors.corpusTooLarge('corpus', bytes, settings.maxCorpusBytes);
       const { job, created } = await jobs.submit(input, request.headers['idempotency-key']);
       request.log.info(
         { jobId: job.id, created },
@@ -211,9 +187,9 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         querystring: listJobsQuerySchema,
         response: {
           200: json(jobListSchema, 'One page of jobs.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          503: errorResponses.unavailable,
         },
       },
     },
@@ -230,16 +206,16 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         params: jobParamsSchema,
         response: {
           200: json(jobSchema, 'The job.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          503: errorResponses.unavailable,
         },
       },
     },
     async (request) => {
       const job = await jobs.get(request.params.id);
-      if (job === undefined) throw jobNotFound(request.params.id);
+      if (job === undefined) throw errors.jobNotFound(request.params.id);
       return job;
     },
   );
@@ -259,16 +235,16 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
         params: jobParamsSchema,
         response: {
           202: json(jobSchema, 'Cancellation accepted; the job as it is now.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          503: errorResponses.unavailable,
         },
       },
     },
     async (request, reply) => {
       const job = await jobs.cancel(request.params.id);
-      if (job === undefined) throw jobNotFound(request.params.id);
+      if (job === undefined) throw errors.jobNotFound(request.params.id);
       request.log.info({ jobId: job.id, status: job.status }, 'job cancel requested');
       return reply.code(202).send(job);
     },
@@ -304,17 +280,17 @@ export const jobsRoutes: FastifyPluginAsyncZod<JobsRoutesOptions> = async (app, 
               'application/json': { schema: jobEventListSchema },
             },
           },
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          503: errorResponses.unavailable,
         },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
       const job = await jobs.get(id);
-      if (job === undefined) throw jobNotFound(id);
+      if (job === undefined) throw errors.jobNotFound(id);
       const after = request.headers['last-event-id'];
       if (request.query.format === 'json') {
         const items: JobEvent[] = [];

@@ -1,9 +1,9 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { ModelService } from '../../contracts/models.js';
-import { errors, json } from '../schemas/common.js';
+import { errorResponses, json } from '../schemas/common.js';
 import { modelListSchema, modelParamsSchema, modelSchema } from '../schemas/models.js';
 import type { StateHandles } from '../states.js';
 
@@ -11,10 +11,6 @@ export interface ModelsRoutesOptions {
   models: ModelService;
   /** The kept states: a deleted model's go with it. */
   states: StateHandles;
-}
-
-export function modelNotFound(id: string): RnnlmError {
-  return new RnnlmError('RNNLM_MODEL_NOT_FOUND', `model ${id} not found`, { modelId: id });
 }
 
 /** `/models`: the published models. */
@@ -32,8 +28,8 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (
         summary: 'The published models',
         response: {
           200: json(modelListSchema, 'Every model in the store.'),
-          401: errors.unauthorized,
-          503: errors.unavailable,
+          401: errorResponses.unauthorized,
+          503: errorResponses.unavailable,
         },
       },
     },
@@ -50,17 +46,17 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (
         params: modelParamsSchema,
         response: {
           200: json(modelSchema, 'The model.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          409: errors.notReady,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          409: errorResponses.notReady,
+          503: errorResponses.unavailable,
         },
       },
     },
     async (request) => {
       const model = await models.get(request.params.id);
-      if (model === undefined) throw modelNotFound(request.params.id);
+      if (model === undefined) throw errors.modelNotFound(request.params.id);
       return model;
     },
   );
@@ -77,16 +73,16 @@ export const modelsRoutes: FastifyPluginCallbackZod<ModelsRoutesOptions> = (
         params: modelParamsSchema,
         response: {
           204: z.undefined().describe('Deleted.'),
-          400: errors.badRequest,
-          401: errors.unauthorized,
-          404: errors.notFound,
-          503: errors.unavailable,
+          400: errorResponses.badRequest,
+          401: errorResponses.unauthorized,
+          404: errorResponses.notFound,
+          503: errorResponses.unavailable,
         },
       },
     },
     async (request, reply) => {
       const id = request.params.id;
-      if (!(await models.delete(id))) throw modelNotFound(id);
+      if (!(await models.delete(id))) throw errors.modelNotFound(id);
       request.log.info({ modelId: id }, 'model deleted');
       try {
         await states.forgetModel(id);

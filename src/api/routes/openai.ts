@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 
-import { isModelId } from '../../contracts/ids.js';
+import { isModelId } from '../../ids.js';
 import type { ModelInfo, ModelService } from '../../contracts/models.js';
-import { RnnlmError } from '../../errors.js';
-import type { ApiSettings } from '../app.js';
+import { errors } from '../../errors.js';
+import type { ApiSettings } from '../settings.js';
 import { toErrorBody, toOpenAiError } from '../errors.js';
 import { runCompletion, type CompletionPlan } from '../openai-completion.js';
 import type { InflightLimiter } from '../plugins/inflight.js';
@@ -32,7 +32,6 @@ import {
 import { SseStream } from '../sse.js';
 import type { StateHandles } from '../states.js';
 import { clientGone, requestModel } from './inference.js';
-import { modelNotFound } from './models.js';
 
 export interface OpenAiRoutesOptions {
   models: ModelService;
@@ -74,10 +73,6 @@ const CHAT_FIELDS = [
   'web_search_options',
 ];
 
-function unsupported(param: string, message: string): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_REQUEST', message, { field: param });
-}
-
 /** A chat request sent here is refused by name, before the schema reports its keys as unknown. */
 function refuseChatFields(request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void {
   const body = request.body;
@@ -85,9 +80,9 @@ function refuseChatFields(request: FastifyRequest, _reply: FastifyReply, done: (
   if (field === undefined) done();
   else
     done(
-      unsupported(
+      errors.invalidRequest(
         field,
-        `${field} is a chat-completions field: rnnlm serves /v1/completions only, for text prompts`,
+        'a chat-completions field: rnnlm serves /v1/completions only, for text prompts',
       ),
     );
 }
@@ -95,28 +90,28 @@ function refuseChatFields(request: FastifyRequest, _reply: FastifyReply, done: (
 /** What rnnlm cannot honour, refused with the field named; the prompts as a list of texts. */
 function checkRequest(req: CompletionRequest): string[] {
   if (req.suffix !== undefined && req.suffix !== '')
-    throw unsupported(
+    throw errors.invalidRequest(
       'suffix',
-      'suffix is not supported: a left-to-right recurrent model cannot fill in text',
+      'not supported: a left-to-right recurrent model cannot fill in text',
     );
   const n = req.n ?? 1;
   if (req.best_of !== undefined && req.best_of !== n)
-    throw unsupported('best_of', `best_of must equal n (${n}): rnnlm does not rank extra completions`);
+    throw errors.invalidRequest('best_of', `must equal n (${n}): rnnlm does not rank extra completions`);
   for (const field of ['frequency_penalty', 'presence_penalty'] as const) {
     const value = req[field];
-    if (value !== undefined && value !== 0) throw unsupported(field, `${field} is not supported (only 0)`);
+    if (value !== undefined && value !== 0) throw errors.invalidRequest(field, 'not supported (only 0)');
   }
   const prompt = req.prompt ?? '';
   const prompts = typeof prompt === 'string' ? [prompt] : prompt;
   if (!prompts.every((p): p is string => typeof p === 'string'))
-    throw unsupported('prompt', 'token-id prompts are not supported: send the prompt as text');
+    throw errors.invalidRequest('prompt', 'token-id prompts are not supported: send the prompt as text');
   if (prompts.length * n > MAX_CHOICES)
-    throw unsupported(
+    throw errors.invalidRequest(
       'n',
       `prompts times n is ${prompts.length * n}, over ${MAX_CHOICES} completions per request`,
     );
   if (req.stream !== true && req.stream_options !== undefined)
-    throw unsupported('stream_options', 'stream_options is only for stream: true');
+    throw errors.invalidRequest('stream_options', 'only for stream: true');
   return prompts;
 }
 
@@ -169,14 +164,14 @@ export const openAiRoutes: FastifyPluginCallbackZod<OpenAiRoutesOptions> = (app,
     async (request) => {
       const id = request.params.model;
       const model = isModelId(id) ? await models.get(id) : undefined;
-      if (model === undefined) throw modelNotFound(id);
+      if (model === undefined) throw errors.modelNotFound(id);
       return openAiModel(model);
     },
   );
 
   async function complete(request: FastifyRequest, reply: FastifyReply, req: CompletionRequest) {
     const prompts = checkRequest(req);
-    if (!isModelId(req.model)) throw modelNotFound(req.model);
+    if (!isModelId(req.model)) throw errors.modelNotFound(req.model);
     const { info, state } = await requestModel(models, states, {
       model: req.model,
       state: req.state,
@@ -187,9 +182,9 @@ export const openAiRoutes: FastifyPluginCallbackZod<OpenAiRoutesOptions> = (app,
       (key) => !/^\d+$/.test(key) || Number(key) >= vocab,
     );
     if (outside !== undefined)
-      throw unsupported(
+      throw errors.invalidRequest(
         'logit_bias',
-        `logit_bias keys are token ids of this model, below ${vocab}: not ${outside}`,
+        `keys are token ids of this model, below ${vocab}: not ${outside}`,
       );
     const head = {
       id: `cmpl-${randomUUID().replaceAll('-', '')}`,

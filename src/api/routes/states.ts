@@ -1,14 +1,15 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-import { errors, errorSchema, json } from '../schemas/common.js';
+import { errorResponses, errorSchema, json } from '../schemas/common.js';
 import {
   stateInfoSchema,
   stateListQuerySchema,
   stateListSchema,
   stateParamsSchema,
 } from '../schemas/states.js';
-import { stateNotFound, type StateHandles } from '../states.js';
+import { errors } from '../../errors.js';
+import type { StateHandles } from '../states.js';
 
 export interface StatesRoutesOptions {
   states: StateHandles;
@@ -17,9 +18,9 @@ export interface StatesRoutesOptions {
 const notFound = json(errorSchema, 'No such state (`RNNLM_STATE_NOT_FOUND`): it expired or was deleted.');
 
 const stateErrors = {
-  400: errors.badRequest,
-  401: errors.unauthorized,
-  503: errors.unavailable,
+  400: errorResponses.badRequest,
+  401: errorResponses.unauthorized,
+  503: errorResponses.unavailable,
 };
 
 /** `/states`: the recurrent states requests kept (`saveState`), shared by every API instance. */
@@ -55,7 +56,7 @@ export const statesRoutes: FastifyPluginCallbackZod<StatesRoutesOptions> = (app,
     },
     async (request) => {
       const stored = await states.required().get(request.params.id);
-      if (stored === undefined) throw stateNotFound(request.params.id);
+      if (stored === undefined) throw errors.stateNotFound(request.params.id);
       return stored.info;
     },
   );
@@ -76,7 +77,7 @@ export const statesRoutes: FastifyPluginCallbackZod<StatesRoutesOptions> = (app,
       },
     },
     async (request, reply) => {
-      if (!(await states.required().delete(request.params.id))) throw stateNotFound(request.params.id);
+      if (!(await states.required().delete(request.params.id))) throw errors.stateNotFound(request.params.id);
       return reply.code(204).send();
     },
   );

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../contracts/ids.js';
+import { JOB_ID_PATTERN, MODEL_ID_PATTERN } from '../../ids.js';
 
-/** The error body every non-2xx JSON answer has (see src/api/errors.ts). */
+/** The error body every non-2xx JSON answer has (see src/api/errorResponses.ts). */
 export const errorSchema = z
   .object({
     statusCode: z.number().int(),
@@ -104,7 +104,7 @@ export const retryAfterHeader: HeaderDoc = {
 };
 
 /** The refusals routes share, by what they mean; each carries the {@link errorSchema} body. */
-export const errors = {
+export const errorResponses = {
   badRequest: json(
     errorSchema,
     'The request is invalid; the message names the field (`body.model.hiddenSize: Too big: ...`).',

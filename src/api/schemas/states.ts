@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { STATE_ID_PATTERN } from '../../contracts/ids.js';
+import { STATE_ID_PATTERN } from '../../ids.js';
 import { modelIdOut, timestampOut } from '../../queue/contracts.js';
 import type { StateInfo } from '../../queue/types.js';
 import { modelIdSchema } from './common.js';

@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { Rng } from '../rng.js';
 import { TruncationSchedule } from './truncation.js';
 import type { Segment, TruncationConfig } from './truncation.js';
@@ -38,17 +38,13 @@ const PARTITIONS: readonly PartitionMode[] = ['sequential', 'random'];
 /** Validates everything but numTokens and builds the schedule the options describe. */
 function scheduleFor(options: Omit<PartitionOptions, 'numTokens'>): TruncationSchedule {
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `training.batchSize must be an integer >= 1, got ${options.batchSize}`,
-      { field: 'training.batchSize', value: options.batchSize },
-    );
+    throw errors.outOfRange('training.batchSize', 'must be an integer >= 1', options.batchSize);
   }
   if (!PARTITIONS.includes(options.partition)) {
-    throw new RnnlmError(
-      'RNNLM_INVALID_CONFIG',
-      `training.partition must be one of ${PARTITIONS.join(', ')}, got ${String(options.partition)}`,
-      { field: 'training.partition', value: options.partition },
+    throw errors.outOfRange(
+      'training.partition',
+      `must be one of ${PARTITIONS.join(', ')}`,
+      options.partition,
     );
   }
   return new TruncationSchedule(options.truncation, options.seqLength);
@@ -191,13 +187,14 @@ export function planEpoch(options: PartitionOptions, rng: Rng): Minibatch[] {
   }
   const needed = batchSize * minRowLength(options, schedule) + 1;
   if (numTokens < needed) {
-    throw new RnnlmError(
-      'RNNLM_CORPUS_TOO_SMALL',
-      `the training text has ${numTokens} tokens but one minibatch (batchSize ${batchSize}, ` +
-        `${options.partition} partitioning, truncation '${options.truncation.mode}') needs at least ${needed}; ` +
-        'provide more text or lower batchSize or seqLength',
-      { numTokens, minTokens: needed, batchSize, seqLength },
-    );
+    throw errors.minibatchTooLarge({
+      numTokens,
+      minTokens: needed,
+      batchSize,
+      seqLength,
+      partition: options.partition,
+      truncation: options.truncation.mode,
+    });
   }
   const drawn = rng.int(seqLength);
   const offset = numTokens - drawn >= needed ? drawn : 0;

@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 
 /** How far (as a share of the validation length) the cut may move forward to reach a line start. */
 const LINE_SNAP_SHARE = 0.1;
@@ -63,10 +63,7 @@ function snapToLineStart(text: string, from: number, maxShift: number): number {
  */
 export function splitText(text: string, fraction: number): { train: string; validation: string } {
   if (!Number.isFinite(fraction) || fraction <= 0 || fraction > 0.5) {
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', `validationFraction must be in (0, 0.5], got ${fraction}`, {
-      field: 'validationFraction',
-      value: fraction,
-    });
+    throw errors.outOfRange('validationFraction', 'must be in (0, 0.5]', fraction);
   }
   const total = countCodePoints(text);
   const validationLength = Math.round(total * fraction);
@@ -78,12 +75,7 @@ export function splitText(text: string, fraction: number): { train: string; vali
   const train = text.slice(0, cut);
   const validation = text.slice(cut);
   if (train.length === 0 || validation.length === 0) {
-    throw new RnnlmError(
-      'RNNLM_CORPUS_TOO_SMALL',
-      `a corpus of ${total} characters is too small to hold out a validation fraction of ${fraction}; ` +
-        'provide more text',
-      { characters: total, validationFraction: fraction },
-    );
+    throw errors.tooSmallToSplit(total, fraction);
   }
   return { train, validation };
 }

@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { Rng } from '../rng.js';
 
 /**
@@ -51,15 +51,8 @@ const VARIABLE_MIN_LENGTH = 5;
 const RANDOMIZED_MAX_FACTOR = 4;
 const DEFAULT_UNTRUNCATED_CAP = 4096;
 
-function invalid(field: string, value: unknown, requirement: string): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_CONFIG', `${field} ${requirement}, got ${String(value)}`, {
-    field,
-    value,
-  });
-}
-
 function checkPositiveInteger(field: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw invalid(field, value, 'must be an integer >= 1');
+  if (!Number.isInteger(value) || value < 1) throw errors.outOfRange(field, 'must be an integer >= 1', value);
 }
 
 /** The cap on an untruncated segment; a config that is not `none` has none. */
@@ -67,15 +60,6 @@ function untruncatedCap(config: TruncationConfig): number {
   const cap = config.maxLength ?? DEFAULT_UNTRUNCATED_CAP;
   checkPositiveInteger('training.truncation.maxLength', cap);
   return cap;
-}
-
-function sequenceTooLong(length: number, cap: number): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_SEQUENCE_TOO_LONG',
-    `truncation 'none' backpropagates through a whole stream of ${length} tokens, over the cap of ` +
-      `${cap} (training.truncation.maxLength); use truncation 'fixed', a smaller corpus or a larger batch size`,
-    { length, maxLength: cap },
-  );
 }
 
 /**
@@ -88,7 +72,7 @@ function sequenceTooLong(length: number, cap: number): RnnlmError {
 export function assertUntruncatedFits(streamLength: number, config: TruncationConfig): void {
   if (config.mode !== 'none') return;
   const cap = untruncatedCap(config);
-  if (streamLength > cap) throw sequenceTooLong(streamLength, cap);
+  if (streamLength > cap) throw errors.sequenceTooLong(streamLength, cap);
 }
 
 /**
@@ -113,21 +97,26 @@ export class TruncationSchedule {
   constructor(config: TruncationConfig, seqLength: number) {
     checkPositiveInteger('training.seqLength', seqLength);
     if (!MODES.includes(config.mode)) {
-      throw invalid('training.truncation.mode', config.mode, `must be one of ${MODES.join(', ')}`);
+      throw errors.outOfRange('training.truncation.mode', `must be one of ${MODES.join(', ')}`, config.mode);
     }
     this.mode = config.mode;
     this.seqLength = seqLength;
 
     this.p = config.p ?? DEFAULT_P;
-    if (!(this.p >= 0 && this.p <= 1)) throw invalid('training.truncation.p', this.p, 'must be in [0, 1]');
+    if (!(this.p >= 0 && this.p <= 1))
+      throw errors.outOfRange('training.truncation.p', 'must be in [0, 1]', this.p);
     this.sigma = config.sigma ?? DEFAULT_SIGMA;
     if (!(this.sigma >= 0 && Number.isFinite(this.sigma))) {
-      throw invalid('training.truncation.sigma', this.sigma, 'must be a finite number >= 0');
+      throw errors.outOfRange('training.truncation.sigma', 'must be a finite number >= 0', this.sigma);
     }
     this.minLength = config.minLength ?? Math.ceil(seqLength / 2);
     checkPositiveInteger('training.truncation.minLength', this.minLength);
     if (this.mode === 'randomized' && this.minLength > seqLength) {
-      throw invalid('training.truncation.minLength', this.minLength, `must be <= seqLength (${seqLength})`);
+      throw errors.outOfRange(
+        'training.truncation.minLength',
+        `must be <= seqLength (${seqLength})`,
+        this.minLength,
+      );
     }
 
     switch (this.mode) {
@@ -147,7 +136,11 @@ export class TruncationSchedule {
     checkPositiveInteger('training.truncation.maxLength', this.maxLength);
     // 'fixed' ignores maxLength, but one below seqLength is a mistake to report, not to drop.
     if ((config.maxLength ?? this.maxLength) < seqLength) {
-      throw invalid('training.truncation.maxLength', this.maxLength, `must be >= seqLength (${seqLength})`);
+      throw errors.outOfRange(
+        'training.truncation.maxLength',
+        `must be >= seqLength (${seqLength})`,
+        this.maxLength,
+      );
     }
     // Mean length minLength + (1-c)/c equals seqLength for this c.
     this.hazard = 1 / (seqLength - this.minLength + 1);
@@ -184,7 +177,7 @@ export class TruncationSchedule {
       case 'randomized':
         return this.nextRandomized(rng, remaining);
       case 'none':
-        if (remaining > this.maxLength) throw sequenceTooLong(remaining, this.maxLength);
+        if (remaining > this.maxLength) throw errors.sequenceTooLong(remaining, this.maxLength);
         return { length: remaining, lrScale: 1, backwardScale: undefined };
     }
   }

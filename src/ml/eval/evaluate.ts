@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { logProbability } from '../generate/logits.js';
+import { logProbability } from '../logprobs.js';
 import { forwardOf } from '../model/engine.js';
 import type { LayerState } from '../model/layer.js';
 import { disposeState, type RnnLm } from '../model/lm.js';

@@ -1,7 +1,8 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { countCodePoints } from '../data/split.js';
 import { disposeState, type RnnLm } from '../model/lm.js';
-import type { Resume } from '../generate/state.js';
+import type { Resume } from '../state.js';
+import type { TokenLogprob } from '../logprobs.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { chunkNll } from './evaluate.js';
 
@@ -12,13 +13,6 @@ export interface ScoreOptions {
   details?: boolean | undefined;
   /** Timesteps per forward chunk; the state is carried between chunks. */
   chunkLength?: number | undefined;
-}
-
-export interface TokenLogprob {
-  token: string;
-  id: number;
-  /** Natural-log probability the model gave this token. */
-  logprob: number;
 }
 
 /** A scored token and, when asked for, the most likely tokens at its position. */
@@ -68,7 +62,7 @@ export function scoringStream(
   const stream = Int32Array.from([...prefix, ...target]);
   const first = Math.max(1, prefix.length);
   if (stream.length - first <= 0) {
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', 'text has no tokens to score', { field: 'text' });
+    throw errors.noTokensToScore();
   }
   return { stream, first, prefix: prefix.length };
 }

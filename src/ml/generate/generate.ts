@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { Stepper } from '../model/engine.js';
 import type { RnnLm } from '../model/lm.js';
 import type { Tokenizer } from '../tokenizers/index.js';
@@ -38,7 +38,7 @@ export async function generate(
   // With nothing to sample the priming may be empty (see GenerationRow.prime): no logits to read.
   let logits = row.prime.length > 0 ? stepper.advance(row.prime) : new Float32Array(0);
   for (;;) {
-    if (options.signal?.aborted === true) throw new RnnlmError('RNNLM_ABORTED', 'generation was cancelled');
+    if (options.signal?.aborted === true) throw errors.cancelled();
     const id = row.next(logits);
     await emit();
     if (id === undefined) break;

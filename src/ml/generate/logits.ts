@@ -4,7 +4,8 @@
  * Float32Array of length V so it runs the same on every tfjs backend and draws only from the
  * seeded {@link Rng}, which keeps a generation reproducible from its seed.
  */
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
+import { maxLogit, weight } from '../logprobs.js';
 import type { Rng } from '../rng.js';
 
 /** How one token is chosen from a position's logits. */
@@ -33,21 +34,6 @@ export const MAX_LOGIT_BIAS = 100;
 /** A logits processor mutates logits in place (setting excluded entries to -Infinity). */
 export type LogitsProcessor = (logits: Float32Array) => void;
 
-function invalid(field: string, requirement: string, value: unknown): RnnlmError {
-  return new RnnlmError('RNNLM_INVALID_CONFIG', `${field} ${requirement}, got ${String(value)}`, {
-    field,
-    value,
-  });
-}
-
-function noCandidates(): RnnlmError {
-  return new RnnlmError(
-    'RNNLM_INVALID_CONFIG',
-    'no token can be emitted: every logit is -Infinity or NaN (are all ids in suppressIds?)',
-    { field: 'suppressIds' },
-  );
-}
-
 function isTemperature(t: number): boolean {
   return Number.isFinite(t) && t >= 0;
 }
@@ -70,19 +56,29 @@ function isTopP(p: number): boolean {
  */
 export function validateSamplingOptions(options: SamplingOptions, vocabSize = Infinity): void {
   const { temperature: t, topK: k, topP: p, suppressIds, logitBias } = options;
-  if (t !== undefined && !isTemperature(t)) throw invalid('temperature', 'must be a finite number >= 0', t);
-  if (k !== undefined && !isTopK(k)) throw invalid('topK', 'must be an integer >= 0', k);
-  if (p !== undefined && !isTopP(p)) throw invalid('topP', 'must be a number in (0, 1]', p);
+  if (t !== undefined && !isTemperature(t))
+    throw errors.outOfRange('temperature', 'must be a finite number >= 0', t);
+  if (k !== undefined && !isTopK(k)) throw errors.outOfRange('topK', 'must be an integer >= 0', k);
+  if (p !== undefined && !isTopP(p)) throw errors.outOfRange('topP', 'must be a number in (0, 1]', p);
   for (const id of suppressIds ?? []) {
-    if (!Number.isInteger(id) || id < 0) throw invalid('suppressIds', 'must hold integers >= 0', id);
+    if (!Number.isInteger(id) || id < 0)
+      throw errors.outOfRange('suppressIds', 'must hold integers >= 0', id);
   }
   for (const [key, bias] of Object.entries(logitBias ?? {})) {
     const id = Number(key);
     if (!/^\d+$/.test(key) || id >= vocabSize) {
-      throw invalid('logitBias', `keys must be token ids below the vocabulary size ${vocabSize}`, key);
+      throw errors.outOfRange(
+        'logitBias',
+        `keys must be token ids below the vocabulary size ${vocabSize}`,
+        key,
+      );
     }
     if (!(Math.abs(bias) <= MAX_LOGIT_BIAS)) {
-      throw invalid('logitBias', `values must be numbers in [-${MAX_LOGIT_BIAS}, ${MAX_LOGIT_BIAS}]`, bias);
+      throw errors.outOfRange(
+        'logitBias',
+        `values must be numbers in [-${MAX_LOGIT_BIAS}, ${MAX_LOGIT_BIAS}]`,
+        bias,
+      );
     }
   }
 }
@@ -104,7 +100,7 @@ export function suppressTokens(ids: readonly number[]): LogitsProcessor {
 
 /** Divides logits by `t` (> 0): below 1 sharpens the distribution, above 1 flattens it. */
 export function temperature(t: number): LogitsProcessor {
-  if (!isTemperature(t) || t === 0) throw invalid('temperature', 'must be a finite number > 0', t);
+  if (!isTemperature(t) || t === 0) throw errors.outOfRange('temperature', 'must be a finite number > 0', t);
   return (logits) => {
     const max = maxLogit(logits);
     // Softmax ignores a shift, and shifting the max to 0 first means dividing by a tiny t can
@@ -116,7 +112,7 @@ export function temperature(t: number): LogitsProcessor {
 
 /** Keeps the `k` (integer >= 1) highest logits, lower ids first among equals; k >= V is a no-op. */
 export function topK(k: number): LogitsProcessor {
-  if (!isTopK(k) || k === 0) throw invalid('topK', 'must be an integer >= 1', k);
+  if (!isTopK(k) || k === 0) throw errors.outOfRange('topK', 'must be an integer >= 1', k);
   return (logits) => {
     if (k >= logits.length) return;
     const values = candidates(logits);
@@ -131,7 +127,7 @@ export function topK(k: number): LogitsProcessor {
  * that crosses it, so at least one token always survives. p = 1 is a no-op.
  */
 export function topP(p: number): LogitsProcessor {
-  if (!isTopP(p)) throw invalid('topP', 'must be a number in (0, 1]', p);
+  if (!isTopP(p)) throw errors.outOfRange('topP', 'must be a number in (0, 1]', p);
   return (logits) => {
     if (p === 1) return;
     const max = maxLogit(logits);
@@ -263,13 +259,13 @@ function argmax(logits: Float32Array): number {
       bestValue = logits[id]!;
     }
   }
-  if (best < 0) throw noCandidates();
+  if (best < 0) throw errors.nothingToEmit();
   return best;
 }
 
 function draw(logits: Float32Array, rng: Rng): number {
   const { weights, total } = softmaxWeights(logits);
-  if (total === 0) throw noCandidates();
+  if (total === 0) throw errors.nothingToEmit();
   let u = rng.float() * total;
   let last = -1;
   for (let id = 0; id < weights.length; id++) {
@@ -283,13 +279,6 @@ function draw(logits: Float32Array, rng: Rng): number {
   return last;
 }
 
-/** The largest logit; NaN never compares greater, so it is skipped like -Infinity. */
-function maxLogit(logits: Float32Array): number {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  return max;
-}
-
 /** Unnormalised softmax weights (see {@link weight}) in float64, with their sum. */
 function softmaxWeights(logits: Float32Array): { weights: Float64Array; total: number } {
   const max = maxLogit(logits);
@@ -301,59 +290,4 @@ function softmaxWeights(logits: Float32Array): { weights: Float64Array; total: n
     total += w;
   }
   return { weights, total };
-}
-
-/**
- * exp(v - max), softmax's unnormalised weight. -Infinity and NaN get 0; if `max` is +Infinity
- * the +Infinity logits share all the mass, which is softmax's limit.
- */
-function weight(v: number, max: number): number {
-  if (max === Infinity) return v === Infinity ? 1 : 0;
-  return v > -Infinity ? Math.exp(v - max) : 0;
-}
-
-/**
- * log p(id) under the softmax of `logits`, in float64 (exact for logits far from 0): one entry
- * of {@link logSoftmax} without the array, for scoring every position of a text.
- */
-export function logProbability(logits: Float32Array, id: number): number {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let total = 0;
-  for (const v of logits) total += Math.exp(v - max);
-  return (logits[id] as number) - max - Math.log(total);
-}
-
-/**
- * Log-softmax of `logits` in float64, for scoring and per-token details. Computed as
- * (v - max) - log(sum exp(v - max)), which stays finite and exact for huge logits (1e30) where
- * a naive exp would overflow. -Infinity and NaN entries map to -Infinity.
- *
- * @throws RnnlmError `RNNLM_INVALID_CONFIG` when every logit is -Infinity or NaN (no distribution).
- */
-export function logSoftmax(logits: Float32Array): Float64Array {
-  const max = maxLogit(logits);
-  let total = 0;
-  for (const v of logits) total += weight(v, max);
-  if (total === 0) throw noCandidates();
-  const logTotal = Math.log(total);
-  return Float64Array.from(logits, (v) => {
-    // Under +Infinity logits the weights are exact 0/1 shares, so their logs are the answer.
-    if (max === Infinity) return Math.log(weight(v, max)) - logTotal;
-    return v > -Infinity ? v - max - logTotal : -Infinity;
-  });
-}
-
-/** The ids of the `n` largest values, largest first (lower id first among equals). */
-export function topIds(values: Float64Array, n: number): number[] {
-  const top: number[] = [];
-  for (let id = 0; id < values.length; id++) {
-    const v = values[id] as number;
-    if (top.length === n && v <= (values[top[n - 1] as number] as number)) continue;
-    let at = top.length;
-    while (at > 0 && v > (values[top[at - 1] as number] as number)) at--;
-    top.splice(at, 0, id);
-    if (top.length > n) top.pop();
-  }
-  return top;
 }

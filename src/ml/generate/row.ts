@@ -5,12 +5,12 @@
  * token. Either way a row sees the same logits and draws from its own RNG, so a seeded
  * request gives the same text alone or batched.
  */
-import { RnnlmError } from '../../errors.js';
-import type { TokenLogprob } from '../eval/score.js';
+import { errors } from '../../errors.js';
+import { logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
 import { Rng } from '../rng.js';
 import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
-import { logSoftmax, sampleToken, topIds, validateSamplingOptions, type SamplingOptions } from './logits.js';
-import { tailOf, type Resume } from './state.js';
+import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { tailOf, type Resume } from '../state.js';
 import { StopSequenceMatcher } from './stop.js';
 import { createTokenGuard, type TokenGuard } from './token-guard.js';
 
@@ -91,24 +91,17 @@ export class GenerationRow {
   constructor(tokenizer: Tokenizer, options: RowOptions, resume?: Resume) {
     validateSamplingOptions(options, tokenizer.vocabSize);
     if (options.topN !== undefined && (!Number.isInteger(options.topN) || options.topN < 0)) {
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', `topN must be an integer >= 0, got ${options.topN}`, {
-        field: 'topN',
-      });
+      throw errors.outOfRange('topN', 'must be an integer >= 0', options.topN);
     }
     if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
-      throw new RnnlmError(
-        'RNNLM_INVALID_CONFIG',
-        `maxTokens must be a non-negative integer, got ${options.maxTokens}`,
-        { field: 'maxTokens' },
-      );
+      throw errors.outOfRange('maxTokens', 'must be an integer >= 0', options.maxTokens);
     }
     const prompt = tokenizer.encode(options.prompt ?? '');
     const prime = [...(resume === undefined ? tokenizer.boundaryIds : [resume.pending]), ...prompt];
     if (prime.length === 0) {
-      throw new RnnlmError(
-        'RNNLM_INVALID_CONFIG',
+      throw errors.invalidConfig(
+        'prompt',
         'this model has no line-break token to start from: give a non-empty prompt',
-        { field: 'prompt' },
       );
     }
     this.promptTokens = prompt.length;

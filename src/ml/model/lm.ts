@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.js';
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { nativeKernels, type NativeKernels } from '../native.js';
 import { Rng } from '../rng.js';
 import { runLayer, trainableLayer } from './cells.js';
@@ -51,12 +51,9 @@ export class RnnLm {
     const byName = new Map(weights.map((w) => [w.name, w]));
     for (const [name, shape] of expected) {
       const w = byName.get(name);
-      if (w === undefined) throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `weight ${name} is missing`);
+      if (w === undefined) throw errors.weightMissing(name);
       if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i])) {
-        throw new RnnlmError(
-          'RNNLM_ARTIFACT_CORRUPT',
-          `weight ${name} has shape [${w.shape.join(', ')}], the config needs [${shape.join(', ')}]`,
-        );
+        throw errors.weightShape(name, w.shape, shape);
       }
       this.vars.set(
         name,
@@ -65,7 +62,7 @@ export class RnnLm {
     }
     if (byName.size !== expected.size) {
       const extra = [...byName.keys()].filter((n) => !expected.has(n));
-      throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `unexpected weights: ${extra.join(', ')}`);
+      throw errors.unexpectedWeights(extra);
     }
   }
 
@@ -95,7 +92,7 @@ export class RnnLm {
    */
   static create(config: ModelConfig, seed: number): RnnLm {
     if (config.tieWeights && config.embeddingSize !== config.hiddenSize) {
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', 'tieWeights needs embeddingSize equal to hiddenSize');
+      throw errors.invalidConfig('tieWeights', 'needs embeddingSize equal to hiddenSize');
     }
     const rng = new Rng(seed);
     const h = config.hiddenSize;
@@ -145,7 +142,7 @@ export class RnnLm {
     const byName = new Map(weights.map((w) => [w.name, w]));
     for (const [name, v] of this.vars) {
       const w = byName.get(name);
-      if (w === undefined) throw new RnnlmError('RNNLM_ARTIFACT_CORRUPT', `weight ${name} is missing`);
+      if (w === undefined) throw errors.weightMissing(name);
       tf.tidy(() => v.assign(tf.tensor(w.data, v.shape)));
     }
     this.weightsChanged();

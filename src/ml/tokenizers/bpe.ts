@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { BpeTokenizerJSON, Tokenizer } from './types.js';
 
 /** Vocabulary size a bpe tokenizer is trained to when none is asked for. */
@@ -173,10 +173,10 @@ export class BpeTokenizer implements Tokenizer {
   static train(text: string, options: BpeTrainOptions = {}): BpeTokenizer {
     const { vocabSize = BPE_DEFAULT_VOCAB_SIZE } = options;
     if (!(Number.isInteger(vocabSize) && vocabSize >= 257 && vocabSize <= BPE_MAX_VOCAB_SIZE)) {
-      throw new RnnlmError(
-        'RNNLM_INVALID_CONFIG',
-        `bpe vocabSize must be an integer from 257 to ${BPE_MAX_VOCAB_SIZE}`,
-        { field: 'vocabSize', value: vocabSize },
+      throw errors.outOfRange(
+        'vocabSize',
+        `of a bpe tokenizer must be an integer from 257 to ${BPE_MAX_VOCAB_SIZE}`,
+        vocabSize,
       );
     }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import { BPE_MAX_VOCAB_SIZE, BpeTokenizer } from './bpe.js';
 import { CHAR_UNK, CharTokenizer } from './char.js';
 import type { Tokenizer, TokenizerJSON, TokenizerOptions } from './types.js';
@@ -29,9 +29,7 @@ export function trainTokenizer(text: string, options: TokenizerOptions): Tokeniz
     case 'bpe':
       return BpeTokenizer.train(text, options);
     default:
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', `unknown tokenizer type ${String(options.type)}`, {
-        field: 'type',
-      });
+      throw errors.unknownTokenizer(options.type);
   }
 }
 
@@ -78,7 +76,7 @@ const tokenizerSchema = z.discriminatedUnion('type', [charSchema, wordSchema, bp
 export function tokenizerFromJSON(json: unknown): Tokenizer {
   const parsed = tokenizerSchema.safeParse(json);
   if (!parsed.success) {
-    throw new RnnlmError('RNNLM_INVALID_CONFIG', `invalid tokenizer JSON: ${z.prettifyError(parsed.error)}`);
+    throw errors.invalidTokenizerJson(z.prettifyError(parsed.error));
   }
   const data: TokenizerJSON = parsed.data;
   switch (data.type) {

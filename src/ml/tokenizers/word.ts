@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { Tokenizer, WordTokenizerJSON } from './types.js';
 
 /** Vocabulary entry 0 of a word tokenizer: what out-of-vocabulary words map to. */
@@ -72,16 +72,10 @@ export class WordTokenizer implements Tokenizer {
   static train(text: string, options: WordTrainOptions = {}): WordTokenizer {
     const { vocabSize, minFrequency = 1, lowercase = false } = options;
     if (vocabSize !== undefined && !(Number.isInteger(vocabSize) && vocabSize >= 2)) {
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', 'word vocabSize must be an integer >= 2', {
-        field: 'vocabSize',
-        value: vocabSize,
-      });
+      throw errors.outOfRange('vocabSize', 'of a word tokenizer must be an integer >= 2', vocabSize);
     }
     if (!(Number.isInteger(minFrequency) && minFrequency >= 1)) {
-      throw new RnnlmError('RNNLM_INVALID_CONFIG', 'word minFrequency must be an integer >= 1', {
-        field: 'minFrequency',
-        value: minFrequency,
-      });
+      throw errors.outOfRange('minFrequency', 'must be an integer >= 1', minFrequency);
     }
     const counts = new Map<string, number>();
     for (const token of splitWords(lowercase ? text.toLowerCase() : text)) {

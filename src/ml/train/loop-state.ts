@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { EvalResult } from '../eval/evaluate.js';
 import type { NamedArray } from '../model/lm.js';
 import { Rng } from '../rng.js';
@@ -164,11 +164,7 @@ export class LoopState {
 
 /** Refuses a checkpoint made with another format, other data or another model configuration. */
 export function checkResumable(state: TrainerState, opts: TrainOptions): void {
-  const mismatch = (what: string) =>
-    new RnnlmError(
-      'RNNLM_CHECKPOINT_MISMATCH',
-      `cannot resume: the checkpoint was made with a different ${what}`,
-    );
+  const mismatch = errors.checkpointMismatch;
   if (
     typeof state !== 'object' ||
     state.version !== 1 ||

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { ModelConfig } from '../config.js';
 import type { LayerState } from '../model/layer.js';
 import type { NamedArray, RnnLm } from '../model/lm.js';
@@ -97,8 +97,7 @@ export function stateFromArrays(arrays: NamedArray[], config: ModelConfig): Laye
   return Array.from({ length: config.layers }, (_, l) => {
     const h = byName.get(`carry/${l}/h`);
     const c = byName.get(`carry/${l}/c`);
-    if (h === undefined)
-      throw new RnnlmError('RNNLM_CHECKPOINT_MISMATCH', `checkpoint lacks the state of layer ${l}`);
+    if (h === undefined) throw errors.checkpointLacksLayer(l);
     return {
       h: tf.tensor2d(h.data, h.shape as [number, number]),
       c: c === undefined ? undefined : tf.tensor2d(c.data, c.shape as [number, number]),

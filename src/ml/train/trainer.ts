@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../errors.js';
+import { errors } from '../../errors.js';
 import type { ModelConfig } from '../config.js';
 import { fillBatch, planEpoch, type Minibatch, type PartitionOptions } from '../data/partition.js';
 import type { EvalResult } from '../eval/evaluate.js';
@@ -199,11 +199,13 @@ class TrainingLoop implements LoopControl {
     disposeState(this.carried);
     this.carried = state;
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || loss > divergenceLimit(this.opts.vocabSize)) {
-      throw new RnnlmError(
-        'RNNLM_NONFINITE_LOSS',
-        `training diverged at step ${s.step + 1}: loss ${loss} (a uniform guess scores ${Math.log(this.opts.vocabSize).toFixed(2)}), gradient norm ${gradNorm}, learning rate ${s.learningRate}; lower the learning rate or the clip norm`,
-        { step: s.step + 1, loss, gradNorm, learningRate: s.learningRate },
-      );
+      throw errors.diverged({
+        step: s.step + 1,
+        loss,
+        uniformLoss: Math.log(this.opts.vocabSize),
+        gradNorm,
+        learningRate: s.learningRate,
+      });
     }
     s.stepDone(loss, size);
     this.throughput.add(performance.now() - stepStart, size);

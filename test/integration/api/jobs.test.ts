@@ -8,6 +8,7 @@ import { loadNativeKernels } from '../../../src/ml/native.js';
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
 import { SHAKESPEARE } from '../../helpers/ml.js';
 import { assertMatchesOpenApi, build, multipart, parseSse } from '../../helpers/app.js';
+import { StreamText } from '../../helpers/stream-text.js';
 
 const CORPUS = SHAKESPEARE.slice(0, 5000);
 const TINY = {
@@ -268,19 +269,20 @@ test('a live event stream sends heartbeats, then the events as they happen, and 
   const { id } = (
     await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, ...TINY } })
   ).json<Job>();
-  const streaming = app.inject({ method: 'GET', url: `/jobs/${id}/events` });
-  await sleep(400);
+  const streaming = await app.inject({ method: 'GET', url: `/jobs/${id}/events`, payloadAsStream: true });
+  const body = new StreamText(streaming.stream());
+  await body.until(/^: heartbeat$/m);
   const cancelled = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
   assert.equal(cancelled.statusCode, 202);
-  const res = await streaming;
-  const { events, comments } = parseSse(res.body);
-  assert.ok(comments.includes('heartbeat'), res.body);
+  const text = await body.done;
+  const { events, comments } = parseSse(text);
+  assert.ok(comments.includes('heartbeat'), text);
   assert.deepEqual(
     events.map((e) => (e.data as { status?: string }).status),
     ['queued', 'cancelled'],
   );
   // The heartbeats came before the cancellation, while the job was waiting.
-  assert.ok(res.body.indexOf(': heartbeat') < res.body.indexOf('cancelled'));
+  assert.ok(text.indexOf(': heartbeat') < text.indexOf('cancelled'));
 });
 
 test('closing the app ends open event streams instead of waiting for them', async (t) => {
@@ -288,14 +290,15 @@ test('closing the app ends open event streams instead of waiting for them', asyn
   const { id } = (
     await app.inject({ method: 'POST', url: '/jobs', payload: { corpus: { text: CORPUS }, ...TINY } })
   ).json<Job>();
-  const streaming = app.inject({ method: 'GET', url: `/jobs/${id}/events` });
-  await sleep(200);
+  const streaming = await app.inject({ method: 'GET', url: `/jobs/${id}/events`, payloadAsStream: true });
+  const body = new StreamText(streaming.stream());
+  await body.until(/event: status\n/);
   const started = performance.now();
   await app.close();
-  const res = await streaming;
+  const text = await body.done;
   assert.ok(performance.now() - started < 2000);
   assert.deepEqual(
-    parseSse(res.body).events.map((e) => (e.data as { status?: string }).status),
+    parseSse(text).events.map((e) => (e.data as { status?: string }).status),
     ['queued'],
   );
 });

@@ -16,7 +16,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 
 import type { Job } from '../../../src/queue/contracts.js';
-import { newJobId, newModelId } from '../../../src/contracts/ids.js';
+import { newJobId, newModelId } from '../../../src/ids.js';
 import { TrainingWorker } from '../../../src/worker/training-worker.js';
 import { assertMatchesOpenApi, build, newTestPrefix, useSharedTinyModel } from '../../helpers/app.js';
 import { parsePrometheusText, sample, valueOr0, type MetricFamily } from '../../helpers/prometheus.js';
@@ -143,7 +143,12 @@ test('with API_KEYS, /metrics needs the key like every other route', async (t) =
 test('an overloaded server still answers its scrapes', async (t) => {
   // A heap limit of one byte: overloaded from the first sample on (taken every second).
   const { app } = await build(t, { env: { RNNLM_MAX_HEAP_USED_BYTES: '1' } });
-  await sleep(1300);
+  // Refused once the first sample is taken (probed on another route: /models is counted below).
+  const deadline = Date.now() + 5000;
+  while ((await app.inject({ method: 'GET', url: '/readyz' })).statusCode !== 503) {
+    assert.ok(Date.now() < deadline, 'not overloaded within 5 s');
+    await sleep(25);
+  }
   assert.equal((await app.inject({ method: 'GET', url: '/models' })).statusCode, 503);
   const families = await scrape(app);
   assert.equal(

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import { newModelId } from '../../../src/contracts/ids.js';
+import { newModelId } from '../../../src/ids.js';
 import {
   assertMatchesOpenApi,
   build,

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 
 import { closeServer, listen } from '../../../src/api/server.js';
 import type { Job } from '../../../src/queue/contracts.js';
 import { build } from '../../helpers/app.js';
+import { StreamText } from '../../helpers/stream-text.js';
 
 test('listen() serves over HTTP; closeServer() ends open event streams and returns promptly', async (t) => {
   const { app } = await build(t);
@@ -25,13 +25,13 @@ test('listen() serves over HTTP; closeServer() ends open event streams and retur
   const stream = await fetch(`${address}/jobs/${id}/events`, { headers: { accept: 'text/event-stream' } });
   assert.equal(stream.status, 200);
   assert.match(stream.headers.get('content-type') ?? '', /^text\/event-stream/);
-  const body = stream.text();
-  await sleep(100);
+  const body = new StreamText(stream.body as AsyncIterable<Uint8Array>);
+  await body.until(/event: status\n/);
 
   const started = performance.now();
   assert.equal(await closeServer(app, 5000), true);
   assert.ok(performance.now() - started < 2000, 'close waited for the open stream');
-  assert.match(await body, /event: status\ndata: \{"status":"queued"\}/);
+  assert.match(await body.done, /event: status\ndata: \{"status":"queued"\}/);
 });
 
 test('draining: /readyz and every new request but /healthz and /metrics answer 503 RNNLM_SHUTTING_DOWN with Retry-After and Connection: close', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * Continuing from a kept state through the inference thread (src/ml/generate/state.ts): text A
+ * Continuing from a kept state through the inference thread (src/ml/state.ts): text A
  * and then B from A's state read what A + B reads in one request, so greedy text and
  * log-probabilities match; scoring and generation continue each other; a state of another
  * shape is refused before it runs.
@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import { isRnnlmError } from '../../../src/errors.js';
-import type { TokenLogprob } from '../../../src/ml/eval/score.js';
-import type { RecurrentState } from '../../../src/ml/generate/state.js';
+import type { TokenLogprob } from '../../../src/ml/logprobs.js';
+import type { RecurrentState } from '../../../src/ml/state.js';
 import { useSharedTinyModel } from '../../helpers/app.js';
 
 const withModel = useSharedTinyModel();

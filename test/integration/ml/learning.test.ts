@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
 
 import { trainFromText } from '../../../src/ml/pipeline.js';
-import { testBackend } from '../../helpers/ml.js';
+import { SHAKESPEARE, testBackend } from '../../helpers/ml.js';
 
 /** Entropy in bits of the character distribution: what a model that ignores context scores. */
 function unigramBitsPerChar(text: string): number {
@@ -20,7 +18,8 @@ function unigramBitsPerChar(text: string): number {
 }
 
 test('a 2-layer LSTM learns tinyshakespeare: validation bits per char clearly below the unigram entropy', async () => {
-  const excerpt = readFileSync(resolve('../shared/data/tinyshakespeare.txt'), 'utf8').slice(0, 100_000);
+  // The repository's own excerpt: the suite reads nothing outside it.
+  const excerpt = SHAKESPEARE;
   const backend = await testBackend();
   const { result } = await trainFromText({
     corpus: excerpt,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import { isRnnlmError } from '../../../src/errors.js';
-import type { RecurrentState } from '../../../src/ml/generate/state.js';
+import type { RecurrentState } from '../../../src/ml/state.js';
 import { RedisJobService } from '../../../src/queue/job-service.js';
 import { RedisStateStore, type StateStoreOptions } from '../../../src/queue/state-store.js';
 import { keysUnder, testEnv, waitFor } from './harness.js';

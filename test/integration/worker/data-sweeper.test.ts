@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Worker } from 'bullmq';
 
 import { dataDirs } from '../../../src/config.js';
-import { modelIdOfJob, newJobId } from '../../../src/contracts/ids.js';
+import { modelIdOfJob, newJobId } from '../../../src/ids.js';
 import { closeConnection, createWorkerConnection } from '../../../src/queue/connection.js';
 import { createTrainingQueue, serviceKeys, TRAINING_QUEUE } from '../../../src/queue/training-queue.js';
 import { DataSweeper } from '../../../src/worker/data-sweeper.js';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 
 import { dataDirs } from '../../../src/config.js';
-import { modelIdOfJob, newJobId } from '../../../src/contracts/ids.js';
+import { modelIdOfJob, newJobId } from '../../../src/ids.js';
 import { CorpusStore } from '../../../src/storage/corpus-store.js';
 import {
   measureDataDir,

@@ -1,4 +1,4 @@
-import { RnnlmError } from '../../../errors.js';
+import { errors } from '../../../errors.js';
 import type { LoopControl, TrainingCallback } from './callback.js';
 
 /**
@@ -11,9 +11,6 @@ export class Cancellation implements TrainingCallback {
   async onStepBegin(loop: LoopControl): Promise<undefined> {
     if (!this.signal.aborted) return undefined;
     await loop.saveCheckpoint();
-    throw new RnnlmError(
-      'RNNLM_ABORTED',
-      `training stopped at step ${loop.state.step}: ${String(this.signal.reason ?? 'aborted')}`,
-    );
+    throw errors.trainingStopped(loop.state.step, String(this.signal.reason ?? 'aborted'));
   }
 }

@@ -6,7 +6,6 @@ import fc from 'fast-check';
 import { isRnnlmError } from '../../../../src/errors.js';
 import {
   buildProcessors,
-  logSoftmax,
   sampleToken,
   temperature,
   topK,
@@ -14,6 +13,7 @@ import {
   validateSamplingOptions,
   type SamplingOptions,
 } from '../../../../src/ml/generate/logits.js';
+import { logSoftmax } from '../../../../src/ml/logprobs.js';
 import { Rng } from '../../../../src/ml/rng.js';
 
 function probs(logits: Float32Array): number[] {

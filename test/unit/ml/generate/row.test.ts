@@ -1,5 +1,5 @@
 /**
- * What a generation row reads and leaves for a continuation (src/ml/generate/state.ts): the
+ * What a generation row reads and leaves for a continuation (src/ml/state.ts): the
  * tokens it feeds, the one it leaves pending, and the end of the text it keeps, with and
  * without a state to resume from.
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { GenerationRow } from '../../../../src/ml/generate/row.js';
-import { TAIL_LENGTH, tailOf } from '../../../../src/ml/generate/state.js';
+import { TAIL_LENGTH, tailOf } from '../../../../src/ml/state.js';
 import { CharTokenizer, WordTokenizer } from '../../../../src/ml/tokenizers/index.js';
 
 const chars = CharTokenizer.train('abc de\nfgh');

@@ -1,13 +1,7 @@
-import {
-  scoreResult,
-  scoringStream,
-  type ScoreOptions,
-  type ScoreResult,
-  type TokenLogprob,
-} from '../ml/eval/score.js';
-import { logProbability, logSoftmax, topIds } from '../ml/generate/logits.js';
-import { tailOf, type Resume } from '../ml/generate/state.js';
-import type { Tokenizer } from '../ml/tokenizers/index.js';
+import { logProbability, logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
+import { tailOf, type Resume } from '../state.js';
+import type { Tokenizer } from '../tokenizers/index.js';
+import { scoreResult, scoringStream, type ScoreOptions, type ScoreResult } from './score.js';
 
 /**
  * One scoring's own state between batched forwards: its tokens (the context or a line break,
@@ -32,7 +26,7 @@ export class ScoringRow {
 
   /**
    * @param topN with `details`, the most likely tokens at each scored position too (0 = none).
-   * @param resume continue where an earlier request left the text (see src/ml/generate/state.ts).
+   * @param resume continue where an earlier request left the text (see src/ml/state.ts).
    */
   constructor(
     private readonly tokenizer: Tokenizer,
