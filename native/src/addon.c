@@ -444,6 +444,39 @@ static napi_value softmax_xent_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* dropout(x, mask, out, rate, seed): rows.h's inverted dropout; mask and out as long as x. */
+static napi_value dropout_js(napi_env env, napi_callback_info info) {
+  size_t argc = 5, n;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  double rate;
+  uint32_t seed;
+  float *x, *mask, *out;
+  if (argc != 5 || napi_get_value_double(env, argv[3], &rate) != napi_ok || !(rate >= 0 && rate < 1) ||
+      napi_get_value_uint32(env, argv[4], &seed) != napi_ok) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "dropout takes (x, mask, out, rate in [0, 1), seed)");
+    return NULL;
+  }
+  if (!float_length(env, argv[0], "x", &n) || !get_floats(env, argv[0], "x", n, false, &x) ||
+      !get_floats(env, argv[1], "mask", n, false, &mask) || !get_floats(env, argv[2], "out", n, false, &out))
+    return NULL;
+  rows_dropout(n, x, mask, out, rate, seed);
+  return NULL;
+}
+
+/* multiply(a, b, out): out = a · b elementwise. */
+static napi_value multiply_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3, n;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *a, *b, *out;
+  if (argc != 3 || !float_length(env, argv[0], "a", &n) || !get_floats(env, argv[0], "a", n, false, &a) ||
+      !get_floats(env, argv[1], "b", n, false, &b) || !get_floats(env, argv[2], "out", n, false, &out))
+    return NULL;
+  rows_multiply(n, a, b, out);
+  return NULL;
+}
+
 /* sumSquares(x): Σ x² of a Float32Array, in double precision. */
 static napi_value sum_squares_js(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -494,7 +527,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* A context that failed to initialise is reported by the first call that needs it. */
   rnn_ctx *ctx = rnn_ctx_create();
   if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 9];
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 11];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
@@ -515,6 +548,8 @@ static napi_value init(napi_env env, napi_value exports) {
       "scatterAddRows", NULL, scatter_add_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] =
       (napi_property_descriptor){"softmaxXent", NULL, softmax_xent_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"dropout", NULL, dropout_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"multiply", NULL, multiply_js, NULL, NULL, NULL, napi_enumerable, NULL};
   CHECK(napi_define_properties(env, exports, n, props));
   return exports;
 }

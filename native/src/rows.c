@@ -53,3 +53,21 @@ double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, c
   }
   return total / (double)n;
 }
+
+void rows_dropout(size_t n, const float *x, float *mask, float *out, double rate, uint32_t seed) {
+  const float scale = (float)(1.0 / (1.0 - rate));
+  const double threshold = rate * 4294967296.0;
+  uint32_t s = seed != 0 ? seed : 0x9e3779b9u;
+  for (size_t i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    mask[i] = (double)s >= threshold ? scale : 0.0f;
+    out[i] = x[i] * mask[i];
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void rows_multiply(size_t n, const float *a,
+                                                                                 const float *b, float *out) {
+  for (size_t i = 0; i < n; i++) out[i] = a[i] * b[i];
+}

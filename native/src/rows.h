@@ -19,4 +19,13 @@ int rows_scatter_add(size_t n, size_t dim, size_t rows, const float *src, const 
 double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, const int32_t *targets,
                          float *d_bias);
 
+/*
+ * Inverted dropout of n floats: mask[i] = 0 with probability `rate`, else 1 / (1 − rate), drawn
+ * by xorshift32 from `seed` (a mask needs speed, not statistical depth); out = x · mask.
+ */
+void rows_dropout(size_t n, const float *x, float *mask, float *out, double rate, uint32_t seed);
+
+/* out = a · b, elementwise over n floats (the dropout mask applied to a gradient). */
+void rows_multiply(size_t n, const float *a, const float *b, float *out);
+
 #endif

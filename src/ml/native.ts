@@ -88,6 +88,13 @@ export interface NativeKernels {
     scale: number,
     hyper: Float64Array,
   ): void;
+  /**
+   * Inverted dropout: `mask` gets 0 with probability `rate`, else 1 / (1 − rate), drawn from
+   * `seed` (xorshift32); out = x · mask.
+   */
+  dropout(x: Float32Array, mask: Float32Array, out: Float32Array, rate: number, seed: number): void;
+  /** out = a · b, elementwise. */
+  multiply(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Σ x², in double precision. */
   sumSquares(x: Float32Array): number;
   /** out[r] = table[ids[r]] for rows of `dim` floats (out [ids.length, dim], table [rows, dim]). */

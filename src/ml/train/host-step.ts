@@ -22,28 +22,17 @@ export interface HostGradients {
   state: LayerState[];
 }
 
-/**
- * A dropout mask of `n` entries, 0 or 1/(1-rate), from `seed` (xorshift32: a mask needs
- * speed, not statistical depth; tfjs' seeded uniform draws cost a tenth of a step).
- */
-export function dropoutMask(n: number, rate: number, seed: number): Float32Array {
-  const mask = new Float32Array(n);
-  const scale = 1 / (1 - rate);
-  const threshold = rate * 4294967296;
-  let s = seed >>> 0 || 0x9e3779b9;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    mask[i] = s >>> 0 >= threshold ? scale : 0;
-  }
-  return mask;
+/** x after dropout, with its mask (none when dropout is off). */
+interface Dropped {
+  value: Float32Array;
+  mask: Float32Array | undefined;
 }
 
-function times(x: Float32Array, mask: Float32Array | undefined): Float32Array {
-  if (mask === undefined) return x;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = (x[i] as number) * (mask[i] as number);
+/** The gradient through a dropout: `d` times its mask. */
+function throughMask(k: NativeKernels, d: Float32Array, mask: Float32Array | undefined): Float32Array {
+  if (mask === undefined) return d;
+  const out = new Float32Array(d.length);
+  k.multiply(d, mask, out);
   return out;
 }
 
@@ -66,13 +55,20 @@ export function hostGradients(
   const grads: Float32Array[] = weights.map((w) => new Float32Array(w.length));
   const n = steps * batch;
   const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
-  const mask = (size: number) => (rng === undefined ? undefined : dropoutMask(size, dropout, rng.seed()));
+  const drop = (x: Float32Array): Dropped => {
+    if (rng === undefined) return { value: x, mask: undefined };
+    const value = new Float32Array(x.length);
+    const mask = new Float32Array(x.length);
+    k.dropout(x, mask, value, dropout, rng.seed());
+    return { value, mask };
+  };
 
   const embedding = weights[at('embedding')] as Float32Array;
   const embedded = new Float32Array(n * e);
   k.gatherRows(embedded, x, embedding, e);
-  const masks: (Float32Array | undefined)[] = [mask(n * e)];
-  let current = times(embedded, masks[0]);
+  const dropped = drop(embedded);
+  const masks: (Float32Array | undefined)[] = [dropped.mask];
+  let current = dropped.value;
   const runs: SegmentRun[] = [];
   const state: LayerState[] = [];
   const vars = model.trainableVariables();
@@ -108,8 +104,9 @@ export function hostGradients(
       h: tf.tensor2d(run.hLast, [batch, h]),
       c: cell === 'lstm' ? tf.tensor2d(run.cLast, [batch, h]) : undefined,
     });
-    masks.push(mask(n * h));
-    current = times(run.out, masks[l + 1]);
+    const out = drop(run.out);
+    masks.push(out.mask);
+    current = out.value;
   }
 
   // logits [N, V] = current [N, H] · kernel [H, V] (tied: embedding [V, H] transposed) + bias.
@@ -133,7 +130,7 @@ export function hostGradients(
 
   for (let l = layers - 1; l >= 0; l--) {
     const run = runs[l] as SegmentRun;
-    const dOut = times(dCurrent, masks[l + 1]);
+    const dOut = throughMask(k, dCurrent, masks[l + 1]);
     const { dX } = run.backward(
       dOut,
       new Float32Array(batch * h),
@@ -147,7 +144,7 @@ export function hostGradients(
     );
     dCurrent = dX;
   }
-  k.scatterAddRows(times(dCurrent, masks[0]), x, dEmbedding, e);
+  k.scatterAddRows(throughMask(k, dCurrent, masks[0]), x, dEmbedding, e);
   return { loss, grads, state };
 }
 

@@ -9,7 +9,7 @@ import { disposeState, RnnLm } from '../../../../src/ml/model/lm.js';
 import { host } from '../../../../src/ml/model/onednn.js';
 import { loadNativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
-import { dropoutMask, hostGradients } from '../../../../src/ml/train/host-step.js';
+import { hostGradients } from '../../../../src/ml/train/host-step.js';
 import { createOptimizer, type OptimizerName } from '../../../../src/ml/train/optimizers.js';
 import { trainStep } from '../../../../src/ml/train/step.js';
 
@@ -273,14 +273,29 @@ test(
   },
 );
 
-test('a dropout mask keeps about 1 - rate of its entries, scaled by 1 / (1 - rate), the same for the same seed', () => {
-  const mask = dropoutMask(100_000, 0.3, 42);
-  const kept = mask.filter((m) => m !== 0);
-  assert.ok(Math.abs(kept.length / mask.length - 0.7) < 0.01, `kept ${kept.length}`);
-  assert.ok(kept.every((m) => Math.abs(m - 1 / 0.7) < 1e-6));
-  assert.deepEqual(dropoutMask(1000, 0.3, 42), mask.subarray(0, 1000));
-  assert.notDeepEqual(dropoutMask(1000, 0.3, 43), mask.subarray(0, 1000));
-});
+test(
+  'native dropout keeps about 1 - rate of its entries, scaled by 1 / (1 - rate), the same for the same seed',
+  { skip },
+  () => {
+    const k = loadNativeKernels();
+    assert.ok(k !== null);
+    const drop = (n: number, seed: number) => {
+      const x = Float32Array.from({ length: n }, (_, i) => i + 1);
+      const mask = new Float32Array(n);
+      const out = new Float32Array(n);
+      k.dropout(x, mask, out, 0.3, seed);
+      out.forEach((o, i) => assert.equal(o, Math.fround((x[i] as number) * (mask[i] as number))));
+      return mask;
+    };
+    const mask = drop(100_000, 42);
+    const kept = mask.filter((m) => m !== 0);
+    assert.ok(Math.abs(kept.length / mask.length - 0.7) < 0.01, `kept ${kept.length}`);
+    assert.ok(kept.every((m) => Math.abs(m - 1 / 0.7) < 1e-6));
+    assert.deepEqual(drop(1000, 42), mask.subarray(0, 1000));
+    assert.notDeepEqual(drop(1000, 43), mask.subarray(0, 1000));
+    assert.throws(() => k.dropout(mask, mask, mask, 1, 1), /rate in \[0, 1\)/);
+  },
+);
 
 test('host training steps with dropout lower the loss and leave no tensors behind', { skip }, async () => {
   await initBackend('wasm', 'on');
