@@ -12,6 +12,7 @@ import type { SandboxedJob } from 'bullmq';
 
 import { isJobId, modelIdOfJob } from '../contracts/ids.js';
 import { trainFromText } from '../ml/pipeline.js';
+import { shortfallNote } from '../ml/train/shortfall.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
 import { appendEvent, STOP_CANCELLED, STOP_SHUTDOWN, type TrainingResult } from '../queue/training-queue.js';
@@ -166,6 +167,15 @@ export default async function processTrainingJob(
     }
     const best = artifacts.meta.metrics.best;
     await progress.finished(result);
+    const note = shortfallNote(data.config.training.maxSteps, result);
+    if (note !== undefined) {
+      await event('log', {
+        message: note,
+        steps: result.steps,
+        maxSteps: data.config.training.maxSteps,
+        stopReason: result.stopReason,
+      }).catch(() => undefined);
+    }
     const outcome: TrainingResult = {
       modelId,
       metrics: {

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../../config.js';
 import { isRnnlmError } from '../../errors.js';
 import { baseModelFromArtifacts, fineTuneConfig, type BaseModel } from '../../ml/fine-tune.js';
+import { fitRunConfig } from '../../ml/fit.js';
+import { shortfallNote } from '../../ml/train/shortfall.js';
 import { trainFromText, type TrainerCheckpoint } from '../../ml/pipeline.js';
 import type { TrainerState } from '../../ml/train/trainer.js';
 import { readModelDir, writeModelDir } from '../../storage/artifacts.js';
@@ -44,7 +46,20 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
     args.valFile === undefined ? undefined : await readTextFile(args.valFile, 'validation file');
   const resume = args.resume === undefined ? undefined : await loadResume(args.resume);
   const base = args.initFrom === undefined ? undefined : await loadBase(args.initFrom);
-  const config = base === undefined ? args.config : fineTuneConfig(base, args.config);
+  // A resumed run keeps its checkpoint's settings; any other is fitted to its corpus and budget.
+  const fitted =
+    resume !== undefined
+      ? args.config
+      : fitRunConfig(
+          args.config,
+          {
+            corpus,
+            budgetMinutes: env.RNNLM_TRAIN_MINUTES,
+            validationFraction: args.valFile === undefined ? args.valFraction : 0,
+          },
+          { fineTune: base !== undefined },
+        );
+  const config = base === undefined ? fitted : fineTuneConfig(base, fitted);
   if (args.ignoredOnResume.length > 0) {
     io.stderr.write(
       `note: ${args.ignoredOnResume.join(', ')} ignored: a resumed run keeps the checkpoint's settings\n`,
@@ -113,6 +128,8 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
   if (checkpointing) await removeCheckpoint(checkpointDir);
 
   const best = artifacts.meta.metrics.best;
+  const note = shortfallNote(artifacts.meta.config.training.maxSteps, result);
+  if (note !== undefined) io.stderr.write(`note: ${note}\n`);
   const tokensPerSecond = finiteOrNull(result.tokensPerSecond);
   if (args.json) {
     writeJson(io, {

@@ -10,7 +10,6 @@ import {
   usage,
   UsageError,
 } from '../../../src/cli/args.js';
-import { MAX_EPOCHS } from '../../../src/ml/config.js';
 
 const REQUIRED = ['--corpus', 'c.txt', '--out', 'out'];
 
@@ -336,9 +335,9 @@ test('every flag of the contract appears in its command help', () => {
   assert.match(usage('train'), /default 2\b/, 'defaults come from the schema');
 });
 
-test('--max-minutes without --epochs trains until the time is up; with --epochs both bound the run', () => {
+test('--max-minutes alone sets the budget and no epoch cap; with --epochs both bound the run', () => {
   const timed = parseTrainArgs([...REQUIRED, '--max-minutes', '10']);
-  assert.deepEqual(timed.config.training, { maxMinutes: 10, epochs: MAX_EPOCHS });
+  assert.deepEqual(timed.config.training, { maxMinutes: 10 });
   const both = parseTrainArgs([...REQUIRED, '--max-minutes', '10', '--epochs', '3']);
   assert.deepEqual(both.config.training, { maxMinutes: 10, epochs: 3 });
 });
