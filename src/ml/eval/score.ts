@@ -90,7 +90,7 @@ export function scoreResult(
 ): ScoreResult {
   let nll = 0;
   for (const lp of logprobs) nll -= lp;
-  const characters = countCodePoints(text);
+  const characters = countCodePoints(tokenizer.normalize(text));
   const meanNll = nll / logprobs.length;
   return {
     tokens: logprobs.length,

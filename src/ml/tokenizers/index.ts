@@ -17,6 +17,7 @@ export type {
   WordTokenizerJSON,
 } from './types.js';
 export { BpeTokenizer, CharTokenizer, WordTokenizer };
+export { CURRENT_NORMALIZATION, normalizeText, type Normalization } from './normalize.js';
 export { UTF8_BOUNDARY, utf8Advance, utf8StateKey, utf8Step, type Utf8State } from './utf8.js';
 
 /** Trains the tokenizer `options.type` names on `text`; options that kind has no use for are ignored. */
@@ -37,8 +38,11 @@ export function trainTokenizer(text: string, options: TokenizerOptions): Tokeniz
 
 const distinct = (entries: readonly string[]): boolean => new Set(entries).size === entries.length;
 
+const normalizeField = z.literal('nfc-lf').optional();
+
 const charSchema = z.object({
   type: z.literal('char'),
+  normalize: normalizeField,
   vocab: z
     .array(z.string())
     .min(1)
@@ -55,6 +59,8 @@ const wordSchema = z.object({
     .refine((vocab) => vocab[0] === WORD_UNK && vocab[1] === WORD_EOS, `must start ${WORD_UNK}, ${WORD_EOS}`)
     .refine(distinct, 'entries must be distinct'),
   lowercase: z.boolean(),
+  version: z.literal(2).optional(),
+  normalize: normalizeField,
 });
 
 const tokenId = z.number().int().min(0);
@@ -67,6 +73,8 @@ const bpeSchema = z.object({
     .refine((merges) => merges.every(([l, r], i) => l < 256 + i && r < 256 + i), 'merge uses a later id')
     .refine((merges) => distinct(merges.map(([l, r]) => `${l},${r}`)), 'merges must be distinct'),
   seenBytes: z.array(z.number().int().min(0).max(255)).max(256).optional(),
+  alphabet: z.string().min(1).optional(),
+  normalize: normalizeField,
 });
 
 const tokenizerSchema = z.discriminatedUnion('type', [charSchema, wordSchema, bpeSchema]);
@@ -83,11 +91,17 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
   const data: TokenizerJSON = parsed.data;
   switch (data.type) {
     case 'char':
-      return new CharTokenizer(data.vocab);
+      return new CharTokenizer(data.vocab, data.normalize);
     case 'word':
-      return new WordTokenizer(data.vocab, data.lowercase);
+      return new WordTokenizer(data.vocab, data.lowercase, {
+        version: data.version,
+        normalization: data.normalize,
+      });
     case 'bpe':
-      return new BpeTokenizer(data.merges, data.seenBytes);
+      return new BpeTokenizer(data.merges, data.seenBytes, {
+        alphabet: data.alphabet,
+        normalization: data.normalize,
+      });
   }
 }
 
@@ -107,8 +121,8 @@ export interface StreamingDecoder {
 
 export interface StreamingDecoderOptions {
   /**
-   * The text the ids continue (a generation's prompt): word output after a prompt that does
-   * not end in whitespace starts with the space `decode` puts between two words.
+   * The text the ids continue (a generation's prompt): version-1 word output after a prompt
+   * that does not end in whitespace starts with the space `decode` puts between two words.
    */
   after?: string | undefined;
 }
@@ -131,6 +145,18 @@ export function createStreamingDecoder(
       return { push: (id) => tokenizer.decode([id]), flush: () => '', state: boundary };
     case 'word': {
       const after = options.after ?? '';
+      if (tokenizer instanceof WordTokenizer && tokenizer.version === 2) {
+        let before = after.at(-1);
+        return {
+          push: (id) => {
+            const piece = tokenizer.spacedText(id, before);
+            before = piece.at(-1) ?? before;
+            return piece;
+          },
+          flush: () => '',
+          state: boundary,
+        };
+      }
       let lineStart = after === '' || /\s$/u.test(after);
       return {
         push: (id) => {
