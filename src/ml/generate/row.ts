@@ -8,7 +8,12 @@
 import { RnnlmError } from '../../errors.js';
 import type { TokenLogprob } from '../eval/score.js';
 import { Rng } from '../rng.js';
-import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
+import {
+  createStreamingDecoder,
+  WordTokenizer,
+  type StreamingDecoder,
+  type Tokenizer,
+} from '../tokenizers/index.js';
 import { logSoftmax, sampleToken, topIds, validateSamplingOptions, type SamplingOptions } from './logits.js';
 import { tailOf, type Resume } from './state.js';
 import { StopSequenceMatcher } from './stop.js';
@@ -102,7 +107,10 @@ export class GenerationRow {
         { field: 'maxTokens' },
       );
     }
-    const prompt = tokenizer.encode(options.prompt ?? '');
+    const prompt =
+      tokenizer instanceof WordTokenizer
+        ? tokenizer.encodePrompt(options.prompt ?? '')
+        : tokenizer.encode(options.prompt ?? '');
     const prime = [...(resume === undefined ? tokenizer.boundaryIds : [resume.pending]), ...prompt];
     if (prime.length === 0) {
       throw new RnnlmError(

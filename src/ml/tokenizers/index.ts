@@ -147,9 +147,13 @@ export function createStreamingDecoder(
       const after = options.after ?? '';
       if (tokenizer instanceof WordTokenizer && tokenizer.version === 2) {
         let before = after.at(-1);
+        // The prompt's last space was left out of its ids (WordTokenizer.encodePrompt).
+        let heldSpace = before === ' ';
         return {
           push: (id) => {
-            const piece = tokenizer.spacedText(id, before);
+            let piece = tokenizer.spacedText(id, before);
+            if (heldSpace && piece.startsWith(' ')) piece = piece.slice(1);
+            heldSpace = false;
             before = piece.at(-1) ?? before;
             return piece;
           },
@@ -173,22 +177,28 @@ export function createStreamingDecoder(
       if (!(tokenizer instanceof BpeTokenizer)) throw new TypeError('bpe streaming needs a BpeTokenizer');
       let decoder = new TextDecoder('utf-8', { ignoreBOM: true });
       let state = UTF8_BOUNDARY;
+      let partial = '';
       return {
         push: (id) => {
           const bytes = tokenizer.tokenBytes(id);
-          // Tracks the decoder: a byte that breaks a sequence ends it (as U+FFFD) and is read
-          // again as the start of the next.
-          for (const byte of bytes)
-            state = utf8Step(state, byte) ?? utf8Step(UTF8_BOUNDARY, byte) ?? UTF8_BOUNDARY;
+          for (const byte of bytes) {
+            // Tracks the decoder: a byte that breaks a sequence ends it (as U+FFFD) and is
+            // read again as the start of the next.
+            const next = utf8Step(state, byte);
+            if (next === undefined) partial = '';
+            state = next ?? utf8Step(UTF8_BOUNDARY, byte) ?? UTF8_BOUNDARY;
+            partial = state.need === 0 ? '' : partial + String.fromCharCode(byte);
+          }
           return decoder.decode(bytes, { stream: true });
         },
         flush: () => {
           if (state.need === 0) return decoder.decode();
           decoder = new TextDecoder('utf-8', { ignoreBOM: true });
           state = UTF8_BOUNDARY;
+          partial = '';
           return '';
         },
-        state: () => state,
+        state: () => (partial === '' ? state : { ...state, partial }),
       };
     }
   }

@@ -132,6 +132,16 @@ export class WordTokenizer implements Tokenizer {
   }
 
   /**
+   * The ids a generation's prompt is read as. A version-2 prompt's last space is left out: it
+   * belongs to the next word (" the"), which the model is to choose, and the streaming decoder
+   * drops the space that word brings (see `createStreamingDecoder`).
+   */
+  encodePrompt(text: string): number[] {
+    const normalized = this.normalize(text);
+    return this.encode(this.version === 2 && normalized.endsWith(' ') ? normalized.slice(0, -1) : normalized);
+  }
+
+  /**
    * Version 2: the tokens' text as they carry it, `<eos>` as '\n', and `<unk>` as itself,
    * spaced from a word before it (its own space was not kept). Version 1: single spaces
    * between tokens, `<eos>` as '\n' with no space on either side.
