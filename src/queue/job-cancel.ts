@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 
+import { RnnlmError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { removeCheckpoint } from '../storage/checkpoints.js';
 import type { Job } from './contracts.js';
@@ -12,8 +13,10 @@ import { jobView } from './job-records.js';
 import { appendEvent, expireJob } from './training-queue.js';
 
 /**
- * Cancels job `id` (which must be a job id) and returns it as it is then; a finished job is
- * returned unchanged, an unknown one is undefined.
+ * Cancels job `id` (which must be a job id) and returns it as it is then; an unknown one is
+ * undefined.
+ *
+ * @throws RnnlmError RNNLM_JOB_FINISHED (its `status` in the details) for a finished job.
  */
 export async function cancelJob(
   store: JobStore,
@@ -26,7 +29,11 @@ export async function cancelJob(
   if (record === undefined) return undefined;
   const { job, state } = await readBullJob(store, id);
   const current = jobView(id, record, job, state);
-  if (current.status !== 'queued' && current.status !== 'running') return current;
+  if (current.status !== 'queued' && current.status !== 'running') {
+    throw new RnnlmError('RNNLM_JOB_FINISHED', `job ${id} has already finished: ${current.status}`, {
+      status: current.status,
+    });
+  }
 
   // The flag first: a worker that picks the job up from now on refuses to start it.
   await redis.hset(keys.record(id), 'cancelRequested', '1');

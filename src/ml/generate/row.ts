@@ -49,6 +49,8 @@ export interface RowResult {
   tokens: number;
   /** Tokens the prompt was read as (the line break a generation starts after not counted). */
   promptTokens: number;
+  /** Tokens of the prompt outside the vocabulary, read as `<unk>`. */
+  unknownTokens: number;
   finishReason: FinishReason;
   /** With `details`: every sampled token, the last (a stop or `<eos>`) included. */
   details?: { tokens: TokenDetail[] } | undefined;
@@ -71,6 +73,7 @@ export class GenerationRow {
   readonly prime: Int32Array;
   /** Tokens the prompt was read as. */
   private readonly promptTokens: number;
+  private readonly unknownTokens: number;
   /** The last token read, when nothing is sampled; see {@link pending}. */
   private readonly lastRead: number;
   /** Tokens of the priming that no earlier request read (a resumed pending token was). */
@@ -120,6 +123,7 @@ export class GenerationRow {
       );
     }
     this.promptTokens = prompt.length;
+    this.unknownTokens = prompt.filter((id) => id === tokenizer.unkId).length;
     this.lastRead = prime.at(-1) as number;
     this.primeNew = resume === undefined ? prime.length : prompt.length;
     this.prime = Int32Array.from(options.maxTokens === 0 ? prime.slice(0, -1) : prime);
@@ -204,6 +208,7 @@ export class GenerationRow {
       text: this.matcher.text(),
       tokens: this.tokens,
       promptTokens: this.promptTokens,
+      unknownTokens: this.unknownTokens,
       finishReason: this.finish,
     };
     if (this.sampled !== undefined) result.details = { tokens: this.sampled };

@@ -198,10 +198,14 @@ test('POST /jobs/:id/cancel on a queued job: 202 and the job ends cancelled', as
   const job = res.json<Job>();
   assert.equal(job.status, 'cancelled');
   assert.ok(job.finishedAt !== undefined);
-  // Cancelling a finished job changes nothing.
+  // Cancelling a finished job is a conflict that names its status, and changes nothing.
   const again = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
-  assert.equal(again.statusCode, 202);
-  assert.equal(again.json<Job>().status, 'cancelled');
+  assert.equal(again.statusCode, 409, again.body);
+  assertMatchesOpenApi(again, 'POST /jobs/{id}/cancel');
+  assert.equal(again.json<{ code: string }>().code, 'RNNLM_JOB_FINISHED');
+  assert.match(again.json<{ message: string }>().message, /cancelled/);
+  const after = await app.inject({ method: 'GET', url: `/jobs/${id}` });
+  assert.equal(after.json<Job>().status, 'cancelled');
 });
 
 test('GET /jobs/:id/events streams the log, ends after the final status, resumes with Last-Event-ID', async (t) => {
