@@ -12,6 +12,7 @@ import { readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../storage
 import type { TrainArgs } from '../args.js';
 import { finiteOrNull, readTextFile, startBackend, withInterrupt, writeJson, type CliIo } from '../io.js';
 import { ProgressReporter, formatDuration } from '../progress.js';
+import { resumeCommand } from '../resume-hint.js';
 
 /** Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it. */
 const EXIT_INTERRUPTED = 130;
@@ -109,7 +110,7 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
     const resumeHint =
       savedStep === undefined
         ? ''
-        : `the checkpoint at step ${savedStep} is in ${checkpointDir}; continue with --resume ${checkpointDir}\n`;
+        : `the checkpoint at step ${savedStep} is in ${checkpointDir}; continue with:\n  ${resumeCommand(args, checkpointDir)}\n`;
     if (isRnnlmError(err, 'RNNLM_ABORTED')) {
       io.stderr.write(`${err.message}\n${resumeHint}`);
       return EXIT_INTERRUPTED;
