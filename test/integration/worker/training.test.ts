@@ -90,7 +90,8 @@ test('a job trains in a child process, publishes its model, and the model genera
       step: 20,
       totalSteps: 20,
       fraction: 1,
-      learningRate: 0.002,
+      // A character model's rate when the request gives none (src/ml/fit.ts).
+      learningRate: done.config.training.learningRate,
       trainedTokens: 20 * 4 * 8,
       elapsedSeconds: undefined,
       etaSeconds: null,
@@ -181,6 +182,25 @@ test('input that can never succeed fails once with its error code, without retri
   await eventOf(jobs, job.id, (e) => e.type === 'status' && e.data.status === 'failed', 5000);
   const statuses = (await jobs.events(job.id)).filter((e) => e.type === 'status').map((e) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'failed']);
+});
+
+test('a job cut short of the maxSteps it asked for says so in its events, with why', async (t) => {
+  const { env, jobs } = await setUp(t);
+  startWorker(env);
+  const { job } = await jobs.submit(tinyRequest({ maxSteps: 1_000_000, maxMinutes: 0.02 }));
+  const done = await finished(jobs, job.id);
+  assert.equal(done.status, 'succeeded');
+  assert.equal(done.stopReason, 'maxMinutes');
+  const note = await eventOf(
+    jobs,
+    job.id,
+    (e) => e.type === 'log' && /asked for/.test(String(e.data.message)),
+  );
+  assert.match(
+    String(note.data.message),
+    /^stopped at step \d+ of the 1000000 asked for: its time budget ran out$/,
+  );
+  assert.equal(note.data.maxSteps, 1_000_000);
 });
 
 test('a worker that shuts down hands its job back, and the next worker resumes it from the checkpoint', async (t) => {
