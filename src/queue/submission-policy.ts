@@ -130,9 +130,7 @@ function checkTrainingSize(config: Config, run: RunConfig, corpus: string): Trai
  */
 export async function checkSubmission(config: Config, input: SubmitInput): Promise<CheckedSubmission> {
   const base =
-    input.baseModel === undefined
-      ? undefined
-      : await baseModelInfo(dataDirs(config).models, input.baseModel);
+    input.baseModel === undefined ? undefined : await baseModelInfo(dataDirs(config).models, input.baseModel);
   // The request as given is checked first, so that its own mistakes are what a 400 names.
   applyLimits(config, base === undefined ? parseRunConfig(input) : fineTuneConfig(base, input));
   const limit = config.RNNLM_MAX_CORPUS_BYTES;
@@ -155,10 +153,7 @@ export async function checkSubmission(config: Config, input: SubmitInput): Promi
     },
     { fineTune: base !== undefined },
   );
-  const run = applyLimits(
-    config,
-    base === undefined ? parseRunConfig(fitted) : fineTuneConfig(base, fitted),
-  );
+  const run = applyLimits(config, base === undefined ? parseRunConfig(fitted) : fineTuneConfig(base, fitted));
   checkTrainingSize(config, run, corpus.text);
   checkDataFits(config, run, corpus.text, validation === undefined ? { fraction } : validation);
   return { config: run, corpus, validation, fraction };
