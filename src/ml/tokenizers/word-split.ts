@@ -53,10 +53,12 @@ function units(text: string): string[] {
 
 /**
  * Appends the tokens of one line (no '\n' in it) to `out`. A single space before a word or a
- * symbol goes into its token (" the"); any other whitespace is a token as written. The space
- * before a `<unk>` or `<eos>` marker is dropped with it: decoding puts a space back before `<unk>`.
+ * symbol goes into its token (" the"); any other whitespace is a token as written. A `<unk>`
+ * or `<eos>` marker carries no space: decoding puts one before `<unk>` after a non-space, so
+ * the space before a marker there is dropped, and kept as a token of its own elsewhere.
  */
 function splitLine(line: string, out: string[]): void {
+  const first = out.length;
   let space = '';
   const pushSpace = (): void => {
     if (space !== '') out.push(space);
@@ -79,7 +81,8 @@ function splitLine(line: string, out: string[]): void {
   let last = 0;
   for (const match of line.matchAll(SPECIAL)) {
     stretch(line.slice(last, match.index));
-    if (space.endsWith(' ')) space = space.slice(0, -1);
+    const before = out.length > first ? out.at(-1)?.at(-1) : undefined;
+    if (space.endsWith(' ') && before !== undefined && !WHITESPACE.test(before)) space = space.slice(0, -1);
     pushSpace();
     out.push(match[0]);
     last = match.index + match[0].length;

@@ -70,6 +70,9 @@ test('word reads a corpus’s own <unk> and <eos> markers as the special tokens'
   assert.ok(!tok.toJSON().vocab.some((w) => w.includes('unk') && w !== '<unk>'));
   assert.ok(!tok.toJSON().vocab.includes('<'));
   assert.equal(tok.decode(tok.encode('the <unk> sat')), 'the <unk> sat');
+  // WikiText's lines: a space first, markers spaced like words.
+  const wiki = ' = Valkyria <unk> = \n <unk> are mostly the <unk> , <unk> .\n';
+  assert.equal(WordTokenizer.train(wiki).decode(WordTokenizer.train(wiki).encode(wiki)), wiki);
 });
 
 test('word maps out-of-vocabulary words to <unk>, spaced as the word was', () => {
