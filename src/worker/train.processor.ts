@@ -139,7 +139,14 @@ export default async function processTrainingJob(
       backend: ctx.backend,
       resume,
       signal: controller.signal,
-      onProgress: (p) => progress.onProgress(p),
+      // Without a step or epoch cap of its own, the step count that bounds the run is the
+      // service's limit: no end to show the user (0), the time budget's share is the progress.
+      onProgress: (p) =>
+        progress.onProgress(
+          data.config.training.maxSteps === undefined && data.config.training.epochs === undefined
+            ? { ...p, totalSteps: 0 }
+            : p,
+        ),
       onEval: (e) => progress.onEval(e),
       onCheckpoint: async (c) => {
         await writeCheckpoint(
