@@ -84,6 +84,11 @@ export const envSchema = z.object({
   RNNLM_MAX_SEQ_LENGTH: count(1024),
   RNNLM_MAX_BATCH: count(1024),
   RNNLM_MAX_STEPS: count(1_000_000),
+  /**
+   * The wall-clock budget (minutes) of a job or `rnnlm train` run that sets no `maxMinutes`:
+   * it trains until validation stops improving or this time is up, whichever comes first.
+   */
+  RNNLM_TRAIN_MINUTES: z.coerce.number().positive().default(10),
   RNNLM_MAX_GENERATE_TOKENS: count(2000),
   /** Parameters a job's model may have (estimated at submit from its hyperparameters). */
   RNNLM_MAX_PARAMS: count(100_000_000),

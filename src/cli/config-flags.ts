@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 
-import { MAX_EPOCHS, runConfigSchema, type RunConfigInput } from '../ml/config.js';
+import { runConfigSchema, type RunConfigInput } from '../ml/config.js';
 import { UsageError, type CommandName } from './usage.js';
 
 export type ConfigFlag = { path: readonly string[]; kind: 'number' | 'string' | 'boolean' };
@@ -133,8 +133,6 @@ export function configFromFlags(values: Values): {
       setPath(input, flag.path, flag.kind === 'number' ? parseNumber(name, value, 'train') : value);
     }
   }
-  // A time budget alone means "train until the time is up", not "one epoch or the budget".
-  if (given.has('max-minutes') && !given.has('epochs')) setPath(input, ['training', 'epochs'], MAX_EPOCHS);
   const parsed = runConfigSchema.safeParse(input);
   if (!parsed.success) {
     const problems = [...new Set(parsed.error.issues.map((issue) => describeIssue(issue, given)))];

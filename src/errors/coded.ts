@@ -28,6 +28,8 @@ export const ERRORS = {
   // Service and HTTP codes.
   RNNLM_INVALID_REQUEST: { status: 400, retryable: false },
   RNNLM_JOB_NOT_FOUND: { status: 404, retryable: false },
+  // Cancelling a job that has already succeeded, failed or been cancelled: nothing to stop.
+  RNNLM_JOB_FINISHED: { status: 409, retryable: false },
   RNNLM_ROUTE_NOT_FOUND: { status: 404, retryable: false },
   RNNLM_MODEL_NOT_READY: { status: 409, retryable: false },
   RNNLM_CORPUS_TOO_LARGE: { status: 413, retryable: false },

@@ -22,6 +22,9 @@ export const serviceErrors = {
   routeNotFound: (method: string, path: string) =>
     coded('RNNLM_ROUTE_NOT_FOUND', `Route ${method} ${path} not found`, { method, path }),
   jobNotFound: (jobId: string) => coded('RNNLM_JOB_NOT_FOUND', `job ${jobId} not found`, { jobId }),
+  /** Cancelling a job that has already succeeded, failed or been cancelled. */
+  jobFinished: (jobId: string, status: string) =>
+    coded('RNNLM_JOB_FINISHED', `job ${jobId} has already finished: ${status}`, { jobId, status }),
   corpusTooLarge: (field: string, bytes: number, limit: number) =>
     coded('RNNLM_CORPUS_TOO_LARGE', `${field} is ${bytes} bytes; the limit is ${limit} bytes`, {
       field,

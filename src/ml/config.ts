@@ -95,10 +95,18 @@ export const truncationSchema = z
   .strict()
   .meta({ id: 'Truncation', description: 'How backpropagation through time is cut.' });
 
-export const trainingSpecSchema = z
+const DEFAULT_SEQ_LENGTH = 64;
+
+const trainingFields = z
   .object({
     batchSize: z.number().int().min(1).max(4096).default(32).describe('Bounded by RNNLM_MAX_BATCH.'),
-    seqLength: z.number().int().min(1).max(65_536).default(64).describe('Bounded by RNNLM_MAX_SEQ_LENGTH.'),
+    seqLength: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_536)
+      .default(DEFAULT_SEQ_LENGTH)
+      .describe('Bounded by RNNLM_MAX_SEQ_LENGTH.'),
     truncation: truncationSchema.prefault({}),
     partition: z.enum(['sequential', 'random']).default('sequential'),
     optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
@@ -111,9 +119,23 @@ export const trainingSpecSchema = z
     lrDecay: z.number().gt(0).max(1).default(0.5),
     /** Evaluations without improvement before the learning rate decays. */
     lrPatience: z.number().int().min(0).default(1),
-    epochs: z.number().int().min(1).max(MAX_EPOCHS).default(1),
+    /** A cap on passes over the training text; absent, the run's other limits end it. */
+    epochs: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_EPOCHS)
+      .optional()
+      .describe(
+        'A cap on passes over the training text; absent, the time budget and early stopping end the run.',
+      ),
     maxSteps: z.number().int().min(1).optional().describe('Bounded by RNNLM_MAX_STEPS.'),
-    maxMinutes: z.number().positive().optional(),
+    /** The wall-clock budget; the service and the CLI fill in RNNLM_TRAIN_MINUTES when it is absent. */
+    maxMinutes: z
+      .number()
+      .positive()
+      .optional()
+      .describe('The wall-clock budget in minutes; absent, the deployment default (RNNLM_TRAIN_MINUTES).'),
     evalEvery: z.number().int().min(1).optional(),
     checkpointEvery: z.number().int().min(1).optional(),
     /** Evaluations without improvement before training stops (best weights are kept). */
@@ -127,26 +149,46 @@ export const trainingSpecSchema = z
     /** Parallel streams used for validation (forward only). */
     evalBatchSize: z.number().int().min(1).max(4096).default(32),
   })
-  .strict()
-  // Shapes no truncation mode can train, refused wherever a config is read (CLI, API, worker).
-  .superRefine((t, ctx) => {
-    const { mode, maxLength, minLength } = t.truncation;
-    if (maxLength !== undefined && maxLength < t.seqLength) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['truncation', 'maxLength'],
-        message: `must be >= seqLength (${t.seqLength}) in every truncation mode`,
-      });
-    }
-    if (mode === 'randomized' && minLength !== undefined && minLength > t.seqLength) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['truncation', 'minLength'],
-        message: `must be <= seqLength (${t.seqLength}) in randomized truncation`,
-      });
-    }
+  .strict();
+
+/** Shapes no truncation mode can train, refused wherever a config is read (CLI, API, worker). */
+function checkTruncation(
+  t: { truncation: TruncationSpec; seqLength?: number | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const seqLength = t.seqLength ?? DEFAULT_SEQ_LENGTH;
+  const { mode, maxLength, minLength } = t.truncation;
+  if (maxLength !== undefined && maxLength < seqLength) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['truncation', 'maxLength'],
+      message: `must be >= seqLength (${seqLength}) in every truncation mode`,
+    });
+  }
+  if (mode === 'randomized' && minLength !== undefined && minLength > seqLength) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['truncation', 'minLength'],
+      message: `must be <= seqLength (${seqLength}) in randomized truncation`,
+    });
+  }
+}
+
+export const trainingSpecSchema = trainingFields.superRefine(checkTruncation).meta({ id: 'TrainingSpec' });
+
+const tf = trainingFields.shape;
+
+/**
+ * The training section as a request gives it: the sizes and the learning rate without their
+ * defaults, so that what a client left out can be chosen for its corpus (see ml/fit.ts).
+ */
+export const trainingSpecRequestSchema = trainingFields
+  .extend({
+    batchSize: tf.batchSize.unwrap().optional(),
+    seqLength: tf.seqLength.unwrap().optional(),
+    learningRate: tf.learningRate.unwrap().optional(),
   })
-  .meta({ id: 'TrainingSpec' });
+  .superRefine(checkTruncation);
 
 export const runConfigSchema = z
   .object({

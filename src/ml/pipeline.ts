@@ -54,6 +54,9 @@ export function prepareData(
     tokenizerJson !== undefined
       ? tokenizerFromJSON(tokenizerJson)
       : trainTokenizer(trainText, config.tokenizer);
+  // Once, here: encode() would normalise again, and bits per character count normalised characters.
+  trainText = tokenizer.normalize(trainText);
+  if (validationText !== undefined) validationText = tokenizer.normalize(validationText);
   const trainTokens = Int32Array.from(tokenizer.encode(trainText));
   const t = config.training;
   const needed = minTokensForOneBatch({

@@ -5,7 +5,7 @@ import {
   modelSpecRequestSchema,
   runConfigSchema,
   tokenizerSpecRequestSchema,
-  trainingSpecSchema,
+  trainingSpecRequestSchema,
 } from '../ml/config.js';
 
 /**
@@ -46,7 +46,7 @@ export const jobRequestSchema = z
       ),
     tokenizer: tokenizerSpecRequestSchema.optional(),
     model: modelSpecRequestSchema.optional(),
-    training: trainingSpecSchema.optional(),
+    training: trainingSpecRequestSchema.optional(),
   })
   .strict()
   .meta({ id: 'JobRequest' });

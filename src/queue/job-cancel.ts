@@ -13,8 +13,10 @@ import { jobView } from './job-records.js';
 import { appendEvent, expireJob } from './training-queue.js';
 
 /**
- * Cancels job `id` (which must be a job id) and returns it as it is then; a finished job is
- * returned unchanged, an unknown one is undefined.
+ * Cancels job `id` (which must be a job id) and returns it as it is then; an unknown one is
+ * undefined.
+ *
+ * @throws RNNLM_JOB_FINISHED (its `status` in the details) for a finished job.
  */
 export async function cancelJob(
   store: JobStore,
@@ -27,7 +29,9 @@ export async function cancelJob(
   if (record === undefined) return undefined;
   const { job, state } = await readBullJob(store, id);
   const current = jobView(id, record, job, state);
-  if (current.status !== 'queued' && current.status !== 'running') return current;
+  if (current.status !== 'queued' && current.status !== 'running') {
+    throw errors.jobFinished(id, current.status);
+  }
 
   // The flag first: a worker that picks the job up from now on refuses to start it.
   await redis.hset(keys.record(id), 'cancelRequested', '1');

@@ -13,6 +13,7 @@ import { minTokensForOneBatch } from '../ml/data/partition.js';
 import { countCodePoints, splitText } from '../ml/data/split.js';
 import { assertUntruncatedFits } from '../ml/data/truncation.js';
 import { preTokenize } from '../ml/tokenizers/bpe.js';
+import { CURRENT_NORMALIZATION } from '../ml/tokenizers/normalize.js';
 import { WORD_EOS, WORD_UNK, WordTokenizer } from '../ml/tokenizers/word.js';
 import { withServiceCaps } from './limits.js';
 
@@ -25,7 +26,10 @@ function tokenBounds(text: string, tokenizer: RunConfig['tokenizer']): { least: 
     }
     case 'word': {
       // Every word is <unk> to an empty vocabulary, but the count is the same.
-      const n = new WordTokenizer([WORD_UNK, WORD_EOS], tokenizer.lowercase ?? false).encode(text).length;
+      const n = new WordTokenizer([WORD_UNK, WORD_EOS], tokenizer.lowercase ?? false, {
+        version: 2,
+        normalization: CURRENT_NORMALIZATION,
+      }).encode(text).length;
       return { least: n, most: n };
     }
     case 'bpe':

@@ -9,9 +9,10 @@ import { z } from 'zod';
 
 import { dataDirs, type Config } from '../config.js';
 import { errors, isRnnlmError } from '../errors.js';
-import { modelSpecSchema, runConfigSchema, type RunConfig } from '../ml/config.js';
+import { modelSpecSchema, runConfigSchema, type RunConfig, type RunConfigInput } from '../ml/config.js';
 import { estimateTraining, vocabularyBound, type TrainingEstimate } from '../ml/estimate.js';
 import { fineTuneConfig, type BaseModelInfo } from '../ml/fine-tune.js';
+import { fitRunConfig } from '../ml/fit.js';
 import { readModelMeta } from '../storage/artifacts.js';
 import { decodeUtf8 } from '../storage/corpus-store.js';
 import { applyLimits } from './limits.js';
@@ -28,7 +29,7 @@ export interface CheckedSubmission {
   fraction: number;
 }
 
-function parseRunConfig(input: SubmitInput): RunConfig {
+function parseRunConfig(input: RunConfigInput): RunConfig {
   const parsed = runConfigSchema.safeParse({
     tokenizer: input.tokenizer,
     model: input.model,
@@ -104,17 +105,31 @@ function checkTrainingSize(config: Config, run: RunConfig, corpus: string): Trai
  * queued; the coded error names the field. Reads the base model of a fine-tuning request.
  */
 export async function checkSubmission(config: Config, input: SubmitInput): Promise<CheckedSubmission> {
-  const run = applyLimits(
-    config,
-    input.baseModel === undefined
-      ? parseRunConfig(input)
-      : fineTuneConfig(await baseModelInfo(dataDirs(config).models, input.baseModel), input),
-  );
+  const base =
+    input.baseModel === undefined ? undefined : await baseModelInfo(dataDirs(config).models, input.baseModel);
+  // The request as given is checked first, so that its own mistakes are what a 400 names.
+  applyLimits(config, base === undefined ? parseRunConfig(input) : fineTuneConfig(base, input));
   const limit = config.RNNLM_MAX_CORPUS_BYTES;
   const corpus = corpusBytes(input.corpus, 'corpus', limit);
   const v = input.validation;
   const validation = v === undefined || 'fraction' in v ? undefined : corpusBytes(v, 'validation', limit);
   const fraction = v !== undefined && 'fraction' in v ? v.fraction : 0.1;
+  const fitted = fitRunConfig(
+    input,
+    {
+      corpus: corpus.text,
+      budgetMinutes: config.RNNLM_TRAIN_MINUTES,
+      validationFraction: validation === undefined ? fraction : 0,
+      limits: {
+        layers: config.RNNLM_MAX_LAYERS,
+        hiddenSize: config.RNNLM_MAX_HIDDEN,
+        embeddingSize: config.RNNLM_MAX_EMBEDDING,
+        batchSize: config.RNNLM_MAX_BATCH,
+      },
+    },
+    { fineTune: base !== undefined },
+  );
+  const run = applyLimits(config, base === undefined ? parseRunConfig(fitted) : fineTuneConfig(base, fitted));
   checkTrainingSize(config, run, corpus.text);
   checkDataFits(config, run, corpus.text, validation === undefined ? { fraction } : validation);
   return { config: run, corpus, validation, fraction };

@@ -62,7 +62,7 @@ export interface JobService {
   submit(input: SubmitInput, idempotencyKey?: string): Promise<{ job: Job; created: boolean }>;
   get(id: string): Promise<Job | undefined>;
   list(query: JobListQuery): Promise<JobListPage>;
-  /** Queued → removed and cancelled; running → its worker is told to stop; finished → unchanged. undefined when unknown. */
+  /** Queued → removed and cancelled; running → its worker is told to stop; finished → RNNLM_JOB_FINISHED. undefined when unknown. */
   cancel(id: string): Promise<Job | undefined>;
   /** Events after `after` (exclusive; a stream id as sent in SSE `id:`), oldest first. */
   events(id: string, after?: string, limit?: number): Promise<JobEvent[]>;

@@ -13,6 +13,7 @@ import type { SandboxedJob } from 'bullmq';
 import { errors } from '../errors.js';
 import { isJobId, modelIdOfJob } from '../ids.js';
 import { trainFromText } from '../ml/pipeline.js';
+import { shortfallNote } from '../ml/train/shortfall.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';
 import { appendEvent, STOP_CANCELLED, STOP_SHUTDOWN, type TrainingResult } from '../queue/training-queue.js';
@@ -141,7 +142,14 @@ export default async function processTrainingJob(
       backend: ctx.backend,
       resume,
       signal: controller.signal,
-      onProgress: (p) => progress.onProgress(p),
+      // Without a step or epoch cap of its own, the step count that bounds the run is the
+      // service's limit: no end to show the user (0), the time budget's share is the progress.
+      onProgress: (p) =>
+        progress.onProgress(
+          data.config.training.maxSteps === undefined && data.config.training.epochs === undefined
+            ? { ...p, totalSteps: 0 }
+            : p,
+        ),
       onEval: (e) => progress.onEval(e),
       onCheckpoint: async (c) => {
         await writeCheckpoint(
@@ -169,6 +177,15 @@ export default async function processTrainingJob(
     }
     const best = artifacts.meta.metrics.best;
     await progress.finished(result);
+    const note = shortfallNote(data.config.training.maxSteps, result);
+    if (note !== undefined) {
+      await event('log', {
+        message: note,
+        steps: result.steps,
+        maxSteps: data.config.training.maxSteps,
+        stopReason: result.stopReason,
+      }).catch(() => undefined);
+    }
     const outcome: TrainingResult = {
       modelId,
       metrics: {

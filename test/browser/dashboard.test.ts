@@ -124,18 +124,19 @@ test('start a job from the form, watch it train and succeed, then generate and s
   // Page scripts are strings: this file is type-checked without the DOM's types.
   assert.equal(await page.evaluate<unknown>("sessionStorage.getItem('rnnlm.apiKey')"), KEY);
 
-  // The form holds the API's defaults.
+  // The form holds the API's defaults, and leaves empty what the service fits to the corpus.
   await page.click('#new-job-link');
   const form = page.locator('#job-form');
   await form.waitFor();
   const defaults = runConfigSchema.parse({});
   const value = (path: string) => form.locator(`[name="${path}"]`).inputValue();
-  assert.equal(await value('model.hiddenSize'), String(defaults.model.hiddenSize));
+  assert.equal(await value('model.hiddenSize'), '');
+  assert.equal(await value('training.batchSize'), '');
   assert.equal(await value('model.cell'), defaults.model.cell);
   assert.equal(await value('training.seqLength'), String(defaults.training.seqLength));
   assert.equal(await value('training.truncation.mode'), defaults.training.truncation.mode);
   assert.equal(await value('training.partition'), defaults.training.partition);
-  assert.equal(await value('training.epochs'), String(defaults.training.epochs));
+  assert.equal(await value('training.epochs'), '');
 
   // A value over the service's limit: the API's 400 shows beside that field.
   await page.fill('[name="name"]', 'browser-test');

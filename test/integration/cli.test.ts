@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { resumeCommand } from '../../src/cli/resume-hint.js';
+
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CORPUS_SOURCES = [
   resolve(ROOT, '../shared/data/tinyshakespeare.txt'),
@@ -145,7 +147,8 @@ test(
     ]);
     for (const run of [a, b, plain]) assertExit(run, 0);
     const result = lastJsonLine(a);
-    assert.deepEqual(Object.keys(result).sort(), ['finishReason', 'text', 'tokens']);
+    assert.deepEqual(Object.keys(result).sort(), ['finishReason', 'text', 'tokens', 'unknownTokens']);
+    assert.equal(result.unknownTokens, 0);
     assert.equal(typeof result.text, 'string');
     assert.equal(result.tokens, 200);
     assert.equal(result.finishReason, 'length');
@@ -173,7 +176,9 @@ test('score reports likelihood numbers as JSON and as a table', { skip }, async 
     'nll',
     'perplexity',
     'tokens',
+    'unknownTokens',
   ]);
+  assert.equal(result.unknownTokens, 0);
   assert.equal(result.tokens, text.length);
   assert.equal(result.characters, text.length);
   const nll = result.nll as number;
@@ -246,7 +251,13 @@ test('Ctrl-C leaves a checkpoint that a later run resumes and then removes', { s
   );
   assertExit(stopped, 130);
   assert.match(stopped.stderr, /training stopped at step \d+: interrupted/);
-  assert.ok(stopped.stderr.includes(`--resume ${checkpoint}`));
+  // The hint is the whole command, as printed: the corpus and the output are in it.
+  assert.ok(
+    stopped.stderr.includes(
+      resumeCommand({ corpus, out: outA, valFile: undefined, valFraction: undefined }, checkpoint),
+    ),
+    stopped.stderr,
+  );
   assert.ok(existsSync(join(checkpoint, 'checksums.json')));
   assert.ok(!existsSync(outA));
 

@@ -14,6 +14,8 @@ export interface FieldOptions {
   /** What an empty optional field means (`service default`, `no limit`). */
   placeholder?: string;
   step?: string;
+  /** Leave the field empty instead of showing the schema's default: the service chooses it. */
+  blank?: boolean;
 }
 
 /** A labelled control whose value, default and choices come from `root`'s field at `path`. */
@@ -39,7 +41,7 @@ export function schemaField(root: JsonSchema, options: FieldOptions): HTMLLabelE
         control.max = String(schema.maximum);
       }
     }
-    control.value = defaultText(schema);
+    control.value = options.blank === true ? '' : defaultText(schema);
     if (options.placeholder !== undefined) control.placeholder = options.placeholder;
   }
   control.dataset.kind = schema.type ?? 'string';

@@ -120,6 +120,10 @@ export const errorResponses = {
     'The model exists but is not complete or is damaged (`RNNLM_MODEL_NOT_READY`, `RNNLM_ARTIFACT_CORRUPT`, `RNNLM_MODEL_NONFINITE`: its weights hold NaN or an infinity).',
   ),
   tooLarge: json(errorSchema, 'The corpus is over the size limit (`RNNLM_CORPUS_TOO_LARGE`).'),
+  jobFinished: json(
+    errorSchema,
+    'The job has already finished (`RNNLM_JOB_FINISHED`): `details.status` says how; nothing was changed.',
+  ),
   idempotencyKeyInUse: json(
     errorSchema,
     'The first request with this `Idempotency-Key` is still being processed ' +

@@ -112,6 +112,10 @@ export const generateResultSchema = z
     text: z.string().describe('The generated text, after the prompt; a stop sequence is not included.'),
     tokens: z.number().int().describe('Tokens sampled.'),
     promptTokens: z.number().int().describe('Tokens the prompt was read as.'),
+    unknownTokens: z
+      .number()
+      .int()
+      .describe('Tokens of the prompt outside the vocabulary, read as `<unk>` (0 for bpe, which has none).'),
     finishReason: z.enum(['length', 'stop', 'eos']),
     details: z
       .object({ tokens: z.array(tokenDetailSchema) })
@@ -141,6 +145,10 @@ export const scoreResultSchema = z
     model: modelIdOut,
     tokens: z.number().int(),
     characters: z.number().int(),
+    unknownTokens: z
+      .number()
+      .int()
+      .describe('Tokens of the text outside the vocabulary, scored as `<unk>` (0 for bpe, which has none).'),
     nll: z.number().describe('Total negative log-likelihood, in nats.'),
     meanNll: z.number(),
     perplexity: z.number(),

@@ -37,9 +37,19 @@ export async function runGenerate(args: GenerateArgs, io: CliIo): Promise<number
         }),
     );
     if (args.json) {
-      writeJson(io, { text: result.text, tokens: result.tokens, finishReason: result.finishReason });
+      writeJson(io, {
+        text: result.text,
+        tokens: result.tokens,
+        finishReason: result.finishReason,
+        unknownTokens: result.unknownTokens,
+      });
     } else if (lineOpen) {
       io.stdout.write('\n');
+    }
+    if (!args.json && result.unknownTokens > 0) {
+      io.stderr.write(
+        `note: ${result.unknownTokens} of the prompt's ${result.promptTokens} tokens are not in the model's vocabulary and were read as <unk>\n`,
+      );
     }
     return 0;
   } catch (err) {

@@ -20,6 +20,7 @@ export async function runScore(args: ScoreArgs, io: CliIo): Promise<number> {
     const result = {
       tokens: r.tokens,
       characters: r.characters,
+      unknownTokens: r.unknownTokens,
       nll: finiteOrNull(r.nll),
       meanNll: finiteOrNull(r.meanNll),
       perplexity: finiteOrNull(r.perplexity),
@@ -32,6 +33,7 @@ export async function runScore(args: ScoreArgs, io: CliIo): Promise<number> {
       const rows: [string, string][] = [
         ['tokens', String(result.tokens)],
         ['characters', String(result.characters)],
+        ['unknown', `${result.unknownTokens} tokens not in the vocabulary (scored as <unk>)`],
         ['nll', `${num(result.nll, 4)} nats`],
         ['mean nll', `${num(result.meanNll, 4)} nats/token`],
         ['perplexity', num(result.perplexity, 3)],

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../../config.js';
 import { isRnnlmError } from '../../errors.js';
 import { baseModelFromArtifacts, fineTuneConfig, type BaseModel } from '../../ml/fine-tune.js';
+import { fitRunConfig } from '../../ml/fit.js';
+import { shortfallNote } from '../../ml/train/shortfall.js';
 import { trainFromText, type TrainerCheckpoint } from '../../ml/pipeline.js';
 import type { TrainerState } from '../../ml/train/trainer.js';
 import { readModelDir, writeModelDir } from '../../storage/artifacts.js';
@@ -10,6 +12,7 @@ import { readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../storage
 import type { TrainArgs } from '../args.js';
 import { finiteOrNull, readTextFile, startBackend, withInterrupt, writeJson, type CliIo } from '../io.js';
 import { ProgressReporter, formatDuration } from '../progress.js';
+import { resumeCommand } from '../resume-hint.js';
 
 /** Exit status of a run stopped with Ctrl-C (128 + SIGINT), as shells report it. */
 const EXIT_INTERRUPTED = 130;
@@ -44,7 +47,20 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
     args.valFile === undefined ? undefined : await readTextFile(args.valFile, 'validation file');
   const resume = args.resume === undefined ? undefined : await loadResume(args.resume);
   const base = args.initFrom === undefined ? undefined : await loadBase(args.initFrom);
-  const config = base === undefined ? args.config : fineTuneConfig(base, args.config);
+  // A resumed run keeps its checkpoint's settings; any other is fitted to its corpus and budget.
+  const fitted =
+    resume !== undefined
+      ? args.config
+      : fitRunConfig(
+          args.config,
+          {
+            corpus,
+            budgetMinutes: env.RNNLM_TRAIN_MINUTES,
+            validationFraction: args.valFile === undefined ? args.valFraction : 0,
+          },
+          { fineTune: base !== undefined },
+        );
+  const config = base === undefined ? fitted : fineTuneConfig(base, fitted);
   if (args.ignoredOnResume.length > 0) {
     io.stderr.write(
       `note: ${args.ignoredOnResume.join(', ')} ignored: a resumed run keeps the checkpoint's settings\n`,
@@ -94,7 +110,7 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
     const resumeHint =
       savedStep === undefined
         ? ''
-        : `the checkpoint at step ${savedStep} is in ${checkpointDir}; continue with --resume ${checkpointDir}\n`;
+        : `the checkpoint at step ${savedStep} is in ${checkpointDir}; continue with:\n  ${resumeCommand(args, checkpointDir)}\n`;
     if (isRnnlmError(err, 'RNNLM_ABORTED')) {
       io.stderr.write(`${err.message}\n${resumeHint}`);
       return EXIT_INTERRUPTED;
@@ -113,6 +129,8 @@ export async function runTrain(args: TrainArgs, io: CliIo): Promise<number> {
   if (checkpointing) await removeCheckpoint(checkpointDir);
 
   const best = artifacts.meta.metrics.best;
+  const note = shortfallNote(artifacts.meta.config.training.maxSteps, result);
+  if (note !== undefined) io.stderr.write(`note: ${note}\n`);
   const tokensPerSecond = finiteOrNull(result.tokensPerSecond);
   if (args.json) {
     writeJson(io, {

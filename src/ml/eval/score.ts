@@ -23,8 +23,10 @@ export interface ScoredToken extends TokenLogprob {
 export interface ScoreResult {
   /** Tokens of `text` that were scored. */
   tokens: number;
-  /** Code points of `text`. */
+  /** Code points of `text` (normalised as the tokenizer reads it). */
   characters: number;
+  /** Tokens of `text` outside the vocabulary (`<unk>`): scored, but not as the text they stand for. */
+  unknownTokens: number;
   /** Total negative log-likelihood in nats. */
   nll: number;
   meanNll: number;
@@ -84,11 +86,16 @@ export function scoreResult(
 ): ScoreResult {
   let nll = 0;
   for (const lp of logprobs) nll -= lp;
-  const characters = countCodePoints(text);
+  const characters = countCodePoints(tokenizer.normalize(text));
   const meanNll = nll / logprobs.length;
+  let unknownTokens = 0;
+  if (tokenizer.unkId !== undefined) {
+    for (const id of stream.subarray(prefix)) if (id === tokenizer.unkId) unknownTokens++;
+  }
   return {
     tokens: logprobs.length,
     characters,
+    unknownTokens,
     nll,
     meanNll,
     perplexity: Math.exp(meanNll),

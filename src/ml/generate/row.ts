@@ -8,7 +8,12 @@
 import { errors } from '../../errors.js';
 import { logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
 import { Rng } from '../rng.js';
-import { createStreamingDecoder, type StreamingDecoder, type Tokenizer } from '../tokenizers/index.js';
+import {
+  createStreamingDecoder,
+  WordTokenizer,
+  type StreamingDecoder,
+  type Tokenizer,
+} from '../tokenizers/index.js';
 import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
 import { tailOf, type Resume } from '../state.js';
 import { StopSequenceMatcher } from './stop.js';
@@ -44,6 +49,8 @@ export interface RowResult {
   tokens: number;
   /** Tokens the prompt was read as (the line break a generation starts after not counted). */
   promptTokens: number;
+  /** Tokens of the prompt outside the vocabulary, read as `<unk>`. */
+  unknownTokens: number;
   finishReason: FinishReason;
   /** With `details`: every sampled token, the last (a stop or `<eos>`) included. */
   details?: { tokens: TokenDetail[] } | undefined;
@@ -66,6 +73,7 @@ export class GenerationRow {
   readonly prime: Int32Array;
   /** Tokens the prompt was read as. */
   private readonly promptTokens: number;
+  private readonly unknownTokens: number;
   /** The last token read, when nothing is sampled; see {@link pending}. */
   private readonly lastRead: number;
   /** Tokens of the priming that no earlier request read (a resumed pending token was). */
@@ -96,7 +104,10 @@ export class GenerationRow {
     if (!Number.isInteger(options.maxTokens) || options.maxTokens < 0) {
       throw errors.outOfRange('maxTokens', 'must be an integer >= 0', options.maxTokens);
     }
-    const prompt = tokenizer.encode(options.prompt ?? '');
+    const prompt =
+      tokenizer instanceof WordTokenizer
+        ? tokenizer.encodePrompt(options.prompt ?? '')
+        : tokenizer.encode(options.prompt ?? '');
     const prime = [...(resume === undefined ? tokenizer.boundaryIds : [resume.pending]), ...prompt];
     if (prime.length === 0) {
       throw errors.invalidConfig(
@@ -105,6 +116,7 @@ export class GenerationRow {
       );
     }
     this.promptTokens = prompt.length;
+    this.unknownTokens = prompt.filter((id) => id === tokenizer.unkId).length;
     this.lastRead = prime.at(-1) as number;
     this.primeNew = resume === undefined ? prime.length : prompt.length;
     this.prime = Int32Array.from(options.maxTokens === 0 ? prime.slice(0, -1) : prime);
@@ -189,6 +201,7 @@ export class GenerationRow {
       text: this.matcher.text(),
       tokens: this.tokens,
       promptTokens: this.promptTokens,
+      unknownTokens: this.unknownTokens,
       finishReason: this.finish,
     };
     if (this.sampled !== undefined) result.details = { tokens: this.sampled };

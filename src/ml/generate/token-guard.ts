@@ -18,8 +18,30 @@ import { suppressTokens, type LogitsProcessor } from './logits.js';
 export type TokenGuard = (state: Utf8State) => LogitsProcessor;
 
 /**
- * A guard for `tokenizer`. Masks are computed once per UTF-8 state (a handful of them) and
- * shared by every row and step that reaches it.
+ * Whether `bytes`, after the unfinished character `partial` (one char per byte), spell only
+ * characters of the alphabet: `prefixes` holds the UTF-8 prefixes of its characters, `whole`
+ * their full encodings.
+ */
+function staysInAlphabet(
+  partial: string,
+  bytes: Uint8Array,
+  prefixes: ReadonlySet<string>,
+  whole: ReadonlySet<string>,
+): boolean {
+  let at = partial;
+  for (const byte of bytes) {
+    at += String.fromCharCode(byte);
+    if (whole.has(at)) at = '';
+    else if (!prefixes.has(at)) return false;
+  }
+  return true;
+}
+
+/**
+ * A guard for `tokenizer`. Masks are computed once per UTF-8 state (a handful of them; with
+ * an alphabet, one per unfinished character prefix seen) and shared by every row and step
+ * that reaches it. A bpe tokenizer that recorded its corpus's alphabet allows only tokens that
+ * keep the text within it: no character the corpus never held, however its bytes combine.
  */
 export function createTokenGuard(tokenizer: Tokenizer): TokenGuard {
   const always = [...tokenizer.suppressIds];
@@ -27,14 +49,25 @@ export function createTokenGuard(tokenizer: Tokenizer): TokenGuard {
   if (!(tokenizer instanceof BpeTokenizer)) return () => plain;
   const byState = new Map<string, LogitsProcessor>();
   const suppressed = new Set(always);
+  const prefixes = new Set<string>();
+  const whole = new Set<string>();
+  const encoder = new TextEncoder();
+  for (const ch of tokenizer.alphabet ?? '') {
+    const bytes = String.fromCharCode(...encoder.encode(ch));
+    whole.add(bytes);
+    for (let k = 1; k < bytes.length; k++) prefixes.add(bytes.slice(0, k));
+  }
+  const allowed = (state: Utf8State, bytes: Uint8Array): boolean =>
+    tokenizer.alphabet === undefined
+      ? utf8Advance(state, bytes) !== undefined
+      : staysInAlphabet(state.partial ?? '', bytes, prefixes, whole);
   return (state) => {
     const key = utf8StateKey(state);
     let processor = byState.get(key);
     if (processor === undefined) {
       const banned = [...always];
       for (let id = 0; id < tokenizer.vocabSize; id++) {
-        if (!suppressed.has(id) && utf8Advance(state, tokenizer.tokenBytes(id)) === undefined)
-          banned.push(id);
+        if (!suppressed.has(id) && !allowed(state, tokenizer.tokenBytes(id))) banned.push(id);
       }
       processor = suppressTokens(banned);
       byState.set(key, processor);

@@ -1,4 +1,5 @@
 import { errors } from '../../errors.js';
+import { CURRENT_NORMALIZATION, normalizeText, type Normalization } from './normalize.js';
 import type { BpeTokenizerJSON, Tokenizer } from './types.js';
 
 /** Vocabulary size a bpe tokenizer is trained to when none is asked for. */
@@ -126,6 +127,9 @@ export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly boundaryIds: readonly number[];
   readonly suppressIds: readonly number[];
+  readonly normalization: Normalization | undefined;
+  /** The characters of the training text (see BpeTokenizerJSON.alphabet); undefined for older tokenizers. */
+  readonly alphabet: string | undefined;
   /** Byte values of the training text; undefined for a tokenizer saved before they were kept. */
   private readonly seenBytes: readonly number[] | undefined;
   private readonly merges: readonly (readonly [number, number])[];
@@ -143,7 +147,13 @@ export class BpeTokenizer implements Tokenizer {
    * @param seenBytes the byte values the training text contained; generation never emits the
    *   other byte tokens. Undefined (a tokenizer saved before they were kept): none suppressed.
    */
-  constructor(merges: readonly (readonly [number, number])[], seenBytes?: readonly number[]) {
+  constructor(
+    merges: readonly (readonly [number, number])[],
+    seenBytes?: readonly number[],
+    recorded: { alphabet?: string | undefined; normalization?: Normalization | undefined } = {},
+  ) {
+    this.alphabet = recorded.alphabet;
+    this.normalization = recorded.normalization;
     this.merges = merges.map(([left, right]) => [left, right] as const);
     this.seenBytes = seenBytes === undefined ? undefined : [...new Set(seenBytes)].sort((a, b) => a - b);
     const seen = new Set(this.seenBytes ?? Array.from({ length: 256 }, (_, b) => b));
@@ -180,8 +190,9 @@ export class BpeTokenizer implements Tokenizer {
       );
     }
 
+    const normalized = normalizeText(text, CURRENT_NORMALIZATION);
     const chunkCounts = new Map<string, number>();
-    for (const chunk of preTokenize(text)) chunkCounts.set(chunk, (chunkCounts.get(chunk) ?? 0) + 1);
+    for (const chunk of preTokenize(normalized)) chunkCounts.set(chunk, (chunkCounts.get(chunk) ?? 0) + 1);
     const encoder = new TextEncoder();
     const words: number[][] = [];
     const freqs: number[] = [];
@@ -251,12 +262,22 @@ export class BpeTokenizer implements Tokenizer {
       pairCounts.delete(key);
       for (const k of fresh) heap.push(pairCounts.get(k) ?? 0, k);
     }
-    return new BpeTokenizer(merges, [...seenBytes]);
+    const alphabet = [...new Set(normalized)].sort(
+      (a, b) => (a.codePointAt(0) ?? 0) - (b.codePointAt(0) ?? 0),
+    );
+    return new BpeTokenizer(merges, [...seenBytes], {
+      alphabet: alphabet.join(''),
+      normalization: CURRENT_NORMALIZATION,
+    });
+  }
+
+  normalize(text: string): string {
+    return normalizeText(text, this.normalization);
   }
 
   encode(text: string): number[] {
     const out: number[] = [];
-    for (const chunk of preTokenize(text)) {
+    for (const chunk of preTokenize(this.normalize(text))) {
       for (const id of this.encodeChunk(chunk)) out.push(id);
     }
     return out;
@@ -289,6 +310,8 @@ export class BpeTokenizer implements Tokenizer {
       type: 'bpe',
       merges: this.merges.map(([left, right]) => [left, right]),
       ...(this.seenBytes === undefined ? {} : { seenBytes: [...this.seenBytes] }),
+      ...(this.alphabet === undefined ? {} : { alphabet: this.alphabet }),
+      ...(this.normalization === undefined ? {} : { normalize: this.normalization }),
     };
   }
 

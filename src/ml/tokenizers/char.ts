@@ -1,3 +1,4 @@
+import { CURRENT_NORMALIZATION, normalizeText, type Normalization } from './normalize.js';
 import type { CharTokenizerJSON, Tokenizer } from './types.js';
 
 /** Vocabulary entry 0 of a char tokenizer: what unseen code points map to. */
@@ -14,6 +15,7 @@ export class CharTokenizer implements Tokenizer {
   readonly eosId = undefined;
   readonly vocabSize: number;
   readonly boundaryIds: readonly number[];
+  readonly normalization: Normalization | undefined;
   private readonly vocab: readonly string[];
   private readonly ids: ReadonlyMap<string, number>;
 
@@ -21,8 +23,9 @@ export class CharTokenizer implements Tokenizer {
    * @param vocab code points as strings, index = id, entry 0 `<unk>`; trusted as is, so
    *   untrusted JSON goes through `tokenizerFromJSON`, which validates it first.
    */
-  constructor(vocab: readonly string[]) {
+  constructor(vocab: readonly string[], normalization?: Normalization) {
     this.vocab = [...vocab];
+    this.normalization = normalization;
     this.vocabSize = this.vocab.length;
     // Entry 0 is the `<unk>` marker, not a character of the text, so it must never match input.
     this.ids = new Map(this.vocab.map((ch, id) => [ch, id] as const).slice(1));
@@ -30,18 +33,22 @@ export class CharTokenizer implements Tokenizer {
     this.boundaryIds = newline === undefined ? [] : [newline];
   }
 
-  /** Vocabulary = `<unk>`, then every distinct code point of `text` in code point order. */
+  /** Vocabulary = `<unk>`, then every distinct code point of the normalised `text` in code point order. */
   static train(text: string): CharTokenizer {
-    const distinct = [...new Set(text)];
+    const distinct = [...new Set(normalizeText(text, CURRENT_NORMALIZATION))];
     // Sort by code point, not by the default UTF-16 string order, which puts astral code
     // points between U+D7FF and U+E000.
     distinct.sort((a, b) => (a.codePointAt(0) ?? 0) - (b.codePointAt(0) ?? 0));
-    return new CharTokenizer([CHAR_UNK, ...distinct]);
+    return new CharTokenizer([CHAR_UNK, ...distinct], CURRENT_NORMALIZATION);
+  }
+
+  normalize(text: string): string {
+    return normalizeText(text, this.normalization);
   }
 
   encode(text: string): number[] {
     const out: number[] = [];
-    for (const ch of text) out.push(this.ids.get(ch) ?? this.unkId);
+    for (const ch of this.normalize(text)) out.push(this.ids.get(ch) ?? this.unkId);
     return out;
   }
 
@@ -57,7 +64,11 @@ export class CharTokenizer implements Tokenizer {
   }
 
   toJSON(): CharTokenizerJSON {
-    return { type: 'char', vocab: [...this.vocab] };
+    return {
+      type: 'char',
+      vocab: [...this.vocab],
+      ...(this.normalization === undefined ? {} : { normalize: this.normalization }),
+    };
   }
 
   private entry(id: number): string {

@@ -17,6 +17,7 @@ export type {
   WordTokenizerJSON,
 } from './types.js';
 export { BpeTokenizer, CharTokenizer, WordTokenizer };
+export { CURRENT_NORMALIZATION, normalizeText, type Normalization } from './normalize.js';
 export { UTF8_BOUNDARY, utf8Advance, utf8StateKey, utf8Step, type Utf8State } from './utf8.js';
 
 /** Trains the tokenizer `options.type` names on `text`; options that kind has no use for are ignored. */
@@ -35,8 +36,11 @@ export function trainTokenizer(text: string, options: TokenizerOptions): Tokeniz
 
 const distinct = (entries: readonly string[]): boolean => new Set(entries).size === entries.length;
 
+const normalizeField = z.literal('nfc-lf').optional();
+
 const charSchema = z.object({
   type: z.literal('char'),
+  normalize: normalizeField,
   vocab: z
     .array(z.string())
     .min(1)
@@ -53,6 +57,8 @@ const wordSchema = z.object({
     .refine((vocab) => vocab[0] === WORD_UNK && vocab[1] === WORD_EOS, `must start ${WORD_UNK}, ${WORD_EOS}`)
     .refine(distinct, 'entries must be distinct'),
   lowercase: z.boolean(),
+  version: z.literal(2).optional(),
+  normalize: normalizeField,
 });
 
 const tokenId = z.number().int().min(0);
@@ -65,6 +71,8 @@ const bpeSchema = z.object({
     .refine((merges) => merges.every(([l, r], i) => l < 256 + i && r < 256 + i), 'merge uses a later id')
     .refine((merges) => distinct(merges.map(([l, r]) => `${l},${r}`)), 'merges must be distinct'),
   seenBytes: z.array(z.number().int().min(0).max(255)).max(256).optional(),
+  alphabet: z.string().min(1).optional(),
+  normalize: normalizeField,
 });
 
 const tokenizerSchema = z.discriminatedUnion('type', [charSchema, wordSchema, bpeSchema]);
@@ -81,11 +89,17 @@ export function tokenizerFromJSON(json: unknown): Tokenizer {
   const data: TokenizerJSON = parsed.data;
   switch (data.type) {
     case 'char':
-      return new CharTokenizer(data.vocab);
+      return new CharTokenizer(data.vocab, data.normalize);
     case 'word':
-      return new WordTokenizer(data.vocab, data.lowercase);
+      return new WordTokenizer(data.vocab, data.lowercase, {
+        version: data.version,
+        normalization: data.normalize,
+      });
     case 'bpe':
-      return new BpeTokenizer(data.merges, data.seenBytes);
+      return new BpeTokenizer(data.merges, data.seenBytes, {
+        alphabet: data.alphabet,
+        normalization: data.normalize,
+      });
   }
 }
 
@@ -105,8 +119,8 @@ export interface StreamingDecoder {
 
 export interface StreamingDecoderOptions {
   /**
-   * The text the ids continue (a generation's prompt): word output after a prompt that does
-   * not end in whitespace starts with the space `decode` puts between two words.
+   * The text the ids continue (a generation's prompt): version-1 word output after a prompt
+   * that does not end in whitespace starts with the space `decode` puts between two words.
    */
   after?: string | undefined;
 }
@@ -129,6 +143,22 @@ export function createStreamingDecoder(
       return { push: (id) => tokenizer.decode([id]), flush: () => '', state: boundary };
     case 'word': {
       const after = options.after ?? '';
+      if (tokenizer instanceof WordTokenizer && tokenizer.version === 2) {
+        let before = after.at(-1);
+        // The prompt's last space was left out of its ids (WordTokenizer.encodePrompt).
+        let heldSpace = before === ' ';
+        return {
+          push: (id) => {
+            let piece = tokenizer.spacedText(id, before);
+            if (heldSpace && piece.startsWith(' ')) piece = piece.slice(1);
+            heldSpace = false;
+            before = piece.at(-1) ?? before;
+            return piece;
+          },
+          flush: () => '',
+          state: boundary,
+        };
+      }
       let lineStart = after === '' || /\s$/u.test(after);
       return {
         push: (id) => {
@@ -145,22 +175,28 @@ export function createStreamingDecoder(
       if (!(tokenizer instanceof BpeTokenizer)) throw new TypeError('bpe streaming needs a BpeTokenizer');
       let decoder = new TextDecoder('utf-8', { ignoreBOM: true });
       let state = UTF8_BOUNDARY;
+      let partial = '';
       return {
         push: (id) => {
           const bytes = tokenizer.tokenBytes(id);
-          // Tracks the decoder: a byte that breaks a sequence ends it (as U+FFFD) and is read
-          // again as the start of the next.
-          for (const byte of bytes)
-            state = utf8Step(state, byte) ?? utf8Step(UTF8_BOUNDARY, byte) ?? UTF8_BOUNDARY;
+          for (const byte of bytes) {
+            // Tracks the decoder: a byte that breaks a sequence ends it (as U+FFFD) and is
+            // read again as the start of the next.
+            const next = utf8Step(state, byte);
+            if (next === undefined) partial = '';
+            state = next ?? utf8Step(UTF8_BOUNDARY, byte) ?? UTF8_BOUNDARY;
+            partial = state.need === 0 ? '' : partial + String.fromCharCode(byte);
+          }
           return decoder.decode(bytes, { stream: true });
         },
         flush: () => {
           if (state.need === 0) return decoder.decode();
           decoder = new TextDecoder('utf-8', { ignoreBOM: true });
           state = UTF8_BOUNDARY;
+          partial = '';
           return '';
         },
-        state: () => state,
+        state: () => (partial === '' ? state : { ...state, partial }),
       };
     }
   }

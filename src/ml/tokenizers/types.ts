@@ -1,3 +1,5 @@
+import type { Normalization } from './normalize.js';
+
 /** The tokenizer kinds a model can be trained with. */
 export type TokenizerType = 'char' | 'word' | 'bpe';
 
@@ -25,6 +27,8 @@ export interface Tokenizer {
    * embeddings the model never learned.
    */
   readonly suppressIds: readonly number[];
+  /** The text as {@link encode} reads it (see normalize.ts); unchanged for tokenizers saved before. */
+  normalize(text: string): string;
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
   /** Human-readable form of one token, for per-token score details. */
@@ -36,12 +40,17 @@ export interface CharTokenizerJSON {
   type: 'char';
   /** Code points as strings, index = id; entry 0 is `<unk>`. */
   vocab: string[];
+  /** How text is normalised before it is read; absent from tokenizers saved before: none. */
+  normalize?: Normalization | undefined;
 }
 
 export interface WordTokenizerJSON {
   type: 'word';
   vocab: string[];
   lowercase: boolean;
+  /** 2: tokens carry their spacing (reversible); absent: version 1, whitespace dropped. */
+  version?: 2 | undefined;
+  normalize?: Normalization | undefined;
 }
 
 export interface BpeTokenizerJSON {
@@ -53,6 +62,12 @@ export interface BpeTokenizerJSON {
    * Absent from tokenizers saved before it was recorded: then every byte may be emitted.
    */
   seenBytes?: number[] | undefined;
+  /**
+   * The distinct characters of the training text, in code point order: generation never emits
+   * another. Absent from tokenizers saved before it was recorded: `seenBytes` alone rules.
+   */
+  alphabet?: string | undefined;
+  normalize?: Normalization | undefined;
 }
 
 export type TokenizerJSON = CharTokenizerJSON | WordTokenizerJSON | BpeTokenizerJSON;

@@ -13,6 +13,11 @@ export interface Utf8State {
   readonly need: number;
   readonly lo: number;
   readonly hi: number;
+  /**
+   * The bytes of the unfinished character so far, one char per byte ('' at a boundary), where
+   * the tracker keeps them: what a guard needs to allow only characters a corpus held.
+   */
+  readonly partial?: string | undefined;
 }
 
 /** The state at a character boundary. */
@@ -52,5 +57,5 @@ export function utf8Advance(state: Utf8State, bytes: Uint8Array): Utf8State | un
 
 /** A key that tells states apart, for caches. */
 export function utf8StateKey(state: Utf8State): string {
-  return `${state.need}:${state.lo}:${state.hi}`;
+  return `${state.need}:${state.lo}:${state.hi}:${state.partial ?? ''}`;
 }

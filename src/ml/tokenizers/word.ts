@@ -1,5 +1,7 @@
 import { errors } from '../../errors.js';
+import { CURRENT_NORMALIZATION, normalizeText, type Normalization } from './normalize.js';
 import type { Tokenizer, WordTokenizerJSON } from './types.js';
+import { splitSpaced } from './word-split.js';
 
 /** Vocabulary entry 0 of a word tokenizer: what out-of-vocabulary words map to. */
 export const WORD_UNK = '<unk>';
@@ -25,9 +27,10 @@ export interface WordTrainOptions {
 }
 
 /**
- * Splits text into its tokens: words, punctuation, and `<eos>` after every line that ends in
- * '\n', as the WikiText / PyTorch word_language_model pipeline does. A last line without
- * '\n' gets no `<eos>`, so a prompt that stops mid-line is continued on the same line.
+ * Version 1 (tokenizers saved without a `version`): splits text into words, punctuation, and
+ * `<eos>` after every line that ends in '\n', as the WikiText / PyTorch word_language_model
+ * pipeline does; whitespace is dropped. A last line without '\n' gets no `<eos>`, so a prompt
+ * that stops mid-line is continued on the same line.
  */
 function splitWords(text: string): string[] {
   const lines = text.split('\n');
@@ -39,9 +42,22 @@ function splitWords(text: string): string[] {
   return out;
 }
 
+/** How a word tokenizer cuts and spaces text: 1 drops whitespace, 2 keeps it in the tokens. */
+export type WordVersion = 1 | 2;
+
+/** What a word tokenizer records besides its vocabulary. */
+export interface WordTokenizerOptions {
+  /** 2 for tokenizers trained now; absent (1) for those saved before tokens carried spacing. */
+  version?: WordVersion | undefined;
+  normalization?: Normalization | undefined;
+}
+
 /**
- * Word-level tokenizer. Whitespace only separates tokens, so decoding puts single spaces
- * between tokens and the round trip is exact up to whitespace.
+ * Word-level tokenizer. Version 2 (trained now) is reversible: a token carries the space
+ * before it (" the", as byte-level BPE's tokens do), punctuation and other whitespace are
+ * tokens as written, and words are cut on grapheme clusters, so `decode(encode(text))` gives
+ * back the normalised text whenever the vocabulary covers it. Version 1 (models saved before)
+ * drops whitespace and decodes with single spaces between tokens, as it always did.
  */
 export class WordTokenizer implements Tokenizer {
   readonly type = 'word' as const;
@@ -51,6 +67,8 @@ export class WordTokenizer implements Tokenizer {
   readonly suppressIds: readonly number[] = [this.unkId];
   readonly vocabSize: number;
   readonly lowercase: boolean;
+  readonly version: WordVersion;
+  readonly normalization: Normalization | undefined;
   private readonly vocab: readonly string[];
   private readonly ids: ReadonlyMap<string, number>;
 
@@ -58,10 +76,12 @@ export class WordTokenizer implements Tokenizer {
    * @param vocab words, index = id, entries 0 and 1 `<unk>` and `<eos>`; trusted as is, so
    *   untrusted JSON goes through `tokenizerFromJSON`, which validates it first.
    */
-  constructor(vocab: readonly string[], lowercase: boolean) {
+  constructor(vocab: readonly string[], lowercase: boolean, options: WordTokenizerOptions = {}) {
     this.vocab = [...vocab];
     this.vocabSize = this.vocab.length;
     this.lowercase = lowercase;
+    this.version = options.version ?? 1;
+    this.normalization = options.normalization;
     this.ids = new Map(this.vocab.map((word, id) => [word, id] as const));
   }
 
@@ -78,8 +98,9 @@ export class WordTokenizer implements Tokenizer {
       throw errors.outOfRange('minFrequency', 'must be an integer >= 1', minFrequency);
     }
     const counts = new Map<string, number>();
-    for (const token of splitWords(lowercase ? text.toLowerCase() : text)) {
-      if (token !== WORD_EOS) counts.set(token, (counts.get(token) ?? 0) + 1);
+    const normalized = normalizeText(text, CURRENT_NORMALIZATION);
+    for (const token of splitSpaced(lowercase ? normalized.toLowerCase() : normalized)) {
+      if (token !== WORD_EOS && token !== WORD_UNK) counts.set(token, (counts.get(token) ?? 0) + 1);
     }
     // Map order is first occurrence and Array#sort is stable, so equal counts keep it.
     const words = [...counts]
@@ -87,17 +108,44 @@ export class WordTokenizer implements Tokenizer {
       .sort((a, b) => b[1] - a[1])
       .map(([word]) => word);
     const kept = vocabSize === undefined ? words : words.slice(0, vocabSize - 2);
-    return new WordTokenizer([WORD_UNK, WORD_EOS, ...kept], lowercase);
+    return new WordTokenizer([WORD_UNK, WORD_EOS, ...kept], lowercase, {
+      version: 2,
+      normalization: CURRENT_NORMALIZATION,
+    });
+  }
+
+  normalize(text: string): string {
+    return normalizeText(text, this.normalization);
   }
 
   encode(text: string): number[] {
-    return splitWords(this.lowercase ? text.toLowerCase() : text).map(
-      (token) => this.ids.get(token) ?? this.unkId,
-    );
+    const normalized = this.normalize(text);
+    const cased = this.lowercase ? normalized.toLowerCase() : normalized;
+    const tokens = this.version === 2 ? splitSpaced(cased) : splitWords(cased);
+    return tokens.map((token) => this.ids.get(token) ?? this.unkId);
   }
 
-  /** Single spaces between tokens, `<eos>` as '\n' with no space on either side. */
+  /**
+   * The ids a generation's prompt is read as. A version-2 prompt's last space is left out: it
+   * belongs to the next word (" the"), which the model is to choose, and the streaming decoder
+   * drops the space that word brings (see `createStreamingDecoder`).
+   */
+  encodePrompt(text: string): number[] {
+    const normalized = this.normalize(text);
+    return this.encode(this.version === 2 && normalized.endsWith(' ') ? normalized.slice(0, -1) : normalized);
+  }
+
+  /**
+   * Version 2: the tokens' text as they carry it, `<eos>` as '\n', and `<unk>` as itself,
+   * spaced from a word before it (its own space was not kept). Version 1: single spaces
+   * between tokens, `<eos>` as '\n' with no space on either side.
+   */
   decode(ids: readonly number[]): string {
+    if (this.version === 2) {
+      let out = '';
+      for (const id of ids) out += this.spacedText(id, out.at(-1));
+      return out;
+    }
     let out = '';
     let lineStart = true;
     for (const id of ids) {
@@ -112,6 +160,16 @@ export class WordTokenizer implements Tokenizer {
     return out;
   }
 
+  /**
+   * Version 2: the text token `id` adds after a text whose last character is `before`
+   * (undefined: nothing before it). Only `<unk>` depends on it.
+   */
+  spacedText(id: number, before: string | undefined): string {
+    if (id === this.eosId) return '\n';
+    if (id !== this.unkId) return this.tokenText(id);
+    return before === undefined || /\s/u.test(before) ? WORD_UNK : ` ${WORD_UNK}`;
+  }
+
   tokenText(id: number): string {
     const word = this.vocab[id];
     if (word === undefined)
@@ -120,6 +178,12 @@ export class WordTokenizer implements Tokenizer {
   }
 
   toJSON(): WordTokenizerJSON {
-    return { type: 'word', vocab: [...this.vocab], lowercase: this.lowercase };
+    return {
+      type: 'word',
+      vocab: [...this.vocab],
+      lowercase: this.lowercase,
+      ...(this.version === 2 ? { version: 2 as const } : {}),
+      ...(this.normalization === undefined ? {} : { normalize: this.normalization }),
+    };
   }
 }

@@ -38,6 +38,21 @@ function divergenceLimit(vocabSize: number): number {
 }
 
 /**
+ * The passes over the text a run may make: its `epochs` cap, else as many as its other limits
+ * allow. A run that nothing else bounds (no step or time limit, no early stopping on a
+ * validation text) makes one, so a library caller's bare config still ends.
+ */
+export function epochLimit(opts: Pick<TrainOptions, 'config' | 'validation'>): number {
+  const t = opts.config.training;
+  if (t.epochs !== undefined) return t.epochs;
+  const bounded =
+    t.maxSteps !== undefined ||
+    t.maxMinutes !== undefined ||
+    (t.earlyStoppingPatience !== undefined && opts.validation !== undefined);
+  return bounded ? Infinity : 1;
+}
+
+/**
  * Truncated-BPTT training of an RnnLm. Deterministic for a given seed and backend: all
  * randomness (initialisation, epoch plans, dropout masks) comes from seeded generators whose
  * state goes into checkpoints, so a resumed run continues the same trajectory.
@@ -69,6 +84,8 @@ class TrainingLoop implements LoopControl {
   readonly state: LoopState;
   private readonly partition: PartitionOptions;
   private plan: Minibatch[];
+  private readonly epochs: number;
+  /** The step the run ends at by its step and epoch limits; Infinity when only time or validation ends it. */
   private readonly totalSteps: number;
   private readonly callbacks: CallbackList;
   private readonly throughput = new Throughput();
@@ -93,7 +110,8 @@ class TrainingLoop implements LoopControl {
       truncation: t.truncation,
     };
     this.plan = planEpoch(this.partition, new Rng(this.state.epochSeed));
-    this.totalSteps = Math.min(t.maxSteps ?? Infinity, t.epochs * this.plan.length);
+    this.epochs = epochLimit(opts);
+    this.totalSteps = Math.min(t.maxSteps ?? Infinity, this.epochs * this.plan.length);
     this.callbacks = new CallbackList(this.policy());
     // Last: dispose() frees these tensors, and a constructor that throws never gets there.
     if (opts.resume !== undefined) {
@@ -124,7 +142,7 @@ class TrainingLoop implements LoopControl {
     const t = this.opts.config.training;
     const s = this.state;
     let stopReason: StopReason = 'epochs';
-    training: while (s.epoch < t.epochs) {
+    training: while (s.epoch < this.epochs) {
       while (s.batchInEpoch < this.plan.length) {
         const before = await this.callbacks.stepBegin(this);
         if (before !== undefined) {
@@ -224,7 +242,8 @@ class TrainingLoop implements LoopControl {
     this.opts.onProgress?.({
       epoch: s.epoch,
       step: s.step,
-      totalSteps: this.totalSteps,
+      // 0: no step count ends the run (its time budget or early stopping will).
+      totalSteps: Number.isFinite(this.totalSteps) ? this.totalSteps : 0,
       trainLoss: s.lastLoss,
       valLoss: s.latest?.loss,
       valPerplexity: s.latest?.perplexity,

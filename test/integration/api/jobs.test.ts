@@ -95,7 +95,7 @@ test('POST /jobs (multipart): the corpus file and the JSON config field', async 
   assert.match(invalid.json<{ message: string }>().message, /^body\.config\.model\.hiddenSize: /);
 });
 
-test('a multipart job sent without a config echoes what it will use: defaults and validation, no service limit', async (t) => {
+test('a multipart job sent without a config echoes what it will use: settings fitted to its corpus, a budget, no service limit', async (t) => {
   const { app } = await build(t);
   const form = multipart([{ name: 'corpus', value: Buffer.from(CORPUS), filename: 'corpus.txt' }]);
   const res = await app.inject({ method: 'POST', url: '/jobs', ...form });
@@ -103,7 +103,12 @@ test('a multipart job sent without a config echoes what it will use: defaults an
   assertMatchesOpenApi(res, 'POST /jobs');
   const job = res.json<Job>();
   assert.equal(job.config.training.maxSteps, undefined);
-  assert.equal(job.config.training.epochs, 1);
+  assert.equal(job.config.training.epochs, undefined);
+  // A 5 KB corpus: the small model with dropout, not a 2×256 that memorises it.
+  assert.deepEqual([job.config.model.layers, job.config.model.hiddenSize], [1, 128]);
+  assert.ok(job.config.model.dropout > 0);
+  assert.equal(job.config.training.maxMinutes, 10);
+  assert.ok(job.config.training.earlyStoppingPatience !== undefined);
   assert.deepEqual(job.validation, { fraction: 0.1 });
   assert.equal(job.progress.etaSeconds, null);
 });
@@ -199,10 +204,14 @@ test('POST /jobs/:id/cancel on a queued job: 202 and the job ends cancelled', as
   const job = res.json<Job>();
   assert.equal(job.status, 'cancelled');
   assert.ok(job.finishedAt !== undefined);
-  // Cancelling a finished job changes nothing.
+  // Cancelling a finished job is a conflict that names its status, and changes nothing.
   const again = await app.inject({ method: 'POST', url: `/jobs/${id}/cancel` });
-  assert.equal(again.statusCode, 202);
-  assert.equal(again.json<Job>().status, 'cancelled');
+  assert.equal(again.statusCode, 409, again.body);
+  assertMatchesOpenApi(again, 'POST /jobs/{id}/cancel');
+  assert.equal(again.json<{ code: string }>().code, 'RNNLM_JOB_FINISHED');
+  assert.match(again.json<{ message: string }>().message, /cancelled/);
+  const after = await app.inject({ method: 'GET', url: `/jobs/${id}` });
+  assert.equal(after.json<Job>().status, 'cancelled');
 });
 
 test('GET /jobs/:id/events streams the log, ends after the final status, resumes with Last-Event-ID', async (t) => {

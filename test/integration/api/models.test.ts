@@ -150,6 +150,30 @@ test('POST /score: nll, perplexity, bits per character, and per-token details', 
   assert.equal('tokenLogprobs' in plain.json<object>(), false);
 });
 
+test('/generate and /score say how much of the prompt or text the vocabulary did not cover', async (t) => {
+  const { app, id } = await withModel(t);
+  // A character model of English: the two Han characters are outside its vocabulary.
+  const generated = await app.inject({
+    method: 'POST',
+    url: '/generate',
+    payload: { model: id, prompt: 'To 漢字 be', maxTokens: 3, seed: 1 },
+  });
+  assert.equal(generated.statusCode, 200, generated.body);
+  assertMatchesOpenApi(generated, 'POST /generate');
+  assert.equal(generated.json<{ unknownTokens: number }>().unknownTokens, 2);
+  const known = await app.inject({ method: 'GET', url: `/generate?model=${id}&prompt=To&maxTokens=1` });
+  assert.equal(known.json<{ unknownTokens: number }>().unknownTokens, 0);
+  const scored = await app.inject({
+    method: 'POST',
+    url: '/score',
+    payload: { model: id, text: 'To 漢字 be', context: '漢' },
+  });
+  assert.equal(scored.statusCode, 200, scored.body);
+  assertMatchesOpenApi(scored, 'POST /score');
+  // The context's unknown character is not the text's.
+  assert.equal(scored.json<{ unknownTokens: number }>().unknownTokens, 2);
+});
+
 test('400 on inference requests: maxTokens over the limit, unknown fields, bad model ids', async (t) => {
   const { app, id } = await withModel(t, { env: { RNNLM_MAX_GENERATE_TOKENS: '50' } });
   const over = await app.inject({ method: 'GET', url: `/generate?model=${id}&maxTokens=51` });

@@ -242,8 +242,12 @@ test('cancelling a queued job removes it from the queue and ends it cancelled', 
   assert.equal(await jobs.queue.getJob(job.id), undefined);
   assert.equal(await queueSize(jobs), 0);
   assert.equal((await jobs.get(job.id))?.status, 'cancelled');
-  // Cancelling again changes nothing.
-  assert.deepEqual(await jobs.cancel(job.id), await jobs.get(job.id));
+  // Cancelling again is refused, naming the status, and changes nothing.
+  await assert.rejects(
+    () => jobs.cancel(job.id),
+    (err: unknown) => isRnnlmError(err, 'RNNLM_JOB_FINISHED') && err.details?.status === 'cancelled',
+  );
+  assert.equal((await jobs.get(job.id))?.status, 'cancelled');
   const events = await jobs.events(job.id);
   assert.deepEqual(
     events.map((e) => [e.type, e.data.status]),

@@ -10,6 +10,7 @@ import { test, type TestContext } from 'node:test';
 
 import { RedisJobService } from '../../../src/queue/job-service.js';
 import type { Job, JobEvent } from '../../../src/queue/contracts.js';
+import type { SubmitInput } from '../../../src/queue/types.js';
 import { InferenceService } from '../../../src/inference/service.js';
 import { TrainingWorker } from '../../../src/worker/training-worker.js';
 import { testEnv, tinyRequest, waitFor, type TestEnv } from '../queue/harness.js';
@@ -90,7 +91,8 @@ test('a job trains in a child process, publishes its model, and the model genera
       step: 20,
       totalSteps: 20,
       fraction: 1,
-      learningRate: 0.002,
+      // A character model's rate when the request gives none (src/ml/fit.ts).
+      learningRate: done.config.training.learningRate,
       trainedTokens: 20 * 4 * 8,
       elapsedSeconds: undefined,
       etaSeconds: null,
@@ -181,6 +183,40 @@ test('input that can never succeed fails once with its error code, without retri
   await eventOf(jobs, job.id, (e) => e.type === 'status' && e.data.status === 'failed', 5000);
   const statuses = (await jobs.events(job.id)).filter((e) => e.type === 'status').map((e) => e.data.status);
   assert.deepEqual(statuses, ['queued', 'running', 'failed']);
+});
+
+test('a job cut short of the maxSteps it asked for says so in its events, with why', async (t) => {
+  const { env, jobs } = await setUp(t);
+  startWorker(env);
+  const { job } = await jobs.submit(tinyRequest({ maxSteps: 1_000_000, maxMinutes: 0.02 }));
+  const done = await finished(jobs, job.id);
+  assert.equal(done.status, 'succeeded');
+  assert.equal(done.stopReason, 'maxMinutes');
+  const note = await eventOf(
+    jobs,
+    job.id,
+    (e) => e.type === 'log' && /asked for/.test(String(e.data.message)),
+  );
+  assert.match(
+    String(note.data.message),
+    /^stopped at step \d+ of the 1000000 asked for: its time budget ran out$/,
+  );
+  assert.equal(note.data.maxSteps, 1_000_000);
+});
+
+test('a job with no step or epoch cap reports no step count to reach, only the share of its budget', async (t) => {
+  const { env, jobs } = await setUp(t);
+  startWorker(env);
+  const request = tinyRequest({ maxMinutes: 0.02 });
+  const { maxSteps: _none, ...training } = request.training ?? {};
+  const { job } = await jobs.submit({ ...request, training: training as SubmitInput['training'] });
+  const done = await finished(jobs, job.id);
+  assert.equal(done.stopReason, 'maxMinutes');
+  const reports = (await jobs.events(job.id)).filter((e) => e.type === 'progress');
+  assert.ok(reports.length > 0);
+  // Not the service's step limit (RNNLM_MAX_STEPS), which is no end the user asked for.
+  for (const r of reports.slice(0, -1)) assert.equal(r.data.totalSteps, 0);
+  assert.equal(done.progress.totalSteps, done.progress.step);
 });
 
 test('a worker that shuts down hands its job back, and the next worker resumes it from the checkpoint', async (t) => {

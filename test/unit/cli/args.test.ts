@@ -10,7 +10,7 @@ import {
   usage,
   UsageError,
 } from '../../../src/cli/args.js';
-import { MAX_EPOCHS } from '../../../src/ml/config.js';
+import { resumeCommand } from '../../../src/cli/resume-hint.js';
 
 const REQUIRED = ['--corpus', 'c.txt', '--out', 'out'];
 
@@ -336,9 +336,55 @@ test('every flag of the contract appears in its command help', () => {
   assert.match(usage('train'), /default 2\b/, 'defaults come from the schema');
 });
 
-test('--max-minutes without --epochs trains until the time is up; with --epochs both bound the run', () => {
+test('--max-minutes alone sets the budget and no epoch cap; with --epochs both bound the run', () => {
   const timed = parseTrainArgs([...REQUIRED, '--max-minutes', '10']);
-  assert.deepEqual(timed.config.training, { maxMinutes: 10, epochs: MAX_EPOCHS });
+  assert.deepEqual(timed.config.training, { maxMinutes: 10 });
   const both = parseTrainArgs([...REQUIRED, '--max-minutes', '10', '--epochs', '3']);
   assert.deepEqual(both.config.training, { maxMinutes: 10, epochs: 3 });
+});
+
+/** Splits a printed command as a POSIX shell would: plain words, single quotes, backslashes. */
+function shellSplit(command: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  let quoted = false;
+  for (let i = 0; i < command.length; i++) {
+    const ch = command[i] as string;
+    if (quoted) {
+      if (ch === "'") quoted = false;
+      else word += ch;
+    } else if (ch === "'") {
+      quoted = true;
+      word ??= '';
+    } else if (ch === '\\') {
+      word = (word ?? '') + (command[++i] ?? '');
+    } else if (/\s/.test(ch)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else {
+      word = (word ?? '') + ch;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+test('the Ctrl-C resume hint works as printed: it parses as a train command with the same inputs', () => {
+  for (const argv of [
+    ['--corpus', 'data/tiny shakespeare.txt', '--out', "/tmp/it's", '--checkpoint-every', '50'],
+    ['--corpus', 'c.txt', '--out', 'm', '--val-file', 'v.txt'],
+    ['--corpus', 'c.txt', '--out', 'm', '--val-fraction', '0.2'],
+  ]) {
+    const first = parseTrainArgs(argv);
+    const printed = resumeCommand(first, '/tmp/m.checkpoint');
+    const words = shellSplit(printed);
+    assert.deepEqual(words.slice(0, 2), ['rnnlm', 'train']);
+    const again = parseTrainArgs(words.slice(2));
+    assert.equal(again.resume, '/tmp/m.checkpoint');
+    assert.equal(again.corpus, first.corpus);
+    assert.equal(again.out, first.out);
+    assert.equal(again.valFile, first.valFile);
+    assert.equal(again.valFraction, first.valFraction);
+    assert.deepEqual(again.ignoredOnResume, []);
+  }
 });

@@ -83,6 +83,24 @@ export const jobView: View = async (root, signal, id) => {
   const noCheckpoints = h('tr', {}, h('td', { class: 'empty', attrs: { colspan: '2' }, text: 'None yet.' }));
   checkpoints.append(noCheckpoints);
 
+  // A job keeps the id of the model it made after the model is deleted: say so, link nowhere.
+  let modelChecked = false;
+  let modelDeleted = false;
+  const checkModel = (modelId: string): void => {
+    modelChecked = true;
+    void (async () => {
+      try {
+        await getJson(`/models/${modelId}`, { signal });
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 404) return;
+        modelDeleted = true;
+        modelLink.hidden = true;
+        notice.dataset.modelDeleted = 'true';
+        replaceChildren(notice, banner(`Its model ${modelId} has been deleted.`));
+      }
+    })();
+  };
+
   const render = () => {
     replaceChildren(status, badge(job.status));
     replaceChildren(progress, progressBar(job.progress.fraction, job.status));
@@ -90,9 +108,12 @@ export const jobView: View = async (root, signal, id) => {
     progressText.textContent =
       totalSteps > 0
         ? `Step ${step} of ${totalSteps} · epoch ${epoch + 1} · ${Math.round(job.progress.fraction * 100)}%`
-        : job.status === 'queued'
-          ? 'Waiting for a worker'
-          : 'Starting';
+        : step > 0
+          ? // No step count ends the run: its time budget or early stopping will.
+            `Step ${step} · epoch ${epoch + 1} · ${Math.round(job.progress.fraction * 100)}% of the time budget`
+          : job.status === 'queued'
+            ? 'Waiting for a worker'
+            : 'Starting';
     stopReason.textContent = job.stopReason === undefined ? '' : `stopped: ${STOP_REASONS[job.stopReason]}`;
     trainValue.textContent = num(job.metrics.trainLoss);
     valValue.textContent = num(job.metrics.valLoss);
@@ -116,8 +137,9 @@ export const jobView: View = async (root, signal, id) => {
       .filter((part) => part.length > 0)
       .join(' · ');
     cancel.hidden = FINAL.has(job.status);
-    modelLink.hidden = job.modelId === undefined || job.status !== 'succeeded';
+    modelLink.hidden = job.modelId === undefined || job.status !== 'succeeded' || modelDeleted;
     if (job.modelId !== undefined) modelLink.href = `#/models/${job.modelId}`;
+    if (job.status === 'succeeded' && job.modelId !== undefined && !modelChecked) checkModel(job.modelId);
     if (job.error !== undefined) replaceChildren(notice, banner(`${job.error.code}: ${job.error.message}`));
   };
 

@@ -30,7 +30,10 @@ function row(job: Job): HTMLTableRowElement {
       'td',
       { class: 'progress-cell' },
       progressBar(fraction, job.status),
-      h('div', { class: 'muted small', text: totalSteps > 0 ? `step ${step} / ${totalSteps}` : 'waiting' }),
+      h('div', {
+        class: 'muted small',
+        text: totalSteps > 0 ? `step ${step} / ${totalSteps}` : step > 0 ? `step ${step}` : 'waiting',
+      }),
     ),
     h('td', { class: 'num', data: { metric: 'valPerplexity' }, text: num(job.metrics.valPerplexity) }),
     h('td', { class: 'num', text: num(job.metrics.trainLoss) }),

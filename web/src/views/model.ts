@@ -157,7 +157,12 @@ function playground(model: Model): HTMLElement {
           } else if (message.event === 'done') {
             const result = data as unknown as GenerateResult;
             const seconds = (performance.now() - started) / 1000;
-            info.textContent = `${result.tokens} tokens in ${seconds.toFixed(1)} s · finished: ${result.finishReason}`;
+            const unknown =
+              result.unknownTokens > 0
+                ? ` · ${result.unknownTokens} prompt token${result.unknownTokens === 1 ? '' : 's'} not in the vocabulary (read as <unk>)`
+                : '';
+            info.textContent = `${result.tokens} tokens in ${seconds.toFixed(1)} s · finished: ${result.finishReason}${unknown}`;
+            info.dataset.unknownTokens = String(result.unknownTokens);
             showState(result.state);
             output.dataset.done = result.finishReason;
           } else if (message.event === 'error') {
@@ -223,6 +228,7 @@ function scoring(model: Model): HTMLElement {
             fact('Mean NLL', num(r.meanNll)),
             fact('Tokens', String(r.tokens)),
             fact('Characters', String(r.characters)),
+            fact('Not in vocabulary', String(r.unknownTokens)),
           ),
           h(
             'div',

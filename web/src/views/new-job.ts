@@ -13,6 +13,9 @@ export const newJobView: View = (root) => {
       ...(hint === undefined ? {} : { hint }),
       ...(placeholder === undefined ? {} : { placeholder }),
     });
+  // Left empty, the service chooses these for the corpus and the time budget (docs/defaults.md).
+  const fitted = (path: string, label: string) =>
+    schemaField(runConfigSchema, { path, label, placeholder: 'fitted to the corpus', blank: true });
 
   const name = h('input', {
     attrs: { name: 'name', type: 'text', placeholder: 'e.g. shakespeare', autocomplete: 'off' },
@@ -85,20 +88,21 @@ export const newJobView: View = (root) => {
         group(
           'Model',
           f('model.cell', 'Cell'),
-          f('model.layers', 'Layers'),
-          f('model.hiddenSize', 'Hidden size'),
-          f('model.embeddingSize', 'Embedding size'),
-          f('model.dropout', 'Dropout'),
+          fitted('model.layers', 'Layers'),
+          fitted('model.hiddenSize', 'Hidden size'),
+          fitted('model.embeddingSize', 'Embedding size'),
+          fitted('model.dropout', 'Dropout'),
         ),
         group(
           'Training',
           f('training.seqLength', 'Sequence length'),
           f('training.truncation.mode', 'Truncation'),
           f('training.partition', 'Partitioning'),
-          f('training.epochs', 'Epochs'),
-          f('training.batchSize', 'Batch size'),
-          f('training.learningRate', 'Learning rate'),
-          f('training.maxSteps', 'Max steps', undefined, 'all epochs'),
+          f('training.epochs', 'Epochs', 'a cap', 'no cap'),
+          f('training.maxMinutes', 'Time budget', 'minutes', 'service default (10)'),
+          fitted('training.batchSize', 'Batch size'),
+          fitted('training.learningRate', 'Learning rate'),
+          f('training.maxSteps', 'Max steps', undefined, 'no cap'),
           f('training.evalEvery', 'Evaluate every', 'steps', 'service default'),
           f('training.seed', 'Seed', undefined, 'random'),
         ),

@@ -74,7 +74,7 @@ for (const native of KERNEL_MODES) {
 
     test('maxTokens 0 returns no text', async () => {
       const r = await generate(model, tokenizer, { prompt: 'A', maxTokens: 0 });
-      assert.deepEqual(r, { text: '', tokens: 0, promptTokens: 1, finishReason: 'length' });
+      assert.deepEqual(r, { text: '', tokens: 0, promptTokens: 1, unknownTokens: 0, finishReason: 'length' });
     });
 
     test('repeated generations do not grow the number of live tensors', async () => {

@@ -57,8 +57,23 @@ test('a resumed row feeds the pending token, then its prompt tokenized on its ow
   assert.deepEqual([...empty.prime], [a]);
 });
 
-test('word output after a resumed text is spaced as after one prompt holding that text', () => {
-  const [world] = words.encode('world') as [number];
+test('version-1 word output after a resumed text is spaced as after one prompt holding that text', () => {
+  const v1 = new WordTokenizer(['<unk>', '<eos>', 'hello', 'world', 'the', 'end'], false);
+  const [world] = v1.encode('world') as [number];
+  const [hello] = v1.encode('hello') as [number];
+  const gen = (tail: string, prompt: string) => {
+    const row = new GenerationRow(v1, { prompt, maxTokens: 1, temperature: 0 }, { pending: hello, tail });
+    row.next(favour(world, v1.vocabSize));
+    return row.result().text;
+  };
+  assert.equal(gen('hello', ''), ' world');
+  assert.equal(gen('hello ', ''), 'world');
+  assert.equal(gen('', 'the'), ' world');
+  assert.equal(gen('the end\n', ''), 'world');
+});
+
+test('word output carries its own space, and a text or prompt ending in a space does not get a second', () => {
+  const [world] = words.encode(' world') as [number];
   const [hello] = words.encode('hello') as [number];
   const gen = (tail: string, prompt: string) => {
     const row = new GenerationRow(words, { prompt, maxTokens: 1, temperature: 0 }, { pending: hello, tail });
@@ -68,7 +83,7 @@ test('word output after a resumed text is spaced as after one prompt holding tha
   assert.equal(gen('hello', ''), ' world');
   assert.equal(gen('hello ', ''), 'world');
   assert.equal(gen('', 'the'), ' world');
-  assert.equal(gen('the end\n', ''), 'world');
+  assert.equal(gen('', 'the '), 'world');
 });
 
 test('the kept tail is the last characters of the text, never half a surrogate pair', () => {

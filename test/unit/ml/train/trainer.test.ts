@@ -85,6 +85,18 @@ for (const native of KERNEL_MODES) {
       joined.forEach((l, i) => assert.ok(Math.abs(l - (whole.losses[i] as number)) < 1e-5, `step ${i + 1}`));
     });
 
+    test('an explicit maxSteps runs every step asked for, across epochs: no epoch count cuts it', async () => {
+      const data = prepareData({ corpus }, runConfigSchema.parse(tinyConfig()));
+      const perEpoch = Math.floor((data.train.length - 1) / 4 / 8);
+      const asked = 2 * perEpoch + 3;
+      const run = await losses(tinyConfig({ maxSteps: asked }));
+      assert.equal(run.result.steps, asked);
+      assert.equal(run.result.stopReason, 'maxSteps');
+      // Untruncated BPTT makes each epoch one step: 5 steps are 5 epochs.
+      const untruncated = await losses(tinyConfig({ maxSteps: 5, truncation: { mode: 'none' } }));
+      assert.equal(untruncated.result.steps, 5);
+    });
+
     test('repeated training steps do not grow the number of live tensors', async () => {
       await losses(tinyConfig({ maxSteps: 2 }));
       const before = tf.memory().numTensors;
@@ -211,7 +223,7 @@ for (const native of KERNEL_MODES) {
       const maxMinutes = 0.02;
       const { result } = await trainFromText({
         corpus,
-        config: tinyConfig({ epochs: 100_000, maxMinutes }),
+        config: tinyConfig({ maxMinutes }),
         backend,
         onProgress: (p) => seen.push(p),
       });
