@@ -12,9 +12,9 @@ import { publishTinyModel } from '../helpers/app.js';
 import { jobServiceEnv, startMain, streamGeneration, waitFor, type StreamedGeneration } from './harness.js';
 
 const STREAMS = 32;
-const TOKENS = 1500;
-const SHUTDOWN_TIMEOUT_MS = 60_000;
-const DRAIN_DELAY_MS = 3000;
+const TOKENS = 4000;
+const SHUTDOWN_TIMEOUT_MS = 90_000;
+const DRAIN_DELAY_MS = 2000;
 
 /** A request on a new connection: its status, `Retry-After` and error code; status 0 when refused. */
 async function probe(url: string): Promise<{ status: number; retryAfter: string | null; code?: string }> {
