@@ -31,7 +31,16 @@ async function postJob(url: string, maxSteps: number) {
     body: JSON.stringify({
       corpus: { text: CORPUS },
       model: { cell: 'lstm', layers: 1, hiddenSize: 16, embeddingSize: 8 },
-      training: { batchSize: 4, seqLength: 8, epochs: 1000, maxSteps, checkpointEvery: 20, seed: 7 },
+      // Patience that never runs out: each job runs to its maxSteps, which the test checks.
+      training: {
+        batchSize: 4,
+        seqLength: 8,
+        epochs: 1000,
+        maxSteps,
+        checkpointEvery: 20,
+        seed: 7,
+        earlyStoppingPatience: 1_000_000,
+      },
     }),
     signal: AbortSignal.timeout(10_000),
   });

@@ -32,7 +32,10 @@ test('3. SIGTERM during training: no new job starts, the process exits in its gr
   assert.ok(main.out.stdout.includes(join(env.dataDir, 'models')));
 
   // checkpointEvery alone would not checkpoint before the SIGTERM; the shutdown must.
-  const running = await jobs.submit(tinyRequest({ epochs: 1000, maxSteps: 600, checkpointEvery: 1000 }));
+  // Long enough, and with patience that never runs out, to be still training at the SIGTERM.
+  const running = await jobs.submit(
+    tinyRequest({ epochs: 1000, maxSteps: 3000, checkpointEvery: 100_000, earlyStoppingPatience: 1_000_000 }),
+  );
   const next = await jobs.submit(tinyRequest());
   const a = running.job.id;
   const b = next.job.id;
@@ -58,7 +61,7 @@ test('3. SIGTERM during training: no new job starts, the process exits in its gr
   await startWorkerProcess(env);
   const [doneA, doneB] = await Promise.all([finished(jobs, a, 90_000), finished(jobs, b, 90_000)]);
   assert.equal(doneA.status, 'succeeded', JSON.stringify(doneA.error));
-  assert.equal(doneA.progress.step, 600);
+  assert.equal(doneA.progress.step, 3000);
   assert.equal(doneB.status, 'succeeded', JSON.stringify(doneB.error));
   const events = await jobs.events(a);
   const resumed = events.find((e) => e.type === 'log' && e.data.resumedFrom !== undefined);
