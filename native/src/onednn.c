@@ -49,9 +49,20 @@ typedef struct {
 typedef struct {
   int (*fn)(rnn_ctx *ctx, const void *args);
   const void *args;
+  /* OpenMP threads for this job; 0: the context's. */
+  int threads;
   int result;
   int done;
 } job;
+
+/*
+ * Below this batch a layer's call runs on one OpenMP thread: each step's product is too small
+ * to share, and with OpenMP's idle threads asleep (OMP_WAIT_POLICY=passive, src/config.ts)
+ * waking the second one every step costs more than it brings. oneDNN's LSTM forward, H256
+ * T256 B1, AVX-512 EPYC, passive: 7.0 ms on one thread, 15.5 ms on two (4.6 ms on two that
+ * spin instead, which a shared machine cannot afford).
+ */
+#define NARROW_BATCH 8
 
 struct rnn_ctx {
   dnnl_engine_t engine;
@@ -271,7 +282,7 @@ static void *compute_main(void *arg) {
     if (ctx->stop) break;
     job *j = ctx->pending;
     ctx->pending = NULL;
-    int want = ctx->threads;
+    int want = j->threads > 0 ? j->threads : ctx->threads;
     pthread_mutex_unlock(&ctx->mu);
     if (want != threads) omp_set_num_threads(threads = want);
     j->result = j->fn(ctx, j->args);
@@ -284,7 +295,7 @@ static void *compute_main(void *arg) {
 }
 
 /* Runs fn on the compute thread (started on first use) and waits for it; inline when it cannot start. */
-static int offload(rnn_ctx *ctx, int (*fn)(rnn_ctx *, const void *), const void *args) {
+static int offload(rnn_ctx *ctx, int (*fn)(rnn_ctx *, const void *), const void *args, int threads) {
   if (!ctx->started) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -294,7 +305,7 @@ static int offload(rnn_ctx *ctx, int (*fn)(rnn_ctx *, const void *), const void 
     pthread_attr_destroy(&attr);
     if (!ctx->started) return fn(ctx, args);
   }
-  job j = {fn, args, 0, 0};
+  job j = {fn, args, threads, 0, 0};
   pthread_mutex_lock(&ctx->mu);
   ctx->pending = &j;
   pthread_cond_signal(&ctx->wake);
@@ -326,7 +337,7 @@ static int workspace_job(rnn_ctx *ctx, const void *args) {
  */
 int rnn_workspace_bytes(rnn_ctx *ctx, const rnn_shape *s, size_t *bytes) {
   size_job j = {s, bytes};
-  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, workspace_job, &j) : workspace_job(ctx, &j);
+  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, workspace_job, &j, s->batch < NARROW_BATCH ? 1 : 0) : workspace_job(ctx, &j);
 }
 
 /* Memory objects over the caller's arrays, made for one call. */
@@ -459,13 +470,15 @@ static int backward_job(rnn_ctx *ctx, const void *args) {
 
 int rnn_forward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace) {
   layer_job j = {s, w, io, workspace, NULL};
-  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, forward_job, &j) : forward_job(ctx, &j);
+  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, forward_job, &j, s->batch < NARROW_BATCH ? 1 : 0)
+                                       : forward_job(ctx, &j);
 }
 
 int rnn_backward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace,
                  const rnn_grads *g) {
   layer_job j = {s, w, io, workspace, g};
-  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, backward_job, &j) : backward_job(ctx, &j);
+  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, backward_job, &j, s->batch < NARROW_BATCH ? 1 : 0)
+                                       : backward_job(ctx, &j);
 }
 
 typedef struct {
@@ -485,7 +498,7 @@ static int sgemm_here(rnn_ctx *ctx, const void *args) {
 int rnn_sgemm(rnn_ctx *ctx, int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b,
               float *c) {
   sgemm_job j = {trans_a, trans_b, m, n, k, a, b, c};
-  return (long)m * n * k >= OFFLOAD_MACS ? offload(ctx, sgemm_here, &j) : sgemm_here(ctx, &j);
+  return (long)m * n * k >= OFFLOAD_MACS ? offload(ctx, sgemm_here, &j, 0) : sgemm_here(ctx, &j);
 }
 
 /*
