@@ -9,36 +9,15 @@ import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
 import { Stepper } from '../../../../src/ml/model/engine.js';
 import { isRnnlmError } from '../../../../src/errors.js';
 import { loadNativeKernels } from '../../../../src/ml/native.js';
-import { Rng } from '../../../../src/ml/rng.js';
+import { assertClose, nativeSkip, smallConfig, tokens } from '../../../helpers/native-model.js';
 
-// Elsewhere these tests say why they skip (and the test runner says it loudly); under CI,
-// which must test the kernels it ships, they run and fail instead.
-const skip =
-  loadNativeKernels() === null && process.env.CI !== 'true'
-    ? 'native/ is not built (npm run build:native)'
-    : false;
+const skip = nativeSkip;
 
 after(async () => {
   await initBackend('wasm');
 });
 
-function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    cell: 'lstm',
-    layers: 2,
-    hiddenSize: 24,
-    embeddingSize: 10,
-    dropout: 0,
-    tieWeights: false,
-    vocabSize: 13,
-    ...overrides,
-  };
-}
-
-function tokens(seed: number, n: number, vocab: number): Int32Array {
-  const rng = new Rng(seed);
-  return Int32Array.from({ length: n }, () => rng.int(vocab));
-}
+const config = smallConfig;
 
 interface StepOutcome {
   loss: number;
@@ -87,17 +66,6 @@ async function trainStep(
   disposeState(finals);
   model.dispose();
   return outcome;
-}
-
-function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
-  assert.equal(actual.length, expected.length, what);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i] as number;
-    const e = expected[i] as number;
-    worst = Math.max(worst, Math.abs(a - e) / (1e-4 + Math.abs(e)));
-  }
-  assert.ok(worst < 1e-3, `${what}: worst relative difference ${worst}`);
 }
 
 const cases: {

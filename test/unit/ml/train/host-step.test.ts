@@ -12,45 +12,15 @@ import { Rng } from '../../../../src/ml/rng.js';
 import { hostGradients } from '../../../../src/ml/train/host-step.js';
 import { createOptimizer, type OptimizerName } from '../../../../src/ml/train/optimizers.js';
 import { trainStep } from '../../../../src/ml/train/step.js';
+import { assertClose, nativeSkip, smallConfig, tokens } from '../../../helpers/native-model.js';
 
-// Under CI, which must test the engine it ships, these run and fail instead of skipping.
-const skip =
-  loadNativeKernels() === null && process.env.CI !== 'true'
-    ? 'native/ is not built (npm run build:native)'
-    : false;
+const skip = nativeSkip;
 
 after(async () => {
   await initBackend('wasm');
 });
 
-function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return {
-    cell: 'lstm',
-    layers: 2,
-    hiddenSize: 24,
-    embeddingSize: 10,
-    dropout: 0,
-    tieWeights: false,
-    vocabSize: 13,
-    ...overrides,
-  };
-}
-
-function tokens(seed: number, n: number, vocab: number): Int32Array {
-  const rng = new Rng(seed);
-  return Int32Array.from({ length: n }, () => rng.int(vocab));
-}
-
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, tolerance = 1e-3): void {
-  assert.equal(actual.length, expected.length, what);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i] as number;
-    const e = expected[i] as number;
-    worst = Math.max(worst, Math.abs(a - e) / (1e-4 + Math.abs(e)));
-  }
-  assert.ok(worst < tolerance, `${what}: worst relative difference ${worst}`);
-}
+const config = smallConfig;
 
 /** A non-zero starting state, as sequential partitioning carries one across batches. */
 function startState(model: RnnLm, batch: number) {
