@@ -54,15 +54,25 @@ double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, c
   return total / (double)n;
 }
 
-void rows_dropout(size_t n, const float *x, float *mask, float *out, double rate, uint32_t seed) {
+/*
+ * Each entry's draw is a hash of (seed, index) (murmur3's finaliser), not the next state of a
+ * serial generator: the loop has no dependency from one entry to the next, so it vectorises.
+ * xorshift32's chain took 5.2 ms a step for the 1.2 M entries of the bench's 2x256 model.
+ */
+__attribute__((target_clones("avx512f", "avx2", "default"))) void rows_dropout(size_t n, const float *x,
+                                                                                float *mask, float *out,
+                                                                                double rate, uint32_t seed) {
   const float scale = (float)(1.0 / (1.0 - rate));
-  const double threshold = rate * 4294967296.0;
-  uint32_t s = seed != 0 ? seed : 0x9e3779b9u;
+  const double t = rate * 4294967296.0;
+  const uint32_t threshold = t >= 4294967295.0 ? UINT32_MAX : (uint32_t)t;
   for (size_t i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >> 17;
-    s ^= s << 5;
-    mask[i] = (double)s >= threshold ? scale : 0.0f;
+    uint32_t h = (uint32_t)i * 0x9e3779b9u + seed;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    mask[i] = h >= threshold ? scale : 0.0f;
     out[i] = x[i] * mask[i];
   }
 }

@@ -21,7 +21,7 @@ double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, c
 
 /*
  * Inverted dropout of n floats: mask[i] = 0 with probability `rate`, else 1 / (1 − rate), drawn
- * by xorshift32 from `seed` (a mask needs speed, not statistical depth); out = x · mask.
+ * from a hash of `seed` and i (a mask needs speed, not statistical depth); out = x · mask.
  */
 void rows_dropout(size_t n, const float *x, float *mask, float *out, double rate, uint32_t seed);
 

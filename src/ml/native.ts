@@ -90,7 +90,7 @@ export interface NativeKernels {
   ): void;
   /**
    * Inverted dropout: `mask` gets 0 with probability `rate`, else 1 / (1 − rate), drawn from
-   * `seed` (xorshift32); out = x · mask.
+   * `seed` (a hash of the seed and the index); out = x · mask.
    */
   dropout(x: Float32Array, mask: Float32Array, out: Float32Array, rate: number, seed: number): void;
   /** out = a · b, elementwise. */
