@@ -36,10 +36,6 @@ function throughMask(k: NativeKernels, d: Float32Array, mask: Float32Array | und
   return out;
 }
 
-function addInto(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i] = (dst[i] as number) + (src[i] as number);
-}
-
 /** Loss and gradients of one minibatch on the native engine (`model.kernels`); see the module comment. */
 export function hostGradients(
   model: RnnLm,
@@ -52,6 +48,13 @@ export function hostGradients(
   const names = model.variableNames();
   const index = new Map(names.map((name, i) => [name, i]));
   const at = (name: string) => index.get(name) as number;
+  /** Layer l's arrays out of `arrays` (the weights or their gradients), by name. */
+  const layerOf = (arrays: Float32Array[], l: number): HostLayer => ({
+    kernel: arrays[at(`layers.${l}.kernel`)] as Float32Array,
+    recurrent: arrays[at(`layers.${l}.recurrent`)] as Float32Array,
+    bias: arrays[at(`layers.${l}.bias`)] as Float32Array,
+    recurrentBias: cell === 'gru' ? (arrays[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
+  });
   const grads: Float32Array[] = weights.map((w) => new Float32Array(w.length));
   const n = steps * batch;
   const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
@@ -81,12 +84,6 @@ export function hostGradients(
           ? new Float32Array(batch * h)
           : EMPTY
         : (start.c.dataSync() as Float32Array);
-    const hw: HostLayer = {
-      kernel: weights[at(`layers.${l}.kernel`)] as Float32Array,
-      recurrent: weights[at(`layers.${l}.recurrent`)] as Float32Array,
-      bias: weights[at(`layers.${l}.bias`)] as Float32Array,
-      recurrentBias: cell === 'gru' ? (weights[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
-    };
     const dims = { steps, batch, input: l === 0 ? e : h, hidden: h };
     const run = trainSegment(
       k,
@@ -94,7 +91,7 @@ export function hostGradients(
       current,
       h0,
       c0,
-      hw,
+      layerOf(weights, l),
       dims,
       backwardScale,
       vars[at(`layers.${l}.recurrent`)] as object,
@@ -119,9 +116,8 @@ export function hostGradients(
 
   const dEmbedding = grads[at('embedding')] as Float32Array;
   if (tieWeights) {
-    const part = new Float32Array(v * h);
-    k.sgemm(true, false, v, h, n, dLogits, current, part);
-    addInto(dEmbedding, part);
+    // Still zeros here (the lookup's rows are scattered in last): sgemm writes it directly.
+    k.sgemm(true, false, v, h, n, dLogits, current, dEmbedding);
   } else {
     k.sgemm(true, false, h, v, n, current, dLogits, grads[at('output.kernel')] as Float32Array);
   }
@@ -135,12 +131,7 @@ export function hostGradients(
       dOut,
       new Float32Array(batch * h),
       cell === 'lstm' ? new Float32Array(batch * h) : EMPTY,
-      {
-        kernel: grads[at(`layers.${l}.kernel`)] as Float32Array,
-        recurrent: grads[at(`layers.${l}.recurrent`)] as Float32Array,
-        bias: grads[at(`layers.${l}.bias`)] as Float32Array,
-        recurrentBias: cell === 'gru' ? (grads[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
-      },
+      layerOf(grads, l),
     );
     dCurrent = dX;
   }
