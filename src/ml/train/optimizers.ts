@@ -48,7 +48,7 @@ const RMSPROP = { rho: 0.99, eps: 1e-8 };
  */
 class Slots {
   private readonly vars = new Map<string, tf.Variable>();
-  private readonly host = new Map<string, Float32Array>();
+  private readonly host = new Map<string, NamedArray>();
   private readonly restored = new Map<string, NamedArray>();
 
   get(key: string, like: tf.Tensor): tf.Variable {
@@ -64,15 +64,17 @@ class Slots {
     return v;
   }
 
-  getHost(key: string, size: number): Float32Array {
+  /** The host slot `key` of a weight shaped like `like`. */
+  getHost(key: string, like: HostWeight): Float32Array {
     let a = this.host.get(key);
     if (a === undefined) {
       const r = this.restored.get(key);
       this.restored.delete(key);
-      a = r === undefined ? new Float32Array(size) : Float32Array.from(r.data);
+      const data = r === undefined ? new Float32Array(like.data.length) : Float32Array.from(r.data);
+      a = { name: key, shape: [...like.shape], data };
       this.host.set(key, a);
     }
-    return a;
+    return a.data;
   }
 
   arrays(): NamedArray[] {
@@ -83,12 +85,8 @@ class Slots {
         shape: [...v.shape],
         data: v.dataSync() as Float32Array,
       })),
-      ...[...this.host].map(([name, a]) => ({ name, shape: this.shapeOf(name), data: a.slice() })),
+      ...[...this.host.values()].map((a) => ({ ...a, data: a.data.slice() })),
     ];
-  }
-
-  private shapeOf(key: string): number[] {
-    return (key.split(':')[1] ?? '').split('x').map(Number);
   }
 
   restore(state: NamedArray[]): void {
@@ -107,6 +105,30 @@ class Slots {
 function slotKey(v: { shape: readonly number[] }, i: number, kind: string): string {
   // Variable names carry a per-process suffix; the position in the list is stable.
   return `${kind}/${i}:${v.shape.join('x')}`;
+}
+
+/**
+ * One native update of every weight (`NativeKernels.update`, rule `kind`) into new arrays,
+ * with the moments in the host slots named `m` and `v` (none where the rule has no such moment).
+ */
+function updateHost(
+  k: NativeKernels,
+  slots: Slots,
+  kind: 0 | 1 | 2,
+  weights: HostWeight[],
+  grads: Float32Array[],
+  scale: number,
+  hyper: Float64Array,
+  m?: string,
+  v?: string,
+): Float32Array[] {
+  return weights.map((w, i) => {
+    const out = new Float32Array(w.data.length);
+    const slot = (name: string | undefined) =>
+      name === undefined ? null : slots.getHost(slotKey(w, i, name), w);
+    k.update(kind, w.data, grads[i] as Float32Array, slot(m), slot(v), out, scale, hyper);
+    return out;
+  });
 }
 
 export function createOptimizer(name: OptimizerName): Optimizer {
@@ -136,12 +158,7 @@ export function createOptimizer(name: OptimizerName): Optimizer {
         },
         applyHost(k, weights, grads, lr, scale) {
           t++;
-          const hyper = Float64Array.of(lr, 0, 0, 0, 0, 0);
-          return weights.map((w, i) => {
-            const out = new Float32Array(w.data.length);
-            k.update(0, w.data, grads[i] as Float32Array, null, null, out, scale, hyper);
-            return out;
-          });
+          return updateHost(k, slots, 0, weights, grads, scale, Float64Array.of(lr, 0, 0, 0, 0, 0));
         },
       };
     case 'adam':
@@ -168,14 +185,7 @@ export function createOptimizer(name: OptimizerName): Optimizer {
           t++;
           const { beta1, beta2, eps } = ADAM;
           const hyper = Float64Array.of(lr, beta1, beta2, eps, lr / (1 - beta1 ** t), 1 / (1 - beta2 ** t));
-          return weights.map((w, i) => {
-            const size = w.data.length;
-            const out = new Float32Array(size);
-            const m = slots.getHost(slotKey(w, i, 'm'), size);
-            const v = slots.getHost(slotKey(w, i, 'v'), size);
-            k.update(1, w.data, grads[i] as Float32Array, m, v, out, scale, hyper);
-            return out;
-          });
+          return updateHost(k, slots, 1, weights, grads, scale, hyper, 'm', 'v');
         },
       };
     case 'rmsprop':
@@ -196,14 +206,17 @@ export function createOptimizer(name: OptimizerName): Optimizer {
         applyHost(k, weights, grads, lr, scale) {
           t++;
           const { rho, eps } = RMSPROP;
-          const hyper = Float64Array.of(lr, rho, eps, 0, 0, 0);
-          return weights.map((w, i) => {
-            const size = w.data.length;
-            const out = new Float32Array(size);
-            const v = slots.getHost(slotKey(w, i, 'sq'), size);
-            k.update(2, w.data, grads[i] as Float32Array, null, v, out, scale, hyper);
-            return out;
-          });
+          return updateHost(
+            k,
+            slots,
+            2,
+            weights,
+            grads,
+            scale,
+            Float64Array.of(lr, rho, eps, 0, 0, 0),
+            undefined,
+            'sq',
+          );
         },
       };
   }
