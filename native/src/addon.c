@@ -396,31 +396,38 @@ static bool row_args(napi_env env, napi_value *argv, float **dense, int32_t **id
          get_floats(env, argv[2], "table", table_len, false, table);
 }
 
-/* gatherRows(out, ids, table, dim): out[r] = table[ids[r]]. */
-static napi_value gather_rows_js(napi_env env, napi_callback_info info) {
-  size_t argc = 4, n, rows;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *out, *table;
-  int32_t *ids;
-  int dim;
-  if (argc != 4 || !row_args(env, argv, &out, &ids, &n, &table, &rows, &dim)) return NULL;
-  if (!rows_gather(n, (size_t)dim, rows, table, ids, out))
-    napi_throw_range_error(env, "RNNLM_NATIVE", "gatherRows: an id is outside the table");
-  return NULL;
+/* A row operation between a dense [n, dim] array and a table [rows, dim] at n ids. */
+typedef struct {
+  const char *name;
+  int (*run)(size_t n, size_t dim, size_t rows, float *dense, const int32_t *ids, float *table);
+} row_op;
+
+static int gather(size_t n, size_t dim, size_t rows, float *out, const int32_t *ids, float *table) {
+  return rows_gather(n, dim, rows, table, ids, out);
 }
 
-/* scatterAddRows(src, ids, table, dim): table[ids[r]] += src[r]. */
-static napi_value scatter_add_rows_js(napi_env env, napi_callback_info info) {
+static int scatter_add(size_t n, size_t dim, size_t rows, float *src, const int32_t *ids, float *table) {
+  return rows_scatter_add(n, dim, rows, src, ids, table);
+}
+
+/* gatherRows(out, ids, table, dim): out[r] = table[ids[r]]; scatterAddRows(src, ids, table, dim): table[ids[r]] += src[r]. */
+static const row_op ROW_OPS[] = {{"gatherRows", gather}, {"scatterAddRows", scatter_add}};
+
+static napi_value row_op_js(napi_env env, napi_callback_info info) {
   size_t argc = 4, n, rows;
   napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  float *src, *table;
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, &data));
+  const row_op *op = data;
+  float *dense, *table;
   int32_t *ids;
   int dim;
-  if (argc != 4 || !row_args(env, argv, &src, &ids, &n, &table, &rows, &dim)) return NULL;
-  if (!rows_scatter_add(n, (size_t)dim, rows, src, ids, table))
-    napi_throw_range_error(env, "RNNLM_NATIVE", "scatterAddRows: an id is outside the table");
+  if (argc != 4 || !row_args(env, argv, &dense, &ids, &n, &table, &rows, &dim)) return NULL;
+  if (!op->run(n, (size_t)dim, rows, dense, ids, table)) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s: an id is outside the table", op->name);
+    napi_throw_range_error(env, "RNNLM_NATIVE", msg);
+  }
   return NULL;
 }
 
@@ -542,10 +549,9 @@ static napi_value init(napi_env env, napi_value exports) {
   props[n++] = (napi_property_descriptor){"update", NULL, update_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] =
       (napi_property_descriptor){"sumSquares", NULL, sum_squares_js, NULL, NULL, NULL, napi_enumerable, NULL};
-  props[n++] =
-      (napi_property_descriptor){"gatherRows", NULL, gather_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
-  props[n++] = (napi_property_descriptor){
-      "scatterAddRows", NULL, scatter_add_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  for (size_t i = 0; i < COUNT(ROW_OPS); i++)
+    props[n++] = (napi_property_descriptor){
+        ROW_OPS[i].name, NULL, row_op_js, NULL, NULL, NULL, napi_enumerable, (void *)&ROW_OPS[i]};
   props[n++] =
       (napi_property_descriptor){"softmaxXent", NULL, softmax_xent_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"dropout", NULL, dropout_js, NULL, NULL, NULL, napi_enumerable, NULL};
