@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 
 import type { ModelConfig } from '../../src/ml/config.js';
-import { loadNativeKernels } from '../../src/ml/native.js';
+import { loadNativeKernels, type NativeKernels } from '../../src/ml/native.js';
 import { Rng } from '../../src/ml/rng.js';
 
 /**
@@ -49,4 +49,11 @@ export function assertClose(
     worst = Math.max(worst, Math.abs(a - e) / (1e-4 + Math.abs(e)));
   }
   assert.ok(worst < tolerance, `${what}: worst relative difference ${worst}`);
+}
+
+/** The native kernels, which a test that did not skip needs: fails when they are not there. */
+export function kernels(): NativeKernels {
+  const k = loadNativeKernels();
+  assert.ok(k !== null, 'the native kernels are not built');
+  return k;
 }

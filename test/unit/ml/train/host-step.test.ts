@@ -7,12 +7,11 @@ import { initBackend, type BackendPreference } from '../../../../src/ml/backend.
 import type { ModelConfig } from '../../../../src/ml/config.js';
 import { disposeState, RnnLm } from '../../../../src/ml/model/lm.js';
 import { host } from '../../../../src/ml/model/onednn.js';
-import { loadNativeKernels } from '../../../../src/ml/native.js';
 import { Rng } from '../../../../src/ml/rng.js';
 import { hostGradients } from '../../../../src/ml/train/host-step.js';
 import { createOptimizer, type OptimizerName } from '../../../../src/ml/train/optimizers.js';
 import { trainStep } from '../../../../src/ml/train/step.js';
-import { assertClose, nativeSkip, smallConfig, tokens } from '../../../helpers/native-model.js';
+import { assertClose, kernels, nativeSkip, smallConfig, tokens } from '../../../helpers/native-model.js';
 
 const skip = nativeSkip;
 
@@ -223,8 +222,7 @@ test(
   { skip },
   async () => {
     await initBackend('wasm', 'on');
-    const k = loadNativeKernels();
-    assert.ok(k !== null);
+    const k = kernels();
     const first = createOptimizer('adam');
     const w = () => [{ data: Float32Array.from([1, -2, 3]), shape: [3] }];
     const g = [Float32Array.from([0.5, 0.25, -1])];
@@ -247,8 +245,7 @@ test(
   'native dropout keeps about 1 - rate of its entries, scaled by 1 / (1 - rate), the same for the same seed',
   { skip },
   () => {
-    const k = loadNativeKernels();
-    assert.ok(k !== null);
+    const k = kernels();
     const drop = (n: number, seed: number) => {
       const x = Float32Array.from({ length: n }, (_, i) => i + 1);
       const mask = new Float32Array(n);
@@ -302,8 +299,7 @@ test('host training steps with dropout lower the loss and leave no tensors behin
 });
 
 test('the native update refuses moments of another length instead of writing past them', { skip }, () => {
-  const k = loadNativeKernels();
-  assert.ok(k !== null);
+  const k = kernels();
   const a = (n: number) => new Float32Array(n);
   const hyper = Float64Array.of(0.1, 0.9, 0.999, 1e-8, 1, 1);
   assert.throws(() => k.update(1, a(8), a(8), a(7), a(8), a(8), 1, hyper), /m has 7 elements, expected 8/);
@@ -315,8 +311,7 @@ test(
   'the native row operations refuse ids outside their table instead of reading or writing past it',
   { skip },
   () => {
-    const k = loadNativeKernels();
-    assert.ok(k !== null);
+    const k = kernels();
     const table = Float32Array.from({ length: 12 }, (_, i) => i);
     const out = new Float32Array(6);
     k.gatherRows(out, Int32Array.of(2, 0), table, 3);
