@@ -148,16 +148,18 @@ test('start a job from the form, watch it train and succeed, then generate and s
   assert.equal(await form.locator('.field.invalid').count(), 1);
   await screenshot(page, 'form-error');
 
-  // A tiny job (as the integration tests train) that runs long enough to draw its curve.
+  // A tiny job (as the integration tests train) that runs long enough to draw its curve: on
+  // the native step 300 steps ended before the page's first look, and evaluations far apart
+  // keep early stopping from ending it sooner.
   const tiny: Record<string, string> = {
     'model.layers': '1',
     'model.hiddenSize': '16',
     'model.embeddingSize': '8',
     'training.seqLength': '8',
     'training.batchSize': '4',
-    'training.epochs': '3',
-    'training.maxSteps': '300',
-    'training.evalEvery': '25',
+    'training.epochs': '30',
+    'training.maxSteps': '3000',
+    'training.evalEvery': '500',
     'training.seed': '7',
   };
   for (const [name, v] of Object.entries(tiny)) await page.fill(`[name="${name}"]`, v);
