@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 
 import { initBackend } from '../../src/ml/backend.js';
-import { trainFromText } from '../../src/ml/pipeline.js';
+import { trainFromText } from '../../src/ml/training.js';
 import { newModelId } from '../../src/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';
 import { build } from '../helpers/app.js';
