@@ -113,6 +113,45 @@ function configCard(job: Job): HTMLElement {
   );
 }
 
+/** The checkpoints table and the event log, stacked. */
+function historyCards(): {
+  element: HTMLElement;
+  addCheckpoint: (step: number, epoch: number) => void;
+  logLine: (text: string, kind?: string) => void;
+} {
+  const checkpoints = h('tbody');
+  const noCheckpoints = h('tr', {}, h('td', { class: 'empty', attrs: { colspan: '2' }, text: 'None yet.' }));
+  checkpoints.append(noCheckpoints);
+  const log = h('ol', { class: 'log' });
+  const element = h(
+    'div',
+    { class: 'stack' },
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', { text: 'Checkpoints' }),
+      h(
+        'table',
+        { class: 'table compact', attrs: { id: 'checkpoints' } },
+        h('thead', {}, h('tr', {}, h('th', { text: 'Step' }), h('th', { text: 'Epoch' }))),
+        checkpoints,
+      ),
+    ),
+    h('section', { class: 'card' }, h('h2', { text: 'Events' }), log),
+  );
+  return {
+    element,
+    addCheckpoint: (step, epoch) => {
+      noCheckpoints.remove();
+      checkpoints.append(h('tr', {}, h('td', { text: String(step) }), h('td', { text: String(epoch + 1) })));
+    },
+    logLine: (text, kind = '') => {
+      log.append(h('li', { class: kind, text: `${new Date().toLocaleTimeString('en-GB')}  ${text}` }));
+      log.scrollTop = log.scrollHeight;
+    },
+  };
+}
+
 export interface JobPage {
   /** The training curves, by metric. */
   charts: Record<'trainLoss' | 'valLoss' | 'valPerplexity' | 'tokensPerSecond', LineChart>;
@@ -144,10 +183,7 @@ export function jobPage(root: HTMLElement, job: Job, signal: AbortSignal): JobPa
     tokensPerSecond: new LineChart('tokensPerSecond', 'Tokens / s', '#d97706'),
   };
   signal.addEventListener('abort', () => Object.values(charts).forEach((c) => c.destroy()), { once: true });
-  const checkpoints = h('tbody');
-  const noCheckpoints = h('tr', {}, h('td', { class: 'empty', attrs: { colspan: '2' }, text: 'None yet.' }));
-  checkpoints.append(noCheckpoints);
-  const log = h('ol', { class: 'log' });
+  const history = historyCards();
   replaceChildren(
     root,
     pageHead({
@@ -159,27 +195,7 @@ export function jobPage(root: HTMLElement, job: Job, signal: AbortSignal): JobPa
     notice,
     progress.element,
     h('div', { class: 'chart-grid' }, ...Object.values(charts).map((c) => c.element)),
-    h(
-      'div',
-      { class: 'columns' },
-      configCard(job),
-      h(
-        'div',
-        { class: 'stack' },
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', { text: 'Checkpoints' }),
-          h(
-            'table',
-            { class: 'table compact', attrs: { id: 'checkpoints' } },
-            h('thead', {}, h('tr', {}, h('th', { text: 'Step' }), h('th', { text: 'Epoch' }))),
-            checkpoints,
-          ),
-        ),
-        h('section', { class: 'card' }, h('h2', { text: 'Events' }), log),
-      ),
-    ),
+    h('div', { class: 'columns' }, configCard(job), history.element),
   );
   const page: JobPage = {
     charts,
@@ -196,14 +212,8 @@ export function jobPage(root: HTMLElement, job: Job, signal: AbortSignal): JobPa
       Object.assign(notice.dataset, data);
       replaceChildren(notice, banner(text));
     },
-    addCheckpoint(step, epoch) {
-      noCheckpoints.remove();
-      checkpoints.append(h('tr', {}, h('td', { text: String(step) }), h('td', { text: String(epoch + 1) })));
-    },
-    logLine(text, kind = '') {
-      log.append(h('li', { class: kind, text: `${new Date().toLocaleTimeString('en-GB')}  ${text}` }));
-      log.scrollTop = log.scrollHeight;
-    },
+    addCheckpoint: history.addCheckpoint,
+    logLine: history.logLine,
   };
   return page;
 }
