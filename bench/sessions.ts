@@ -17,7 +17,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { newModelId } from '../src/ids.js';
 import { initBackend } from '../src/ml/backend.js';
-import { trainFromText } from '../src/ml/pipeline.js';
+import { trainFromText } from '../src/ml/training.js';
 import { writeModelDir } from '../src/storage/artifacts.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

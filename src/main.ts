@@ -11,7 +11,7 @@ import { createLogger, type Logger } from './logger.js';
 import { initBackend, type BackendInfo } from './ml/backend.js';
 import { nativeStatus } from './ml/native.js';
 import { InferenceService } from './inference/service.js';
-import { RNNLM_VERSION } from './ml/pipeline.js';
+import { RNNLM_VERSION } from './version.js';
 import {
   createProducerConnection,
   closeConnection,

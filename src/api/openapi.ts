@@ -14,6 +14,7 @@ import { createJsonSchemaTransform, createJsonSchemaTransformObject } from 'fast
 import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 
+import { RNNLM_VERSION } from '../version.js';
 import { errorResponses, text, type HeaderDoc } from './schemas/common.js';
 
 declare module 'fastify' {
@@ -53,7 +54,7 @@ const OPENAPI: NonNullable<FastifyDynamicSwaggerOptions['openapi']> = {
   openapi: '3.1.0',
   info: {
     title: 'rnnlm',
-    version: '0.1.0',
+    version: RNNLM_VERSION,
     summary: 'Train recurrent language models on your own text and serve them.',
     description: DESCRIPTION,
     license: { name: 'MIT', identifier: 'MIT' },

@@ -8,7 +8,7 @@ import type { BackendInfo } from '../ml/backend.js';
 import type { ScoreOptions, ScoreResult } from '../ml/eval/score.js';
 import type { GenerateOptions, GenerateResult, OnText } from '../ml/generate/generate.js';
 import type { StateOptions, StateResult } from '../ml/state.js';
-import type { ModelMeta } from '../ml/pipeline.js';
+import type { ModelMeta } from '../ml/artifacts.js';
 import type { FileContent } from '../storage/fs-atomic.js';
 
 /** A published model as the API lists it. */

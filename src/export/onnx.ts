@@ -9,7 +9,7 @@
  * vocab], then `h<l>_out` (and `c<l>_out`) per layer.
  */
 import { CELLS } from '../ml/model/cells/index.js';
-import { RNNLM_VERSION } from '../ml/pipeline.js';
+import { RNNLM_VERSION } from '../version.js';
 import { columns, exportMetadata, transpose, weight, type ExportSource } from './source.js';
 import { float32Bytes, Message } from './protobuf.js';
 import type { OnnxExportMetadata } from './types.js';

@@ -7,7 +7,7 @@ import { modelSpecSchema, type ModelConfig } from '../ml/config.js';
 import { RnnLm, type NamedArray } from '../ml/model/lm.js';
 import { tokenizerFromJSON, type TokenizerJSON } from '../ml/tokenizers/index.js';
 import { readModelDir, type ModelArtifacts } from '../storage/artifacts.js';
-import { RNNLM_VERSION } from '../ml/pipeline.js';
+import { RNNLM_VERSION } from '../version.js';
 import type { ExportMetadata, ExportTokenizer } from './types.js';
 
 export type { ExportTokenizer } from './types.js';

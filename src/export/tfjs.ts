@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { LSTM } from '../ml/model/cells/lstm.js';
-import { RNNLM_VERSION } from '../ml/pipeline.js';
+import { RNNLM_VERSION } from '../version.js';
 import { columns, concatColumns, exportMetadata, transpose, weight, type ExportSource } from './source.js';
 import type { TfjsExportMetadata } from './types.js';
 

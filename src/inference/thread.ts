@@ -11,7 +11,7 @@ import { errors } from '../errors.js';
 import { initBackend } from '../ml/backend.js';
 import { forwardOf } from '../ml/model/engine.js';
 import type { RnnLm } from '../ml/model/lm.js';
-import { modelFromArtifacts } from '../ml/pipeline.js';
+import { modelFromArtifacts } from '../ml/load-model.js';
 import { ModelDirs } from '../storage/model-dirs.js';
 import {
   toWire,

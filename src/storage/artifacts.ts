@@ -5,10 +5,10 @@
  * the sha256 of the other three so a damaged model is refused instead of served. tfjs'
  * `model.save('file://')` needs tfjs-node, so the files are written here from plain arrays.
  */
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 import { errors } from '../errors.js';
+import { RNNLM_VERSION } from '../version.js';
 import type { TokenizerJSON } from '../ml/tokenizers/types.js';
 import { isRecord, packArrays, parseArraySpecs, sha256Hex, writeDirAtomic } from './fs-atomic.js';
 import { readIndex, VerifiedDir, type VerifiedDirFormat } from './verified-dir.js';
@@ -44,13 +44,6 @@ const MODEL_DIR: VerifiedDirFormat = {
   notFound: (root) => errors.modelNotFound(root),
 };
 
-async function packageVersion(): Promise<string> {
-  // src/storage and dist/storage are both two levels below the package root.
-  const pkg: unknown = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
-  if (!isRecord(pkg) || typeof pkg.version !== 'string') throw new Error('package.json has no version');
-  return pkg.version;
-}
-
 /**
  * Writes the model directory atomically: readers see either no directory (or the previous
  * one) or a complete model. An existing `dir` is refused with RNNLM_INVALID_CONFIG unless
@@ -66,7 +59,7 @@ export async function writeModelDir(
   const { specs, chunks } = packArrays(artifacts.weights, 'weights');
   const modelJson = JSON.stringify({
     format: MODEL_FORMAT,
-    generatedBy: `rnnlm ${await packageVersion()}`,
+    generatedBy: `rnnlm ${RNNLM_VERSION}`,
     convertedBy: null,
     modelTopology: artifacts.modelConfig,
     weightsManifest: [

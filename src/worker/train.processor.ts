@@ -12,7 +12,7 @@ import type { SandboxedJob } from 'bullmq';
 
 import { errors } from '../errors.js';
 import { isJobId, modelIdOfJob } from '../ids.js';
-import { trainFromText } from '../ml/pipeline.js';
+import { trainFromText } from '../ml/training.js';
 import { shortfallNote } from '../ml/train/shortfall.js';
 import { trainingJobDataSchema, type TrainingJobData } from '../queue/contracts.js';
 import { withServiceCaps } from '../queue/limits.js';

@@ -19,7 +19,7 @@ import { OPENAPI_PATH } from '../../src/api/routes/docs.js';
 import { dataDirs, loadConfig, type Config } from '../../src/config.js';
 import { initBackend } from '../../src/ml/backend.js';
 import type { RunConfigInput } from '../../src/ml/config.js';
-import { trainFromText } from '../../src/ml/pipeline.js';
+import { trainFromText } from '../../src/ml/training.js';
 import { RedisJobService } from '../../src/queue/job-service.js';
 import { newModelId } from '../../src/ids.js';
 import { writeModelDir } from '../../src/storage/artifacts.js';

@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 
 import * as tf from '@tensorflow/tfjs';
 
-import type { ModelConfig } from '../../src/ml/config.js';
+import { runConfigSchema, type ModelConfig } from '../../src/ml/config.js';
 import type { CellType } from '../../src/ml/model/layout.js';
 import { RnnLm } from '../../src/ml/model/lm.js';
 import { Rng } from '../../src/ml/rng.js';
@@ -22,14 +22,25 @@ export interface ModelDirFixture {
 
 /**
  * A model directory written by the store's own code path (what a finished job publishes),
- * with fresh random weights: exports read it exactly as they read a trained model's.
+ * with fresh random weights: exports read it exactly as they read a trained model's, and with
+ * `dir` (a path in a models directory) the API lists and serves it as a published model.
  */
 export async function writeTestModelDir(
   t: TestContext,
-  options: { cell: CellType; tokenizer?: TokenizerType; layers?: number; tieWeights?: boolean },
+  options: {
+    cell: CellType;
+    tokenizer?: TokenizerType;
+    layers?: number;
+    tieWeights?: boolean;
+    dir?: string;
+  },
 ): Promise<ModelDirFixture> {
-  const root = await mkdtemp(join(tmpdir(), 'rnnlm-export-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
+  let dir = options.dir;
+  if (dir === undefined) {
+    const root = await mkdtemp(join(tmpdir(), 'rnnlm-export-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    dir = join(root, 'mdl_test');
+  }
   const text = SHAKESPEARE.slice(0, 4000);
   const tokenizer = trainTokenizer(text, { type: options.tokenizer ?? 'char', vocabSize: 300 });
   const hidden = 12;
@@ -51,12 +62,22 @@ export async function writeTestModelDir(
   }));
   const model = RnnLm.fromWeights(config, weights);
   t.after(() => model.dispose());
-  const dir = join(root, 'mdl_test');
+  const { vocabSize, ...spec } = config;
+  const noMetrics = { trainLoss: null, valLoss: null, valPerplexity: null, valBitsPerChar: null };
   await writeModelDir(dir, {
     modelConfig: { ...config },
     weights,
     tokenizer: tokenizer.toJSON(),
-    meta: { createdAt: new Date(0).toISOString() },
+    // What a listing reads of a published model's meta.json.
+    meta: {
+      name: `random-${options.cell}-${tokenizer.type}`,
+      createdAt: new Date(0).toISOString(),
+      backend: { name: 'none' },
+      config: runConfigSchema.parse({ model: spec, tokenizer: { type: tokenizer.type } }),
+      tokenizer: { type: tokenizer.type, vocabSize },
+      parameters: RnnLm.parameterCount(config),
+      metrics: { final: noMetrics, best: noMetrics },
+    },
   });
   return { dir, model, tokenizer, config };
 }

@@ -89,6 +89,27 @@ test('the worker imports nothing of the API side: neither src/api nor the job se
   assert.deepEqual(found, [], 'shared job code belongs in src/queue modules both sides import');
 });
 
+/** Files reached at run time from the files under `from`, themselves excluded. */
+function reachedFrom(from: readonly string[]): Set<string> {
+  const starts = files.filter((f) => from.some((dir) => f.startsWith(`src/${dir}/`)));
+  const seen = new Set<string>();
+  const todo = [...starts];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const e of runtime) if (e.from === file) todo.push(e.to);
+  }
+  for (const file of starts) seen.delete(file);
+  return seen;
+}
+
+test('inference and export load models and read the version without loading the training code', () => {
+  const reached = reachedFrom(['inference', 'export']);
+  assert.ok(reached.has('src/ml/load-model.ts') && reached.has('src/version.ts'));
+  const training = [...reached].filter((f) => f === 'src/ml/training.ts' || f.startsWith('src/ml/train/'));
+  assert.deepEqual(training, []);
+});
+
 test('inference does not reach into the queue, the worker or the API', () => {
   assert.deepEqual(crossings('inference', ['queue', 'worker', 'api']), []);
 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { loadConfig } from '../../config.js';
 import { isRnnlmError } from '../../errors.js';
 import { generate } from '../../ml/generate/generate.js';
-import { modelFromArtifacts } from '../../ml/pipeline.js';
+import { modelFromArtifacts } from '../../ml/load-model.js';
 import { readModelDir } from '../../storage/artifacts.js';
 import type { GenerateArgs } from '../args.js';
 import { startBackend, withInterrupt, writeJson, type CliIo } from '../io.js';

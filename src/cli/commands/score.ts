@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config.js';
 import { score } from '../../ml/eval/score.js';
-import { modelFromArtifacts } from '../../ml/pipeline.js';
+import { modelFromArtifacts } from '../../ml/load-model.js';
 import { readModelDir } from '../../storage/artifacts.js';
 import type { ScoreArgs } from '../args.js';
 import { finiteOrNull, readTextFile, startBackend, writeJson, type CliIo } from '../io.js';

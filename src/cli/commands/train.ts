@@ -5,7 +5,7 @@ import { isRnnlmError } from '../../errors.js';
 import { baseModelFromArtifacts, fineTuneConfig, type BaseModel } from '../../ml/fine-tune.js';
 import { fitRunConfig } from '../../ml/fit.js';
 import { shortfallNote } from '../../ml/train/shortfall.js';
-import { trainFromText, type TrainerCheckpoint } from '../../ml/pipeline.js';
+import { trainFromText, type TrainerCheckpoint } from '../../ml/training.js';
 import type { TrainerState } from '../../ml/train/trainer.js';
 import { readModelDir, writeModelDir } from '../../storage/artifacts.js';
 import { readCheckpoint, removeCheckpoint, writeCheckpoint } from '../../storage/checkpoints.js';

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 
 import type { TfjsExportMetadata } from '../../../src/export/index.js';
-import { modelFromArtifacts } from '../../../src/ml/pipeline.js';
+import { modelFromArtifacts } from '../../../src/ml/load-model.js';
 import { readModelDir } from '../../../src/storage/artifacts.js';
 import { assertMatchesOpenApi, useSharedTinyModel } from '../../helpers/app.js';
 import { maxAbsDiff, referenceRun } from '../../helpers/model-dir.js';

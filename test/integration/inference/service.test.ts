@@ -11,7 +11,7 @@ import { before, after, test } from 'node:test';
 import { loadConfig } from '../../../src/config.js';
 import { loadNativeKernels } from '../../../src/ml/native.js';
 import { isRnnlmError } from '../../../src/errors.js';
-import { trainFromText } from '../../../src/ml/pipeline.js';
+import { trainFromText } from '../../../src/ml/training.js';
 import { writeModelDir } from '../../../src/storage/artifacts.js';
 import { InferenceService } from '../../../src/inference/service.js';
 import { SHAKESPEARE, testBackend, tinyConfig } from '../../helpers/ml.js';

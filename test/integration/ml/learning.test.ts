@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { trainFromText } from '../../../src/ml/pipeline.js';
+import { trainFromText } from '../../../src/ml/training.js';
 import { SHAKESPEARE, testBackend } from '../../helpers/ml.js';
 
 /** Entropy in bits of the character distribution: what a model that ignores context scores. */

@@ -14,7 +14,9 @@ import {
   readExportSource,
   TFJS_WEIGHTS_FILE,
 } from '../../../src/export/index.js';
-import type { TfjsExportMetadata } from '../../../src/export/index.js';
+import type { TfjsExport, TfjsExportMetadata } from '../../../src/export/index.js';
+import { LayersForward } from '../../../src/export/layers-forward.js';
+import { zeroHostState } from '../../../src/ml/model/forward.js';
 import { initBackend } from '../../../src/ml/backend.js';
 import type { CellType } from '../../../src/ml/model/layout.js';
 import type { TokenizerType } from '../../../src/ml/tokenizers/index.js';
@@ -26,31 +28,39 @@ before(async () => {
 
 const TOLERANCE = 1e-4;
 
-/** Runs an exported model over `ids` from `initial`: in one call when it takes sequences, else token by token. */
+/**
+ * Runs an exported model over `ids` from `initial` (export order) through the dashboard's
+ * adapter, {@link LayersForward}: logits of every position and the final states.
+ */
 function runExport(
   model: tf.LayersModel,
   meta: TfjsExportMetadata,
   ids: number[],
   initial: Float32Array[],
 ): { logits: Float32Array; state: Float32Array[] } {
-  const h = meta.hiddenSize;
-  return tf.tidy(() => {
-    let state = initial.map((s) => tf.tensor2d(s, [1, h]));
-    const chunks = meta.tokensPerCall === null ? [ids] : ids.map((id) => [id]);
-    const logits: Float32Array[] = [];
-    for (const chunk of chunks) {
-      const [out, ...next] = model.predict([
-        tf.tensor2d([chunk], [1, chunk.length], 'int32'),
-        ...state,
-      ]) as tf.Tensor[];
-      logits.push((out as tf.Tensor).dataSync() as Float32Array);
-      state = next as tf.Tensor2D[];
-    }
-    return {
-      logits: Float32Array.from(logits.flatMap((l) => [...l])),
-      state: state.map((s) => s.dataSync() as Float32Array),
-    };
-  });
+  const lstm = meta.cell === 'lstm';
+  const state = initial.map((s) => s.slice());
+  const h = state.filter((_, i) => !lstm || i % 2 === 0);
+  const c = lstm ? state.filter((_, i) => i % 2 === 1) : h.map(() => new Float32Array(0));
+  const logits = new LayersForward(model, meta).run(Int32Array.from(ids), ids.length, 1, h, c, false);
+  return { logits, state };
+}
+
+/** The export loaded by tfjs from memory, with its metadata; disposed after `t`. */
+async function loadFromMemory(
+  t: TestContext,
+  exported: TfjsExport,
+): Promise<{ model: tf.LayersModel; meta: TfjsExportMetadata }> {
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: exported.modelJson.modelTopology,
+      weightSpecs: exported.modelJson.weightsManifest[0].weights as tf.io.WeightsManifestEntry[],
+      weightData: exported.weightData.slice().buffer,
+      userDefinedMetadata: exported.modelJson.userDefinedMetadata as Record<string, unknown>,
+    }),
+  );
+  t.after(() => model.dispose());
+  return { model, meta: (model.getUserDefinedMetadata() as { rnnlm: TfjsExportMetadata }).rnnlm };
 }
 
 async function serve(t: TestContext, dir: string): Promise<string> {
@@ -83,16 +93,7 @@ for (const c of cases) {
     const exported = await exportTfjs(source);
     assert.equal(tf.memory().numTensors, before, 'the export leaves no tensor behind');
 
-    const model = await tf.loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: exported.modelJson.modelTopology,
-        weightSpecs: exported.modelJson.weightsManifest[0].weights as tf.io.WeightsManifestEntry[],
-        weightData: exported.weightData.slice().buffer,
-        userDefinedMetadata: exported.modelJson.userDefinedMetadata as Record<string, unknown>,
-      }),
-    );
-    t.after(() => model.dispose());
-    const meta = (model.getUserDefinedMetadata() as { rnnlm: TfjsExportMetadata }).rnnlm;
+    const { model, meta } = await loadFromMemory(t, exported);
     assert.deepEqual(meta.tokenizer.json, fixture.tokenizer.toJSON());
     assert.equal(meta.tokensPerCall, c.cell === 'gru' ? 1 : null);
 
@@ -109,6 +110,34 @@ for (const c of cases) {
     );
   });
 }
+
+test('the export as a Forward runs rows batched, time-major, as each row alone (last logits only, states carried)', async (t) => {
+  for (const cell of ['lstm', 'gru'] as const) {
+    const fixture = await writeTestModelDir(t, { cell, layers: 2 });
+    const exported = await exportTfjs(await readExportSource(fixture.dir, 'mdl_test'));
+    const { model, meta } = await loadFromMemory(t, exported);
+    const forward = new LayersForward(model, meta);
+    const rows = [fixture.tokenizer.encode('Thou art'), fixture.tokenizer.encode('My lord,')].map((r) =>
+      r.slice(0, 4),
+    );
+    const steps = 4;
+    const { h, c } = zeroHostState(fixture.config, 2);
+    const ids = Int32Array.from({ length: steps * 2 }, (_, i) => rows[i % 2]?.[Math.floor(i / 2)] ?? 0);
+    const before = tf.memory().numTensors;
+    const batched = forward.run(ids, steps, 2, h, c, true);
+    assert.equal(tf.memory().numTensors, before, `${cell}: run leaves no tensor behind`);
+    const v = meta.vocabSize;
+    const n = meta.hiddenSize;
+    rows.forEach((row, b) => {
+      const alone = zeroHostState(fixture.config, 1);
+      const logits = forward.run(Int32Array.from(row), steps, 1, alone.h, alone.c, true);
+      assert.ok(maxAbsDiff(batched.subarray(b * v, (b + 1) * v), logits) < TOLERANCE, `${cell} row ${b}`);
+      alone.h.forEach((s, l) =>
+        assert.ok(maxAbsDiff(h[l]?.subarray(b * n, (b + 1) * n) ?? [], s) < TOLERANCE, `${cell} h${l}`),
+      );
+    });
+  }
+});
 
 test('the exported directory loads with tf.loadLayersModel over HTTP and steps token by token', async (t) => {
   const fixture = await writeTestModelDir(t, { cell: 'lstm', tokenizer: 'char' });

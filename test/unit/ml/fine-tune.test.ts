@@ -4,7 +4,7 @@ import { before, test } from 'node:test';
 import type { BackendInfo } from '../../../src/ml/backend.js';
 import { runConfigSchema } from '../../../src/ml/config.js';
 import { fineTuneConfig, type BaseModel } from '../../../src/ml/fine-tune.js';
-import { trainFromText } from '../../../src/ml/pipeline.js';
+import { trainFromText } from '../../../src/ml/training.js';
 import { SHAKESPEARE, testBackend } from '../../helpers/ml.js';
 
 let backend: BackendInfo;

@@ -1,6 +1,7 @@
 import { getJson } from '../api.js';
 import { ago, badge, banner, h, num, progressBar, replaceChildren } from '../dom.js';
 import type { Job, View } from '../types.js';
+import { pageHead } from './page-head.js';
 
 const POLL_MS = 1500;
 
@@ -67,16 +68,10 @@ export const jobsView: View = (root, signal) => {
   );
   replaceChildren(
     root,
-    h(
-      'div',
-      { class: 'page-head' },
-      h(
-        'div',
-        {},
-        h('h1', { text: 'Training jobs' }),
-        h('p', { class: 'muted', text: 'Live status of every job, newest first.' }),
-      ),
-    ),
+    pageHead({
+      title: 'Training jobs',
+      subtitle: 'Live status of every job, newest first.',
+    }),
     status,
     h('section', { class: 'card flush' }, table),
   );

@@ -1,26 +1,15 @@
-import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
+import { clearErrors, collect, field, showError } from '../forms.js';
 import { h, replaceChildren } from '../dom.js';
 import type { LocalBackend, LocalModel } from '../local-model.js';
 import { generateSchema } from '../schema.js';
 import type { Model } from '../types.js';
+import { samplingForm } from './sampling-form.js';
 
 /**
  * "Run in this browser": the model's TensorFlow.js export, fetched once from the API, generates
  * here with the same sampling controls as the server's playground; nothing is sent back.
  */
 export function localRun(model: Model): HTMLElement {
-  const g = (path: string, label: string, placeholder?: string) =>
-    schemaField(generateSchema, { path, label, ...(placeholder === undefined ? {} : { placeholder }) });
-  const prompt = h('textarea', {
-    class: 'mono',
-    attrs: {
-      name: 'prompt',
-      rows: '3',
-      spellcheck: 'false',
-      placeholder: 'Start the text here (may be empty)…',
-    },
-  });
-  prompt.dataset.kind = 'string';
   const backend = h(
     'select',
     { attrs: { name: 'backend' } },
@@ -31,41 +20,19 @@ export function localRun(model: Model): HTMLElement {
     attrs: { id: 'local-generated', 'aria-live': 'polite' },
   });
   const info = h('div', { class: 'muted small', attrs: { id: 'local-info' } });
-  const run = h('button', {
-    class: 'button primary',
-    text: 'Run in this browser',
-    attrs: { type: 'submit' },
+  const sampling = samplingForm({
+    id: 'local-form',
+    runLabel: 'Run in this browser',
+    fields: [field('backend', 'tfjs backend', backend, 'auto picks WebGL when this browser has it')],
   });
-  const stop = h('button', { class: 'button ghost', text: 'Stop', attrs: { type: 'button' } });
-  stop.disabled = true;
-  let controller: AbortController | undefined;
-  stop.addEventListener('click', () => controller?.abort());
+  const { form, prompt } = sampling;
   let loaded: { backend: LocalBackend; model: Promise<LocalModel> } | undefined;
 
-  const form = h(
-    'form',
-    { attrs: { novalidate: '', id: 'local-form' } },
-    h('div', { class: 'form-banner' }),
-    field('prompt', 'Prompt', prompt),
-    h(
-      'div',
-      { class: 'grid grid-5' },
-      g('temperature', 'Temperature'),
-      g('topK', 'Top-k', 'off'),
-      g('topP', 'Top-p', 'off'),
-      g('maxTokens', 'Max tokens'),
-      g('seed', 'Seed', 'random'),
-    ),
-    field('backend', 'tfjs backend', backend, 'auto picks WebGL when this browser has it'),
-    h('div', { class: 'actions' }, stop, run),
-  );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     void (async () => {
       clearErrors(form);
-      controller = new AbortController();
-      run.disabled = true;
-      stop.disabled = false;
+      const signal = sampling.start();
       const promptText = prompt.value;
       replaceChildren(output, h('span', { class: 'prompt-text', text: promptText }));
       delete output.dataset.done;
@@ -75,7 +42,7 @@ export function localRun(model: Model): HTMLElement {
           (m) => m.dispose(),
           () => undefined,
         );
-        // The engine's tokenizers and tfjs come with the first run, not with the dashboard.
+        // The engine's generation loop and tfjs come with the first run, not with the dashboard.
         loaded = {
           backend: chosen,
           model: import('../local-model.js').then(({ loadLocalModel }) => loadLocalModel(model.id, chosen)),
@@ -100,9 +67,9 @@ export function localRun(model: Model): HTMLElement {
             temperature: values.temperature,
             topK: values.topK,
             topP: values.topP,
-            maxTokens: values.maxTokens ?? Number(generateSchema.properties?.maxTokens?.default ?? 200),
             seed: values.seed,
-            signal: controller.signal,
+            maxTokens: values.maxTokens ?? Number(generateSchema.properties?.maxTokens?.default ?? 200),
+            signal,
           },
           (delta) => {
             tokens++;
@@ -114,15 +81,14 @@ export function localRun(model: Model): HTMLElement {
         output.dataset.text = result.text;
         output.dataset.done = result.finishReason;
       } catch (err) {
-        if (controller.signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
+        if (signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
         else {
           info.textContent = '';
           loaded = undefined;
           showError(form, err);
         }
       } finally {
-        run.disabled = false;
-        stop.disabled = true;
+        sampling.finish();
       }
     })();
   });

@@ -1,9 +1,10 @@
 import { ApiError, getJson, openEvents, request, sendJson } from '../api.js';
 import { ago, banner, h, num, replaceChildren } from '../dom.js';
-import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
-import { generateSchema } from '../schema.js';
+import { clearErrors, collect, field, showError } from '../forms.js';
 import type { GenerateResult, Model, ScoreResult, View } from '../types.js';
 import { localRun } from './local-run.js';
+import { pageHead } from './page-head.js';
+import { samplingForm } from './sampling-form.js';
 
 function fact(label: string, value: string): HTMLElement {
   return h(
@@ -41,25 +42,8 @@ function tokenSpan(token: string, logprob: number): HTMLSpanElement {
 }
 
 function playground(model: Model): HTMLElement {
-  const g = (path: string, label: string, placeholder?: string) =>
-    schemaField(generateSchema, { path, label, ...(placeholder === undefined ? {} : { placeholder }) });
-  const prompt = h('textarea', {
-    class: 'mono',
-    attrs: {
-      name: 'prompt',
-      rows: '3',
-      spellcheck: 'false',
-      placeholder: 'Start the text here (may be empty)…',
-    },
-  });
-  prompt.dataset.kind = 'string';
   const output = h('div', { class: 'generated mono', attrs: { id: 'generated', 'aria-live': 'polite' } });
   const info = h('div', { class: 'muted small', attrs: { id: 'generate-info' } });
-  const run = h('button', { class: 'button primary', text: 'Generate', attrs: { type: 'submit' } });
-  const stop = h('button', { class: 'button ghost', text: 'Stop', attrs: { type: 'button' } });
-  stop.disabled = true;
-  let controller: AbortController | undefined;
-  stop.addEventListener('click', () => controller?.abort());
   // Every generation keeps its recurrent state; "Continue" goes on from the last one, reading
   // only the new prompt (the model's whole context is that state).
   let kept: GenerateResult['state'];
@@ -97,22 +81,13 @@ function playground(model: Model): HTMLElement {
     if (id !== undefined) void request(`/states/${id}`, { method: 'DELETE' }).catch(() => undefined);
   });
 
-  const form = h(
-    'form',
-    { attrs: { novalidate: '', id: 'generate-form' } },
-    h('div', { class: 'form-banner' }),
-    field('prompt', 'Prompt', prompt),
-    h(
-      'div',
-      { class: 'grid grid-5' },
-      g('temperature', 'Temperature'),
-      g('topK', 'Top-k', 'off'),
-      g('topP', 'Top-p', 'off'),
-      g('maxTokens', 'Max tokens'),
-      g('seed', 'Seed', 'random'),
-    ),
-    h('div', { class: 'actions' }, forget, stop, resume, run),
-  );
+  const sampling = samplingForm({
+    id: 'generate-form',
+    runLabel: 'Generate',
+    actions: [forget],
+    nextToRun: [resume],
+  });
+  const { form, prompt } = sampling;
   // The form's one submit button starts afresh; "Continue" submits it from the kept state.
   let continuing = false;
   resume.addEventListener('click', () => {
@@ -125,10 +100,8 @@ function playground(model: Model): HTMLElement {
     continuing = false;
     void (async () => {
       clearErrors(form);
-      controller = new AbortController();
-      run.disabled = true;
+      const signal = sampling.start();
       resume.disabled = true;
-      stop.disabled = false;
       const promptText = prompt.value;
       const promptSpan = h('span', { class: 'prompt-text', text: promptText });
       if (from === undefined) replaceChildren(output, promptSpan);
@@ -147,7 +120,7 @@ function playground(model: Model): HTMLElement {
           saveState: true,
           ...(from === undefined ? {} : { state: from.id }),
         };
-        const events = await openEvents('/generate', { method: 'POST', body, signal: controller.signal });
+        const events = await openEvents('/generate', { method: 'POST', body, signal });
         for await (const message of events) {
           const data = JSON.parse(message.data) as Record<string, unknown>;
           if (message.event === 'token') {
@@ -170,7 +143,7 @@ function playground(model: Model): HTMLElement {
           }
         }
       } catch (err) {
-        if (controller.signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
+        if (signal.aborted) info.textContent = `Stopped after ${tokens} tokens.`;
         else {
           info.textContent = '';
           // An expired or deleted state cannot be continued: start afresh next time.
@@ -178,9 +151,8 @@ function playground(model: Model): HTMLElement {
           showError(form, err);
         }
       } finally {
-        run.disabled = false;
+        sampling.finish();
         resume.disabled = kept === undefined;
-        stop.disabled = true;
       }
     })();
   });
@@ -267,25 +239,15 @@ export const modelView: View = async (root, signal, id) => {
   const m = model.config.model;
   replaceChildren(
     root,
-    h(
-      'div',
-      { class: 'page-head' },
-      h(
-        'div',
-        {},
-        h(
-          'div',
-          { class: 'crumbs' },
-          h('a', { text: 'Models', attrs: { href: '#/models' } }),
-          ' / ',
-          h('span', { class: 'mono', text: model.id }),
-        ),
-        h('div', { class: 'title-row' }, h('h1', { text: model.name })),
-      ),
-      model.jobId === null
-        ? null
-        : h('a', { class: 'button ghost', text: 'Training job', attrs: { href: `#/jobs/${model.jobId}` } }),
-    ),
+    pageHead({
+      title: model.name,
+      parent: { label: 'Models', href: '#/models', id: model.id },
+      actions: [
+        model.jobId === null
+          ? null
+          : h('a', { class: 'button ghost', text: 'Training job', attrs: { href: `#/jobs/${model.jobId}` } }),
+      ],
+    }),
     h(
       'section',
       { class: 'card' },

@@ -1,25 +1,17 @@
 import { getJson } from '../api.js';
 import { ago, banner, h, num, replaceChildren } from '../dom.js';
 import type { Model, View } from '../types.js';
+import { pageHead } from './page-head.js';
 
 /** `#/models`: the published models. */
 export const modelsView: View = async (root, signal) => {
   const body = h('tbody');
   replaceChildren(
     root,
-    h(
-      'div',
-      { class: 'page-head' },
-      h(
-        'div',
-        {},
-        h('h1', { text: 'Models' }),
-        h('p', {
-          class: 'muted',
-          text: 'Models published by finished jobs: generate text with them and score text under them.',
-        }),
-      ),
-    ),
+    pageHead({
+      title: 'Models',
+      subtitle: 'Models published by finished jobs: generate text with them and score text under them.',
+    }),
     h(
       'section',
       { class: 'card flush' },

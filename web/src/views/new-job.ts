@@ -3,6 +3,7 @@ import { h, num, replaceChildren } from '../dom.js';
 import { clearErrors, collect, field, schemaField, showError } from '../forms.js';
 import { runConfigSchema } from '../schema.js';
 import type { Job, View } from '../types.js';
+import { pageHead } from './page-head.js';
 
 /** `#/new`: the form that starts a training job, with the API's defaults filled in. */
 export const newJobView: View = (root) => {
@@ -147,19 +148,10 @@ export const newJobView: View = (root) => {
 
   replaceChildren(
     root,
-    h(
-      'div',
-      { class: 'page-head' },
-      h(
-        'div',
-        {},
-        h('h1', { text: 'New training job' }),
-        h('p', {
-          class: 'muted',
-          text: 'Defaults are the API’s own; leave a field empty to let the service choose.',
-        }),
-      ),
-    ),
+    pageHead({
+      title: 'New training job',
+      subtitle: 'Defaults are the API’s own; leave a field empty to let the service choose.',
+    }),
     form,
   );
 };

@@ -7,7 +7,7 @@ import { runConfigSchema } from '../../../../src/ml/config.js';
 import { evaluate } from '../../../../src/ml/eval/evaluate.js';
 import { score } from '../../../../src/ml/eval/score.js';
 import type { RnnLm } from '../../../../src/ml/model/lm.js';
-import { prepareData, trainFromText } from '../../../../src/ml/pipeline.js';
+import { prepareData, trainFromText } from '../../../../src/ml/training.js';
 import type { Tokenizer } from '../../../../src/ml/tokenizers/index.js';
 import {
   countEventLoopTurns,

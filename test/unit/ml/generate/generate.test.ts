@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { generate } from '../../../../src/ml/generate/generate.js';
 import type { RnnLm } from '../../../../src/ml/model/lm.js';
-import { trainFromText } from '../../../../src/ml/pipeline.js';
+import { trainFromText } from '../../../../src/ml/training.js';
 import type { Tokenizer } from '../../../../src/ml/tokenizers/index.js';
 import {
   countEventLoopTurns,

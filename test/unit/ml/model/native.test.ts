@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendPreference } from '../../../../src/ml/backend.js';
 import type { ModelConfig } from '../../../../src/ml/config.js';
 import { disposeState, keepState, RnnLm } from '../../../../src/ml/model/lm.js';
-import { Stepper } from '../../../../src/ml/model/engine.js';
+import { forwardOf } from '../../../../src/ml/model/engine.js';
+import { Stepper } from '../../../../src/ml/model/forward.js';
 import { isRnnlmError } from '../../../../src/errors.js';
 import { loadNativeKernels } from '../../../../src/ml/native.js';
 import { assertClose, nativeSkip, smallConfig, tokens } from '../../../helpers/native-model.js';
@@ -384,7 +385,7 @@ for (const [cell, tieWeights] of [
       await initBackend('wasm', 'on');
       const native = RnnLm.fromWeights(cfg, model.getWeights());
       assert.ok(native.kernels !== undefined);
-      const stepper = new Stepper(native);
+      const stepper = new Stepper(forwardOf(native), native.config);
       feeds.forEach((ids, i) => assertClose(stepper.advance(ids), reference[i] as Float32Array, `step ${i}`));
       model.dispose();
       native.dispose();

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { isRnnlmError } from '../../../../src/errors.js';
 import type { BackendInfo } from '../../../../src/ml/backend.js';
 import { evaluate } from '../../../../src/ml/eval/evaluate.js';
-import { prepareData, trainFromText } from '../../../../src/ml/pipeline.js';
+import { prepareData, trainFromText } from '../../../../src/ml/training.js';
 import { runConfigSchema } from '../../../../src/ml/config.js';
 import { timeToEnd } from '../../../../src/ml/train/progress.js';
 import type { Progress, StepRecord, TrainerCheckpoint } from '../../../../src/ml/train/trainer.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 
 import type { BackendInfo } from '../../../../src/ml/backend.js';
-import { trainFromText } from '../../../../src/ml/pipeline.js';
+import { trainFromText } from '../../../../src/ml/training.js';
 import type { StepRecord, TrainerCheckpoint } from '../../../../src/ml/train/trainer.js';
 import { SHAKESPEARE, testBackend, tinyConfig } from '../../../helpers/ml.js';
 

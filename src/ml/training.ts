@@ -1,21 +1,18 @@
+/**
+ * Training from raw text: the corpus split and encoded, the model trained, and the artifacts
+ * (weights, tokenizer, meta) a run hands to the model store.
+ */
 import { errors } from '../errors.js';
-import {
-  modelSpecSchema,
-  runConfigSchema,
-  type ModelConfig,
-  type RunConfig,
-  type RunConfigInput,
-} from './config.js';
+import { RNNLM_VERSION } from '../version.js';
+import type { MetricSet, ModelMeta, TrainedArtifacts } from './artifacts.js';
+import { runConfigSchema, type RunConfig, type RunConfigInput } from './config.js';
 import { countCodePoints, splitText } from './data/split.js';
 import { assertSameArchitecture, type BaseModel } from './fine-tune.js';
 import { minTokensForOneBatch } from './data/partition.js';
 import { assertUntruncatedFits } from './data/truncation.js';
-import { RnnLm, type NamedArray } from './model/lm.js';
+import { RnnLm } from './model/lm.js';
 import { tokenizerFromJSON, trainTokenizer, type Tokenizer, type TokenizerJSON } from './tokenizers/index.js';
 import { train, type TrainOptions, type TrainResult, type TrainerCheckpoint } from './train/trainer.js';
-
-/** The version recorded in artifacts; bumped with package.json. */
-export const RNNLM_VERSION = '0.1.0';
 
 export interface PreparedData {
   tokenizer: Tokenizer;
@@ -87,47 +84,6 @@ export function prepareData(
     };
   }
   return { tokenizer, train: trainTokens, validation };
-}
-
-/** What a finished run hands to the model store (the storage layer's ModelArtifacts shape). */
-export interface TrainedArtifacts {
-  modelConfig: ModelConfig;
-  weights: NamedArray[];
-  tokenizer: TokenizerJSON;
-  meta: ModelMeta;
-}
-
-export interface MetricSet {
-  trainLoss: number | null;
-  valLoss: number | null;
-  valPerplexity: number | null;
-  valBitsPerChar: number | null;
-}
-
-export interface ModelMeta {
-  rnnlmVersion: string;
-  createdAt: string;
-  /** The model this one was fine-tuned from; null when trained from scratch. */
-  baseModel: string | null;
-  backend: { name: string; package: string; gpu: boolean; tfjsVersion: string };
-  config: RunConfig;
-  modelConfig: ModelConfig;
-  tokenizer: { type: string; vocabSize: number };
-  parameters: number;
-  training: {
-    steps: number;
-    epochs: number;
-    stopReason: string;
-    elapsedMs: number;
-    tokensPerSecond: number;
-    trainTokens: number;
-    validationTokens: number;
-    /** Tokens of the text that the vocabulary could not encode (`<unk>`), training and validation. */
-    unknownTokens: number;
-    seed: number;
-  };
-  metrics: { final: MetricSet; best: MetricSet };
-  history: { step: number; epoch: number; loss: number; perplexity: number; bitsPerChar: number }[];
 }
 
 export interface TrainFromTextOptions
@@ -263,29 +219,6 @@ function resumedConfig(saved: RunConfig, given: RunConfigInput | RunConfig): Run
       ...pick('checkpointEvery'),
     },
   };
-}
-
-/** Rebuilds a model and its tokenizer from stored artifacts. */
-export function modelFromArtifacts(artifacts: {
-  modelConfig: unknown;
-  weights: NamedArray[];
-  tokenizer: unknown;
-}): {
-  model: RnnLm;
-  tokenizer: Tokenizer;
-} {
-  const raw = (artifacts.modelConfig ?? {}) as Record<string, unknown>;
-  const { vocabSize, ...spec } = raw;
-  const parsed = modelSpecSchema.safeParse(spec);
-  if (!parsed.success || typeof vocabSize !== 'number' || !Number.isInteger(vocabSize) || vocabSize < 1) {
-    throw errors.modelConfigInvalid();
-  }
-  const config: ModelConfig = { ...parsed.data, vocabSize };
-  const tokenizer = tokenizerFromJSON(artifacts.tokenizer);
-  if (config.vocabSize !== tokenizer.vocabSize) {
-    throw errors.vocabMismatch(config.vocabSize, tokenizer.vocabSize);
-  }
-  return { model: RnnLm.fromWeights(config, artifacts.weights), tokenizer };
 }
 
 export type { TrainerCheckpoint };
