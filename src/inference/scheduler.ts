@@ -75,6 +75,8 @@ export class ModelScheduler {
   private readonly waitingScore: ScoreJob[] = [];
   private readonly activeScore: ScoreJob[] = [];
   private scheduled = false;
+  /** The arrays {@link gather} lends each forward, made on first use. */
+  private batchState: { h: Float32Array[]; c: Float32Array[] } | undefined;
   /** Bytes of row state alive now: back to 0 whenever the scheduler is idle. */
   private stateBytes = 0;
 
@@ -336,20 +338,30 @@ export class ModelScheduler {
     });
   }
 
-  /** The rows' states side by side, per layer [rows * hidden]. */
+  /**
+   * The rows' states side by side, per layer [rows * hidden], in arrays the scheduler keeps:
+   * fresh ones every step were most of what a step allocated, and the garbage collector's
+   * work. Each forward reads and overwrites them before the next gather.
+   */
   private gather(jobs: Job<unknown, unknown>[]): { h: Float32Array[]; c: Float32Array[] } {
     const { layers, hidden } = this.shape;
-    const h: Float32Array[] = [];
-    const c: Float32Array[] = [];
+    const rows = jobs.length * hidden;
+    if (this.batchState === undefined || (this.batchState.h[0]?.length ?? 0) < rows) {
+      const size = Math.max(rows, this.maxRows * hidden);
+      this.batchState = {
+        h: Array.from({ length: layers }, () => new Float32Array(size)),
+        c: Array.from({ length: layers }, () => new Float32Array(size)),
+      };
+    }
+    const h = this.batchState.h.map((all) => all.subarray(0, rows));
+    const c = this.batchState.c.map((all) => all.subarray(0, rows));
     for (let l = 0; l < layers; l++) {
-      const hl = new Float32Array(jobs.length * hidden);
-      const cl = new Float32Array(jobs.length * hidden);
+      const hl = h[l]!;
+      const cl = c[l]!;
       jobs.forEach((job, b) => {
         hl.set(job.state!.h[l]!, b * hidden);
         cl.set(job.state!.c[l]!, b * hidden);
       });
-      h.push(hl);
-      c.push(cl);
     }
     return { h, c };
   }

@@ -230,24 +230,39 @@ export function buildProcessors(options: SamplingOptions): LogitsProcessor[] {
 }
 
 /**
- * Chooses the next token id: the argmax (lowest id on ties) when temperature is 0, otherwise a
- * draw with `rng` from the softmax of the processed logits. `masks` (a row's token guard, see
- * token-guard.ts) run first, so top-k and top-p choose among the tokens that may follow.
- * Works on a copy; `logits` is left as is.
- *
- * @throws RnnlmError `RNNLM_INVALID_CONFIG` for invalid options, or when no token is left
- * (every logit -Infinity or NaN, e.g. all suppressed).
+ * Chooses next token ids for one set of options: the argmax (lowest id on ties) when
+ * temperature is 0, otherwise a draw with `rng` from the softmax of the processed logits. The
+ * options are validated and their processors built once, not once a token. `masks` (a row's
+ * token guard, see token-guard.ts) run first, so top-k and top-p choose among the tokens that
+ * may follow. Works on a copy; `logits` is left as is.
  */
+export class Sampler {
+  private readonly processors: LogitsProcessor[];
+  private readonly greedy: boolean;
+
+  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` as {@link validateSamplingOptions}. */
+  constructor(options: SamplingOptions) {
+    this.processors = buildProcessors(options);
+    this.greedy = options.temperature === 0;
+  }
+
+  /** @throws RnnlmError `RNNLM_INVALID_CONFIG` when no token is left (every logit -Infinity or NaN, e.g. all suppressed). */
+  sample(logits: Float32Array, rng: Rng, masks: readonly LogitsProcessor[] = []): number {
+    const work = logits.slice();
+    for (const mask of masks) mask(work);
+    for (const processor of this.processors) processor(work);
+    return this.greedy ? argmax(work) : draw(work, rng);
+  }
+}
+
+/** One token with {@link Sampler}: for a single draw; a loop keeps its Sampler. */
 export function sampleToken(
   logits: Float32Array,
   options: SamplingOptions,
   rng: Rng,
   masks: readonly LogitsProcessor[] = [],
 ): number {
-  const work = logits.slice();
-  for (const mask of masks) mask(work);
-  for (const processor of buildProcessors(options)) processor(work);
-  return options.temperature === 0 ? argmax(work) : draw(work, rng);
+  return new Sampler(options).sample(logits, rng, masks);
 }
 
 function argmax(logits: Float32Array): number {

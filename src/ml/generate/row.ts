@@ -14,7 +14,7 @@ import {
   type StreamingDecoder,
   type Tokenizer,
 } from '../tokenizers/index.js';
-import { sampleToken, validateSamplingOptions, type SamplingOptions } from './logits.js';
+import { Sampler, validateSamplingOptions, type SamplingOptions } from './logits.js';
 import { tailOf, type Resume } from '../state.js';
 import { StopSequenceMatcher } from './stop.js';
 import { createTokenGuard, type TokenGuard } from './token-guard.js';
@@ -82,7 +82,7 @@ export class GenerationRow {
   private readonly after: string;
   private readonly options: RowOptions;
   private readonly tokenizer: Tokenizer;
-  private readonly sampling: SamplingOptions;
+  private readonly sampler: Sampler;
   private readonly rng: Rng;
   private readonly decoder: StreamingDecoder;
   /** Masks the tokens this row must not sample next (unseen bytes, broken UTF-8, `<unk>`). */
@@ -123,13 +123,13 @@ export class GenerationRow {
     this.after = (resume?.tail ?? '') + (options.prompt ?? '');
     this.options = options;
     this.tokenizer = tokenizer;
-    this.sampling = {
+    this.sampler = new Sampler({
       temperature: options.temperature,
       topK: options.topK,
       topP: options.topP,
       suppressIds: options.suppressIds,
       logitBias: options.logitBias,
-    };
+    });
     this.rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 31));
     this.decoder = createStreamingDecoder(tokenizer, { after: this.after });
     this.guard = createTokenGuard(tokenizer);
@@ -168,7 +168,7 @@ export class GenerationRow {
   next(logits: Float32Array): number | undefined {
     if (this.finish !== undefined) return undefined;
     if (this.tokens >= this.options.maxTokens) return this.end('length');
-    const id = sampleToken(logits, this.sampling, this.rng, [this.guard(this.decoder.state())]);
+    const id = this.sampler.sample(logits, this.rng, [this.guard(this.decoder.state())]);
     this.tokens++;
     this.lastSampled = id;
     this.sampled?.push(this.detail(logits, id));
