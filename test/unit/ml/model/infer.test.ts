@@ -51,14 +51,15 @@ function layerArgs(
   };
 }
 
-// Each way the pass can run (fwd.c): small calls on the caller; a batch-1 segment, and a batch
-// split by units, on two threads; one batch-1 step from the panels alone. Hidden sizes that are
-// not multiples of 16 run the padded units of the last block.
+// Each way the pass can run (fwd.c): small calls on the caller; a batch-1 segment, a batch
+// split by units and one split by rows, on two threads; one batch-1 step from the panels
+// alone. Hidden sizes that are not multiples of 16 run the padded units of the last block.
 const shapes = [
   { what: 'a small call', steps: 3, batch: 2, input: 11, hidden: 13 },
   { what: 'a batch-1 segment on two threads', steps: 128, batch: 1, input: 72, hidden: 72 },
   { what: 'one batch-1 step', steps: 1, batch: 1, input: 72, hidden: 40 },
   { what: 'batch 9 split by units over two threads', steps: 40, batch: 9, input: 72, hidden: 72 },
+  { what: 'batch 17 split by rows over two threads', steps: 30, batch: 17, input: 40, hidden: 40 },
   { what: 'batch 3 on one thread', steps: 5, batch: 3, input: 5, hidden: 37 },
 ];
 
