@@ -535,6 +535,25 @@ static napi_value softmax_xent_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* nllRows(logits [n, v], targets [n], out [n]): each row's NLL of its target (rows.h). */
+static napi_value nll_rows_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3, n, len;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *logits, *out;
+  int32_t *targets;
+  if (argc != 3 || !get_ints(env, argv[1], "targets", &targets, &n) || !float_length(env, argv[0], "logits", &len))
+    return NULL;
+  if (n == 0 || len % n != 0) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "nllRows: logits must be [targets.length, vocabulary]");
+    return NULL;
+  }
+  if (!get_floats(env, argv[0], "logits", len, false, &logits) || !get_floats(env, argv[2], "out", n, false, &out))
+    return NULL;
+  rows_nll(n, len / n, logits, targets, out);
+  return NULL;
+}
+
 /* dropout(x, mask, out, rate, seed): rows.h's inverted dropout; mask and out as long as x. */
 static napi_value dropout_js(napi_env env, napi_callback_info info) {
   size_t argc = 5, n;
@@ -618,7 +637,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* A context that failed to initialise is reported by the first call that needs it. */
   rnn_ctx *ctx = rnn_ctx_create();
   if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 12];
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 13];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
@@ -639,6 +658,7 @@ static napi_value init(napi_env env, napi_value exports) {
         ROW_OPS[i].name, NULL, row_op_js, NULL, NULL, NULL, napi_enumerable, (void *)&ROW_OPS[i]};
   props[n++] =
       (napi_property_descriptor){"softmaxXent", NULL, softmax_xent_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"nllRows", NULL, nll_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"dropout", NULL, dropout_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"multiply", NULL, multiply_js, NULL, NULL, NULL, napi_enumerable, NULL};
   CHECK(napi_define_properties(env, exports, n, props));

@@ -117,6 +117,11 @@ export interface NativeKernels {
     hyper: Float64Array,
   ): void;
   /**
+   * out[r] = −log softmax(logits[r])[targets[r]] over rows [targets.length, V], in double
+   * precision as logProbability (logprobs.ts); NaN where a target is outside the vocabulary.
+   */
+  nllRows(logits: Float32Array, targets: Int32Array, out: Float32Array): void;
+  /**
    * Inverted dropout: `mask` gets 0 with probability `rate`, else 1 / (1 − rate), drawn from
    * `seed` (a hash of the seed and the index); out = x · mask.
    */

@@ -25,6 +25,11 @@ export interface Forward {
     c: readonly Float32Array[],
     lastOnly: boolean,
   ): Float32Array;
+  /**
+   * The negative log-probability of each row's target under the softmax of its logits
+   * ([targets.length, vocabSize], as `run` returns them), as logprobs.ts's logProbability.
+   */
+  nll(logits: Float32Array, targets: Int32Array): Float32Array;
 }
 
 /** What the recurrent state's shape depends on. */

@@ -118,4 +118,10 @@ export class HostForward implements Forward {
     }
     return logits;
   }
+
+  nll(logits: Float32Array, targets: Int32Array): Float32Array {
+    const out = new Float32Array(targets.length);
+    this.k.nllRows(logits, targets, out);
+    return out;
+  }
 }

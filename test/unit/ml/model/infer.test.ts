@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
 import { initBackend } from '../../../../src/ml/backend.js';
+import { targetNll } from '../../../../src/ml/logprobs.js';
 import { RnnLm } from '../../../../src/ml/model/lm.js';
 import { forwardOf } from '../../../../src/ml/model/engine.js';
 import { Stepper } from '../../../../src/ml/model/forward.js';
@@ -104,3 +105,21 @@ test('a model whose weights change between calls is run with the new ones', { sk
   assertClose(new Stepper(forwardOf(native), cfg).advance(ids), expected, 'logits after the weights changed');
   for (const m of [first, second, native]) m.dispose();
 });
+
+test(
+  "the addon's per-row NLL is logProbability's, NaN where a target is outside the vocabulary",
+  { skip },
+  () => {
+    const k = kernels();
+    const rng = new Rng(11);
+    const logits = random(rng, 5 * 7, 30);
+    logits[7] = 1e30; // row 1: one huge logit
+    logits[15] = Number.NaN; // row 2: a NaN logit, which makes the row's NLL NaN
+    const targets = Int32Array.of(3, 0, 1, 6, 7);
+    const out = new Float32Array(5);
+    k.nllRows(logits, targets, out);
+    const expected = targetNll(logits, targets);
+    for (const r of [0, 1, 3]) assert.ok(out[r] === expected[r], `row ${r}: ${out[r]} vs ${expected[r]}`);
+    for (const r of [2, 4]) assert.ok(Number.isNaN(out[r]) && Number.isNaN(expected[r]), `row ${r}`);
+  },
+);
