@@ -240,7 +240,6 @@ typedef struct {
   const rnn_shape *s;
   const fwd_packed *p;
   const rnn_io *io;
-  int threads; /* 0: those the thread it runs on has */
 } fwd_job;
 
 /* The state buffers of a pass: h double-buffered (threads read all of h_t while writing h_t+1), c in place. */
@@ -320,11 +319,11 @@ static int pass(rnn_ctx *ctx, const void *args) {
     dnnl_status_t st = dnnl_sgemm('N', 'N', T * B, N, I, 1.0f, j->io->x, I, p->wx, N, 0.0f, b.xg, N);
     if (st != dnnl_success) return -(int)st;
   }
-  int threads = j->threads > 0 ? j->threads : omp_get_max_threads();
-  if (threads > p->blocks) threads = p->blocks;
+  int threads = omp_get_max_threads();
+  const int by_rows = B >= ROWS_A_THREAD * threads;
+  if (!by_rows && threads > p->blocks) threads = p->blocks;
   barrier bar = {0, 0};
   atomic_int failed = 0;
-  const int by_rows = B >= ROWS_A_THREAD * threads;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int n = omp_get_num_threads(), me = omp_get_thread_num();
@@ -361,6 +360,6 @@ static int pass(rnn_ctx *ctx, const void *args) {
  * stay on one (onednn.c, NARROW_BATCH), as rnn_run decides from the work's size.
  */
 int fwd_run(rnn_ctx *ctx, const rnn_shape *s, const fwd_packed *p, const rnn_io *io) {
-  fwd_job j = {s, p, io, 0};
+  fwd_job j = {s, p, io};
   return rnn_run(ctx, s, s->batch == 1 && s->steps > 1, pass, &j);
 }

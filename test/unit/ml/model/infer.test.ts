@@ -62,6 +62,7 @@ const shapes = [
   { what: 'batch 9 split by units over two threads', steps: 40, batch: 9, input: 72, hidden: 72 },
   { what: 'batch 17 split by rows over two threads', steps: 30, batch: 17, input: 40, hidden: 40 },
   { what: 'batch 3 on one thread', steps: 5, batch: 3, input: 5, hidden: 37 },
+  { what: 'batch 40 of one block split by rows', steps: 300, batch: 40, input: 13, hidden: 13 },
 ];
 
 for (const cell of ['lstm', 'gru', 'rnn'] as const) {
