@@ -200,17 +200,21 @@ export function outputs(cell: CellType, d: LayerDims): LayerOutput {
 /**
  * One layer over a segment without a backward pass (scoring, evaluation and generation), on
  * the addon's hand-written inference pass (native/src/fwd.c says why not oneDNN's primitive).
+ * In place: `h` and `c` (c read for LSTM only) hold the state before and after (the pass reads
+ * them before it writes them), and `out` [T·B, H] gets h_t of every step, so a batch-1 token
+ * allocates nothing here.
  */
 export function infer(
   k: NativeKernels,
   cell: CellType,
   x: Float32Array,
-  h0: Float32Array,
-  c0: Float32Array,
+  h: Float32Array,
+  c: Float32Array,
   packed: PackedLayer,
   d: LayerDims,
-): LayerOutput {
-  const o = outputs(cell, d);
+  out: Float32Array,
+): void {
+  const cState = CELLS[cell].cellState ? c : EMPTY;
   // Spelt out: an object spread together from others took the addon twice as long to read
   // (5 us a call, against 0.4 us of work for a tiny layer; batch-1 generation makes two a token).
   k.rnnInfer({
@@ -221,11 +225,10 @@ export function infer(
     hidden: d.hidden,
     packed,
     x,
-    h0,
-    c0: CELLS[cell].cellState ? c0 : EMPTY,
-    out: o.out,
-    hLast: o.hLast,
-    cLast: o.cLast,
+    h0: h,
+    c0: cState,
+    out,
+    hLast: h,
+    cLast: cState,
   });
-  return o;
 }
