@@ -51,6 +51,14 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
 }
 
 /**
+ * A pause before each side, so it starts on cores its predecessor has left: onnxruntime's
+ * intra-op threads keep spinning after a session's last run. Batch-1 generation on rnnlm took
+ * 0.118-0.145 ms/token straight after onnxruntime's 2-thread side, and 0.082-0.089 after this
+ * pause or after its 1-thread side (AVX-512 EPYC, 2 cores, shared).
+ */
+const SETTLE_MS = 300;
+
+/**
  * Runs each side once per round, the sides one after the other, so every ratio comes from one
  * machine state; a side answers its samples (ms). Returns every round's samples per side.
  */
@@ -63,7 +71,10 @@ export async function interleave<K extends string>(
   const all = Object.fromEntries(names.map((k) => [k, []])) as unknown as Record<K, number[][]>;
   for (let r = 0; r < rounds; r++) {
     const round = {} as Record<K, number[]>;
-    for (const k of names) round[k] = await sides[k]();
+    for (const k of names) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+      round[k] = await sides[k]();
+    }
     for (const k of names) all[k].push(round[k]);
     onRound(r, round);
   }

@@ -222,10 +222,13 @@ async function profileTraining(s: Setup): Promise<void> {
 
 /** Times the native kernel calls and the copies between JavaScript arrays and the wasm heap. */
 function instrumentKernels(k: NativeKernels): void {
-  instrument(k as unknown as Record<string, unknown>, ['rnnForward', 'rnnBackward', 'sgemm'], (name, args) =>
-    name === 'sgemm'
-      ? `native sgemm ${String(args[2])}x${String(args[3])}x${String(args[4])}`
-      : `native ${name}`,
+  instrument(
+    k as unknown as Record<string, unknown>,
+    ['rnnForward', 'rnnBackward', 'rnnInfer', 'sgemm'],
+    (name, args) =>
+      name === 'sgemm'
+        ? `native sgemm ${String(args[2])}x${String(args[3])}x${String(args[4])}`
+        : `native ${name}`,
   );
   instrument(
     tf.backend() as unknown as Record<string, unknown>,

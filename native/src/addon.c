@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fwd.h"
 #include "onednn.h"
 #include "rows.h"
 #include "update.h"
@@ -89,6 +90,7 @@ typedef struct {
   rnn_io io;
   rnn_grads g;
   float *workspace;
+  const fwd_packed *packed;
 } layer_args;
 
 /*
@@ -112,7 +114,33 @@ typedef struct {
   size_t count;
   bool training;
   int (*run)(rnn_ctx *ctx, layer_args *a);
+  /* Whether it takes `packed`, an rnnPack result, for its weights. */
+  bool packed;
 } layer_fn;
+
+static void free_packed(napi_env env, void *data, void *hint) {
+  (void)hint;
+  int64_t unused;
+  napi_adjust_external_memory(env, -(int64_t)fwd_bytes(data), &unused);
+  fwd_free(data);
+}
+
+/* The fwd_packed an rnnPack call returned, or NULL after throwing. */
+static const fwd_packed *get_packed(napi_env env, napi_value options, const rnn_shape *s) {
+  napi_value v;
+  napi_valuetype type;
+  void *data = NULL;
+  if (napi_get_named_property(env, options, "packed", &v) != napi_ok || napi_typeof(env, v, &type) != napi_ok ||
+      type != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "packed must be what rnnPack returned");
+    return NULL;
+  }
+  if (!fwd_fits(data, s)) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "packed was packed for another cell, input or hidden size");
+    return NULL;
+  }
+  return data;
+}
 
 static bool get_cell(napi_env env, napi_value options, rnn_cell *cell) {
   napi_value v;
@@ -208,6 +236,7 @@ static napi_value call_layer(napi_env env, napi_callback_info info, const layer_
   }
   size_t len[EXTENTS];
   if (!extents(env, ctx, fn->name, &a.s, training, len)) return NULL;
+  if (fn->packed && (a.packed = get_packed(env, options, &a.s)) == NULL) return NULL;
   for (size_t i = 0; i < fn->count; i++) {
     const field *f = &fn->fields[i];
     napi_value v;
@@ -228,13 +257,16 @@ static int run_forward(rnn_ctx *ctx, layer_args *a) { return rnn_forward(ctx, &a
 static int run_backward(rnn_ctx *ctx, layer_args *a) {
   return rnn_backward(ctx, &a->s, &a->w, &a->io, a->workspace, &a->g);
 }
+static int run_infer(rnn_ctx *ctx, layer_args *a) { return fwd_run(ctx, &a->s, a->packed, &a->io); }
 
-#define FORWARD_FIELDS                                                                                          \
-  F("x", io.x, ROWS_X_IN), F("weightsLayer", w.layer, IN_X_G), F("weightsIter", w.iter, H_X_G),                 \
-      F("bias", w.bias, BIAS), F("h0", io.h0, STATE), F("c0", io.c0, CELL_STATE), F("out", io.out, ROWS_X_H), \
+#define IO_FIELDS                                                                                          \
+  F("x", io.x, ROWS_X_IN), F("h0", io.h0, STATE), F("c0", io.c0, CELL_STATE), F("out", io.out, ROWS_X_H), \
       F("hLast", io.h_last, STATE), F("cLast", io.c_last, CELL_STATE)
+#define FORWARD_FIELDS \
+  IO_FIELDS, F("weightsLayer", w.layer, IN_X_G), F("weightsIter", w.iter, H_X_G), F("bias", w.bias, BIAS)
 
 static const field FORWARD[] = {FORWARD_FIELDS, F_NULLABLE("workspace", workspace, WS)};
+static const field INFER[] = {IO_FIELDS};
 static const field BACKWARD[] = {
     FORWARD_FIELDS,
     F("workspace", workspace, WS),
@@ -250,8 +282,9 @@ static const field BACKWARD[] = {
 };
 
 static const layer_fn LAYER_FNS[] = {
-    {"rnnForward", FORWARD, COUNT(FORWARD), false, run_forward},
-    {"rnnBackward", BACKWARD, COUNT(BACKWARD), true, run_backward},
+    {"rnnForward", FORWARD, COUNT(FORWARD), false, run_forward, false},
+    {"rnnBackward", BACKWARD, COUNT(BACKWARD), true, run_backward, false},
+    {"rnnInfer", INFER, COUNT(INFER), false, run_infer, true},
 };
 
 /* The table entry travels as the callback's data pointer. */
@@ -259,6 +292,57 @@ static napi_value layer_js(napi_env env, napi_callback_info info) {
   void *fn;
   CHECK(napi_get_cb_info(env, info, NULL, NULL, NULL, &fn));
   return call_layer(env, info, (const layer_fn *)fn);
+}
+
+/*
+ * rnnPack({cell, input, hidden, weightsLayer, weightsIter, bias}): the weights packed for
+ * rnnInfer (fwd.h), as an external value whose memory the garbage collector frees.
+ */
+static napi_value pack_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value options, result;
+  CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
+  rnn_shape s = {RNN_LSTM, 1, 1, 0, 0};
+  napi_valuetype type;
+  if (argc != 1 || napi_typeof(env, options, &type) != napi_ok || type != napi_object) {
+    napi_throw_type_error(env, "RNNLM_NATIVE", "rnnPack takes one options object");
+    return NULL;
+  }
+  if (!get_cell(env, options, &s.cell)) return NULL;
+  static const char *const dims[] = {"input", "hidden"};
+  int *dim_out[] = {&s.input, &s.hidden};
+  for (int i = 0; i < 2; i++) {
+    napi_value v;
+    if (napi_get_named_property(env, options, dims[i], &v) != napi_ok || !get_int(env, v, dims[i], dim_out[i]))
+      return NULL;
+  }
+  rnn_ctx *ctx = context(env);
+  size_t len[EXTENTS];
+  if (ctx == NULL || !extents(env, ctx, "rnnPack", &s, false, len)) return NULL;
+  static const field WEIGHTS[] = {F("weightsLayer", w.layer, IN_X_G), F("weightsIter", w.iter, H_X_G),
+                                  F("bias", w.bias, BIAS)};
+  layer_args a;
+  memset(&a, 0, sizeof a);
+  for (size_t i = 0; i < COUNT(WEIGHTS); i++) {
+    napi_value v;
+    CHECK(napi_get_named_property(env, options, WEIGHTS[i].name, &v));
+    if (!get_floats(env, v, WEIGHTS[i].name, len[WEIGHTS[i].length], false,
+                    (float **)((char *)&a + WEIGHTS[i].offset)))
+      return NULL;
+  }
+  fwd_packed *p = fwd_pack(s.cell, s.input, s.hidden, &a.w);
+  if (p == NULL) {
+    napi_throw_error(env, "RNNLM_NATIVE_NO_MEMORY", "rnnPack: out of memory");
+    return NULL;
+  }
+  if (napi_create_external(env, p, free_packed, NULL, &result) != napi_ok) {
+    fwd_free(p);
+    napi_throw_error(env, "RNNLM_NATIVE", "rnnPack: N-API call failed");
+    return NULL;
+  }
+  int64_t unused;
+  CHECK(napi_adjust_external_memory(env, (int64_t)fwd_bytes(p), &unused));
+  return result;
 }
 
 /* rnnWorkspaceSize({cell, steps, batch, input, hidden}): the training workspace, in floats. */
@@ -451,6 +535,25 @@ static napi_value softmax_xent_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* nllRows(logits [n, v], targets [n], out [n]): each row's NLL of its target (rows.h). */
+static napi_value nll_rows_js(napi_env env, napi_callback_info info) {
+  size_t argc = 3, n, len;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  float *logits, *out;
+  int32_t *targets;
+  if (argc != 3 || !get_ints(env, argv[1], "targets", &targets, &n) || !float_length(env, argv[0], "logits", &len))
+    return NULL;
+  if (n == 0 || len % n != 0) {
+    napi_throw_range_error(env, "RNNLM_NATIVE", "nllRows: logits must be [targets.length, vocabulary]");
+    return NULL;
+  }
+  if (!get_floats(env, argv[0], "logits", len, false, &logits) || !get_floats(env, argv[2], "out", n, false, &out))
+    return NULL;
+  rows_nll(n, len / n, logits, targets, out);
+  return NULL;
+}
+
 /* dropout(x, mask, out, rate, seed): rows.h's inverted dropout; mask and out as long as x. */
 static napi_value dropout_js(napi_env env, napi_callback_info info) {
   size_t argc = 5, n;
@@ -534,7 +637,7 @@ static napi_value init(napi_env env, napi_value exports) {
   /* A context that failed to initialise is reported by the first call that needs it. */
   rnn_ctx *ctx = rnn_ctx_create();
   if (ctx != NULL) CHECK(napi_set_instance_data(env, ctx, free_context, NULL));
-  napi_property_descriptor props[COUNT(LAYER_FNS) + 11];
+  napi_property_descriptor props[COUNT(LAYER_FNS) + 13];
   for (size_t i = 0; i < COUNT(LAYER_FNS); i++) {
     props[i] = (napi_property_descriptor){
         LAYER_FNS[i].name, NULL, layer_js, NULL, NULL, NULL, napi_enumerable, (void *)&LAYER_FNS[i]};
@@ -542,6 +645,7 @@ static napi_value init(napi_env env, napi_value exports) {
   size_t n = COUNT(LAYER_FNS);
   props[n++] = (napi_property_descriptor){
       "rnnWorkspaceSize", NULL, workspace_size_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"rnnPack", NULL, pack_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"sgemm", NULL, sgemm_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] =
       (napi_property_descriptor){"setThreads", NULL, set_threads_js, NULL, NULL, NULL, napi_enumerable, NULL};
@@ -554,6 +658,7 @@ static napi_value init(napi_env env, napi_value exports) {
         ROW_OPS[i].name, NULL, row_op_js, NULL, NULL, NULL, napi_enumerable, (void *)&ROW_OPS[i]};
   props[n++] =
       (napi_property_descriptor){"softmaxXent", NULL, softmax_xent_js, NULL, NULL, NULL, napi_enumerable, NULL};
+  props[n++] = (napi_property_descriptor){"nllRows", NULL, nll_rows_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"dropout", NULL, dropout_js, NULL, NULL, NULL, napi_enumerable, NULL};
   props[n++] = (napi_property_descriptor){"multiply", NULL, multiply_js, NULL, NULL, NULL, napi_enumerable, NULL};
   CHECK(napi_define_properties(env, exports, n, props));

@@ -76,6 +76,9 @@ struct rnn_ctx {
   pthread_mutex_t mu;
   pthread_cond_t wake, finished;
   job *pending;
+  /* rnn_scratch's buffer: the caller and the compute thread never run at once, so one serves both. */
+  float *scratch;
+  size_t scratch_floats;
 };
 
 #define TRY(call)                     \
@@ -133,6 +136,7 @@ void rnn_ctx_free(rnn_ctx *ctx) {
   pthread_cond_destroy(&ctx->finished);
   pthread_mutex_destroy(&ctx->mu);
   for (int i = 0; i < CACHE_SIZE; i++) entry_free(&ctx->cache[i]);
+  free(ctx->scratch);
   dnnl_stream_destroy(ctx->stream);
   dnnl_engine_destroy(ctx->engine);
   free(ctx);
@@ -468,17 +472,31 @@ static int backward_job(rnn_ctx *ctx, const void *args) {
   return backward_here(ctx, j->s, j->w, j->io, j->workspace, j->g);
 }
 
+int rnn_run(rnn_ctx *ctx, const rnn_shape *s, int wide, int (*fn)(rnn_ctx *, const void *), const void *args) {
+  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, fn, args, wide || s->batch >= NARROW_BATCH ? 0 : 1)
+                                       : fn(ctx, args);
+}
+
 int rnn_forward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace) {
   layer_job j = {s, w, io, workspace, NULL};
-  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, forward_job, &j, s->batch < NARROW_BATCH ? 1 : 0)
-                                       : forward_job(ctx, &j);
+  return rnn_run(ctx, s, 0, forward_job, &j);
 }
 
 int rnn_backward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace,
                  const rnn_grads *g) {
   layer_job j = {s, w, io, workspace, g};
-  return layer_macs(s) >= OFFLOAD_MACS ? offload(ctx, backward_job, &j, s->batch < NARROW_BATCH ? 1 : 0)
-                                       : backward_job(ctx, &j);
+  return rnn_run(ctx, s, 0, backward_job, &j);
+}
+
+float *rnn_scratch(rnn_ctx *ctx, size_t floats) {
+  if (floats > ctx->scratch_floats) {
+    free(ctx->scratch);
+    /* 64-byte aligned, in whole cache lines, for the vector loads of fwd.c. */
+    size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
+    ctx->scratch = aligned_alloc(64, bytes);
+    ctx->scratch_floats = ctx->scratch == NULL ? 0 : bytes / sizeof(float);
+  }
+  return ctx->scratch;
 }
 
 typedef struct {

@@ -64,6 +64,16 @@ int rnn_forward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rn
 int rnn_backward(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace,
                  const rnn_grads *g);
 
+/*
+ * Runs fn(ctx, args) where a layer call of shape `s` runs: big ones on the compute thread
+ * (with the context's OpenMP threads when `wide` or the batch is not narrow, else one), small
+ * ones on the caller with one. fn must not call the functions here that choose for themselves.
+ */
+int rnn_run(rnn_ctx *ctx, const rnn_shape *s, int wide, int (*fn)(rnn_ctx *, const void *), const void *args);
+
+/* A buffer of at least `floats` floats, 64-byte aligned, kept by the context between calls; NULL when out of memory. */
+float *rnn_scratch(rnn_ctx *ctx, size_t floats);
+
 /* Row-major c [m, n] = op(a) · op(b) (dnnl_sgemm). */
 int rnn_sgemm(rnn_ctx *ctx, int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b,
               float *c);

@@ -54,6 +54,18 @@ double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, c
   return total / (double)n;
 }
 
+void rows_nll(size_t n, size_t v, const float *logits, const int32_t *targets, float *out) {
+  for (size_t r = 0; r < n; r++) {
+    const float *row = logits + r * v;
+    float max = -INFINITY;
+    for (size_t j = 0; j < v; j++)
+      if (row[j] > max) max = row[j];
+    double total = 0;
+    for (size_t j = 0; j < v; j++) total += exp((double)row[j] - (double)max);
+    out[r] = targets[r] < 0 || (size_t)targets[r] >= v ? NAN : (float)((double)max + log(total) - (double)row[targets[r]]);
+  }
+}
+
 /*
  * Each entry's draw is a hash of (seed, index) (murmur3's finaliser), not the next state of a
  * serial generator: the loop has no dependency from one entry to the next, so it vectorises.

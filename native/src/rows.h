@@ -20,6 +20,13 @@ double rows_softmax_xent(size_t n, size_t v, float *logits, const float *bias, c
                          float *d_bias);
 
 /*
+ * out[r] = −log softmax(logits[r])[targets[r]] for n rows [n, v], in double precision like
+ * src/ml/logprobs.ts's logProbability (a NaN logit makes its row NaN, as there); NaN for a
+ * target outside [0, v). Scoring's per-token NLL: in JavaScript it was a fifth of a B32 T64 chunk.
+ */
+void rows_nll(size_t n, size_t v, const float *logits, const int32_t *targets, float *out);
+
+/*
  * Inverted dropout of n floats: mask[i] = 0 with probability `rate`, else 1 / (1 − rate), drawn
  * from a hash of `seed` and i (a mask needs speed, not statistical depth); out = x · mask.
  */

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { targetNll } from '../ml/logprobs.js';
 import type { Forward } from '../ml/model/forward.js';
 import type { TfjsExportMetadata } from './types.js';
 
@@ -52,5 +53,9 @@ export class LayersForward implements Forward {
     } finally {
       tf.dispose([logits, ...finals]);
     }
+  }
+
+  nll(logits: Float32Array, targets: Int32Array): Float32Array {
+    return targetNll(logits, targets);
   }
 }

@@ -40,6 +40,15 @@ export function logProbability(logits: Float32Array, id: number): number {
   return (logits[id] as number) - max - Math.log(total);
 }
 
+/** −{@link logProbability} of each row's target, rows [targets.length, vocab]: scoring's per-token NLL. */
+export function targetNll(logits: Float32Array, targets: Int32Array): Float32Array {
+  const vocab = logits.length / targets.length;
+  return Float32Array.from(
+    targets,
+    (id, r) => -logProbability(logits.subarray(r * vocab, (r + 1) * vocab), id),
+  );
+}
+
 /**
  * Log-softmax of `logits` in float64, for scoring and per-token details. Computed as
  * (v - max) - log(sum exp(v - max)), which stays finite and exact for huge logits (1e30) where

@@ -38,6 +38,30 @@ export interface RnnForwardArgs extends RnnShape {
   workspace?: Float32Array | undefined;
 }
 
+/** A layer's weights packed by the addon for {@link NativeKernels.rnnInfer}; native memory the GC frees. */
+export type PackedLayer = { readonly __brand: 'PackedLayer' };
+
+/** The weights {@link NativeKernels.rnnPack} packs: oneDNN's plain layouts, as {@link RnnForwardArgs}. */
+export interface RnnPackArgs {
+  cell: NativeCell;
+  input: number;
+  hidden: number;
+  weightsLayer: Float32Array;
+  weightsIter: Float32Array;
+  bias: Float32Array;
+}
+
+/** An inference forward pass on packed weights: {@link RnnForwardArgs} without a workspace. */
+export interface RnnInferArgs extends RnnShape {
+  packed: PackedLayer;
+  x: Float32Array;
+  h0: Float32Array;
+  c0: Float32Array;
+  out: Float32Array;
+  hLast: Float32Array;
+  cLast: Float32Array;
+}
+
 /** The backward pass of a training forward pass (same arrays), writing every gradient. */
 export interface RnnBackwardArgs extends RnnForwardArgs {
   workspace: Float32Array;
@@ -60,6 +84,10 @@ export interface RnnBackwardArgs extends RnnForwardArgs {
 export interface NativeKernels {
   rnnForward(args: RnnForwardArgs): void;
   rnnBackward(args: RnnBackwardArgs): void;
+  /** Packs a layer's weights once for every {@link rnnInfer} call on them (native/src/fwd.h). */
+  rnnPack(args: RnnPackArgs): PackedLayer;
+  /** The forward pass of inference (scoring, generation), by hand on packed weights; same results as rnnForward. */
+  rnnInfer(args: RnnInferArgs): void;
   /** Floats of the workspace a training forward pass of this shape fills. */
   rnnWorkspaceSize(shape: RnnShape): number;
   /** c [m, n] = op(a) · op(b), row-major; op(a) is [m, k] (`a` stored [k, m] when transposed). */
@@ -88,6 +116,11 @@ export interface NativeKernels {
     scale: number,
     hyper: Float64Array,
   ): void;
+  /**
+   * out[r] = −log softmax(logits[r])[targets[r]] over rows [targets.length, V], in double
+   * precision as logProbability (logprobs.ts); NaN where a target is outside the vocabulary.
+   */
+  nllRows(logits: Float32Array, targets: Int32Array, out: Float32Array): void;
   /**
    * Inverted dropout: `mask` gets 0 with probability `rate`, else 1 / (1 − rate), drawn from
    * `seed` (a hash of the seed and the index); out = x · mask.

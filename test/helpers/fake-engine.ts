@@ -1,3 +1,4 @@
+import { targetNll } from '../../src/ml/logprobs.js';
 import type { Forward } from '../../src/ml/model/forward.js';
 
 /**
@@ -40,5 +41,9 @@ export class FakeEngine implements Forward {
       }
     }
     return logits;
+  }
+
+  nll(logits: Float32Array, targets: Int32Array): Float32Array {
+    return targetNll(logits, targets);
   }
 }

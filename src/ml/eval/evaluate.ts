@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { logProbability } from '../logprobs.js';
 import { forwardOf } from '../model/engine.js';
 import type { LayerState } from '../model/layer.js';
 import { disposeState, type RnnLm } from '../model/lm.js';
@@ -30,16 +29,13 @@ export function chunkNll(
   steps: number,
   state: LayerState[],
 ): { nll: tf.Tensor1D; state: LayerState[] } {
-  const { vocabSize: vocab, hiddenSize: hidden, cell } = model.config;
+  const { hiddenSize: hidden, cell } = model.config;
   const batch = x.length / steps;
   // Copies: run() overwrites the states it is given.
   const h = state.map((s) => Float32Array.from(s.h.dataSync()));
   const c = state.map((s) => (s.c === undefined ? new Float32Array(0) : Float32Array.from(s.c.dataSync())));
-  const logits = forwardOf(model).run(x, steps, batch, h, c, false);
-  const nll = new Float32Array(x.length);
-  for (let r = 0; r < x.length; r++) {
-    nll[r] = -logProbability(logits.subarray(r * vocab, (r + 1) * vocab), y[r] as number);
-  }
+  const forward = forwardOf(model);
+  const nll = forward.nll(forward.run(x, steps, batch, h, c, false), y);
   return {
     nll: tf.tensor1d(nll),
     state: h.map((hl, l) => ({

@@ -1,15 +1,15 @@
 /**
  * The model's forward pass over host arrays: the one contract that generation, scoring,
  * validation and the inference batcher run on, with two implementations, picked once per
- * model (engine.ts): oneDNN's primitives (host-forward.ts) where the native engine is in use,
- * tfjs ops otherwise (tfjs-forward.ts: the fallback, and the GPU path). The dashboard runs
- * a model's tfjs export through it too (export/layers-forward.ts). No runtime import: the
- * browser bundle includes this module.
+ * model (engine.ts): the native engine (host-forward.ts, the addon's inference pass) where it
+ * is in use, tfjs ops otherwise (tfjs-forward.ts: the fallback, and the GPU path). The
+ * dashboard runs a model's tfjs export through it too (export/layers-forward.ts). No runtime
+ * import: the browser bundle includes this module.
  */
 import type { ModelConfig } from '../config.js';
 
 export interface Forward {
-  /** What computes it: oneDNN's primitives, or tfjs ops. */
+  /** What computes it: the native engine (oneDNN and the addon's own kernels), or tfjs ops. */
   readonly engine: 'onednn' | 'tfjs';
   /**
    * Feeds `steps` tokens to each of `batch` rows (`ids` time-major, [steps * batch]) from the
@@ -25,6 +25,11 @@ export interface Forward {
     c: readonly Float32Array[],
     lastOnly: boolean,
   ): Float32Array;
+  /**
+   * The negative log-probability of each row's target under the softmax of its logits
+   * ([targets.length, vocabSize], as `run` returns them), as logprobs.ts's logProbability.
+   */
+  nll(logits: Float32Array, targets: Int32Array): Float32Array;
 }
 
 /** What the recurrent state's shape depends on. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import type { LayerDims, NativeKernels } from '../native.js';
+import type { LayerDims, NativeKernels, PackedLayer } from '../native.js';
 import { CELLS } from './cells/index.js';
 import type { LayerParams } from './layer.js';
 import type { CellType } from './layout.js';
@@ -135,25 +135,49 @@ export function hostLayer(p: LayerParams): HostLayer {
 }
 
 /**
- * oneDNN copies of a layer's weights, keyed by the host copy of its kernel: the kernel, its
- * recurrent matrix and biases change together (an optimizer step assigns them all), and each
- * assignment makes a new host copy, so an entry lives exactly as long as the weights it maps.
+ * Copies of a layer's weights in other layouts, keyed by the host copy of its kernel: the
+ * kernel, its recurrent matrix and biases change together (an optimizer step assigns them
+ * all), and each assignment makes a new host copy, so an entry lives exactly as long as the
+ * weights it maps.
  */
-const onednnCopies = new WeakMap<Float32Array, { of: HostLayer; weights: OnednnWeights }>();
+class LayerCache<T> {
+  private readonly copies = new WeakMap<Float32Array, { of: HostLayer; value: T }>();
+
+  get(w: HostLayer, make: () => T): T {
+    const cached = this.copies.get(w.kernel);
+    if (
+      cached !== undefined &&
+      cached.of.recurrent === w.recurrent &&
+      cached.of.bias === w.bias &&
+      cached.of.recurrentBias === w.recurrentBias
+    ) {
+      return cached.value;
+    }
+    const value = make();
+    this.copies.set(w.kernel, { of: w, value });
+    return value;
+  }
+}
+
+const onednnCopies = new LayerCache<OnednnWeights>();
+const packedCopies = new LayerCache<PackedLayer>();
 
 export function onednnWeights(cell: CellType, w: HostLayer, input: number, hidden: number): OnednnWeights {
-  const cached = onednnCopies.get(w.kernel);
-  if (
-    cached !== undefined &&
-    cached.of.recurrent === w.recurrent &&
-    cached.of.bias === w.bias &&
-    cached.of.recurrentBias === w.recurrentBias
-  ) {
-    return cached.weights;
-  }
-  const weights = toOnednn(cell, w, input, hidden);
-  onednnCopies.set(w.kernel, { of: w, weights });
-  return weights;
+  return onednnCopies.get(w, () => toOnednn(cell, w, input, hidden));
+}
+
+/** A layer's weights packed for the inference pass ({@link infer}), once per weight version. */
+export function packedWeights(
+  k: NativeKernels,
+  cell: CellType,
+  w: HostLayer,
+  input: number,
+  hidden: number,
+): PackedLayer {
+  return packedCopies.get(w, () => {
+    const o = toOnednn(cell, w, input, hidden);
+    return k.rnnPack({ cell, input, hidden, weightsLayer: o.layer, weightsIter: o.iter, bias: o.bias });
+  });
 }
 
 /** A forward pass's outputs: h_t of every step [T·B, H] and the final state. */
@@ -173,27 +197,38 @@ export function outputs(cell: CellType, d: LayerDims): LayerOutput {
   };
 }
 
-/** One layer over a segment without a backward pass: scoring, evaluation and generation. */
-export function forward(
+/**
+ * One layer over a segment without a backward pass (scoring, evaluation and generation), on
+ * the addon's hand-written inference pass (native/src/fwd.c says why not oneDNN's primitive).
+ * In place: `h` and `c` (c read for LSTM only) hold the state before and after (the pass reads
+ * them before it writes them), and `out` [T·B, H] gets h_t of every step, so a batch-1 token
+ * allocates nothing here.
+ */
+export function infer(
   k: NativeKernels,
   cell: CellType,
   x: Float32Array,
-  h0: Float32Array,
-  c0: Float32Array,
-  w: OnednnWeights,
+  h: Float32Array,
+  c: Float32Array,
+  packed: PackedLayer,
   d: LayerDims,
-): LayerOutput {
-  const o = outputs(cell, d);
-  k.rnnForward({
+  out: Float32Array,
+): void {
+  const cState = CELLS[cell].cellState ? c : EMPTY;
+  // Spelt out: an object spread together from others took the addon twice as long to read
+  // (5 us a call, against 0.4 us of work for a tiny layer; batch-1 generation makes two a token).
+  k.rnnInfer({
     cell,
-    ...d,
+    steps: d.steps,
+    batch: d.batch,
+    input: d.input,
+    hidden: d.hidden,
+    packed,
     x,
-    weightsLayer: w.layer,
-    weightsIter: w.iter,
-    bias: w.bias,
-    h0,
-    c0: CELLS[cell].cellState ? c0 : EMPTY,
-    ...o,
+    h0: h,
+    c0: cState,
+    out,
+    hLast: h,
+    cLast: cState,
   });
-  return o;
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import { targetNll } from '../logprobs.js';
 import type { Forward } from './forward.js';
 import type { LayerState } from './layer.js';
 import type { RnnLm } from './lm.js';
@@ -32,5 +33,9 @@ export class TfjsForward implements Forward {
       const logits = lastOnly ? tf.slice(out.logits, [(steps - 1) * batch, 0], [batch, V]) : out.logits;
       return logits.dataSync() as Float32Array;
     });
+  }
+
+  nll(logits: Float32Array, targets: Int32Array): Float32Array {
+    return targetNll(logits, targets);
   }
 }
