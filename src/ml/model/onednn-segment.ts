@@ -15,7 +15,6 @@ import {
   EMPTY,
   hostLayer,
   onednnWeights,
-  outputs,
   type HostLayer,
   type LayerOutput,
   type OnednnWeights,
@@ -34,27 +33,37 @@ function pieceStarts(steps: number, backwardScale: Float32Array | undefined): nu
 }
 
 /**
- * The workspaces of a layer's training forward passes, one grow-only buffer per layer (keyed
- * by its recurrent weight variable) reused from step to step: a fresh one would be ~40 MB of
- * first-touch page faults a step at the bench's size. `busy` from the forward pass until its
- * backward pass is done; a second forward pass in between gets a fresh buffer.
+ * The buffers of a layer's training segment, grow-only and kept per layer (keyed by its
+ * recurrent weight variable) from step to step: the workspace (fresh, ~40 MB of first-touch
+ * page faults a step at the bench's size), the outputs and dX (fresh, megabytes of garbage a
+ * step). `busy` from the forward pass until its backward pass is done; a second forward pass
+ * in between gets fresh ones.
  */
-interface Workspace {
-  data: Float32Array;
+interface Held {
+  workspace: Float32Array;
+  out: Float32Array;
+  dX: Float32Array;
   busy: boolean;
 }
-const workspaces = new WeakMap<object, Workspace>();
+const held = new WeakMap<object, Held>();
 
-function workspaceFor(owner: object, length: number): Workspace {
-  let held = workspaces.get(owner);
-  if (held === undefined || held.busy) {
-    const fresh = { data: new Float32Array(length), busy: false };
-    if (held === undefined) workspaces.set(owner, fresh);
-    held = fresh;
+/** `a` if it holds `length` floats, else a new array that does: the first `length` of it. */
+function atLeast(a: Float32Array, length: number): Float32Array {
+  return (a.length >= length ? a : new Float32Array(length)).subarray(0, length);
+}
+
+function heldFor(owner: object, workspace: number, out: number, dX: number): Held {
+  let h = held.get(owner);
+  if (h === undefined || h.busy) {
+    const fresh: Held = { workspace: EMPTY, out: EMPTY, dX: EMPTY, busy: false };
+    if (h === undefined) held.set(owner, fresh);
+    h = fresh;
   }
-  if (held.data.length < length) held.data = new Float32Array(length);
-  held.busy = true;
-  return held;
+  if (h.workspace.length < workspace) h.workspace = new Float32Array(workspace);
+  if (h.out.length < out) h.out = new Float32Array(out);
+  if (h.dX.length < dX) h.dX = new Float32Array(dX);
+  h.busy = true;
+  return h;
 }
 
 /**
@@ -127,10 +136,13 @@ export function trainSegment(
   const starts = pieceStarts(steps, backwardScale);
   const shapes = starts.map((s, i) => ({ ...d, steps: (starts[i + 1] ?? steps) - s }));
   const sizes = shapes.map((sd) => k.rnnWorkspaceSize({ cell, ...sd }));
-  const held = workspaceFor(
+  const buffers = heldFor(
     owner,
     sizes.reduce((a, b) => a + b, 0),
+    steps * batch * hidden,
+    steps * batch * input,
   );
+  const out = atLeast(buffers.out, steps * batch * hidden);
   const pieces: Piece[] = [];
   let offset = 0;
   let hIn = h0;
@@ -142,8 +154,12 @@ export function trainSegment(
       x: xs.subarray(start * input, (start + sd.steps * batch) * input),
       h0: hIn,
       c0: cIn,
-      o: outputs(cell, sd),
-      workspace: held.data.subarray(offset, offset + (sizes[i] as number)),
+      o: {
+        out: out.subarray(start * hidden, (start + sd.steps * batch) * hidden),
+        hLast: new Float32Array(batch * hidden),
+        cLast: spec.cellState ? new Float32Array(batch * hidden) : EMPTY,
+      },
+      workspace: buffers.workspace.subarray(offset, offset + (sizes[i] as number)),
     };
     offset += sizes[i] as number;
     k.rnnForward({
@@ -162,14 +178,10 @@ export function trainSegment(
     hIn = piece.o.hLast;
     cIn = piece.o.cLast;
   });
-  const out = pieces.length === 1 ? (pieces[0] as Piece).o.out : new Float32Array(steps * batch * hidden);
-  if (pieces.length > 1) {
-    pieces.forEach((piece, i) => out.set(piece.o.out, (starts[i] as number) * batch * hidden));
-  }
 
   const backward = (dOut: Float32Array, dHLast: Float32Array, dCLast: Float32Array, into?: HostLayer) => {
     const g = spec.gates;
-    const dX = new Float32Array(steps * batch * input);
+    const dX = atLeast(buffers.dX, steps * batch * input);
     const grads: HostLayer = into ?? {
       kernel: new Float32Array(input * g * hidden),
       recurrent: new Float32Array(hidden * g * hidden),
@@ -217,7 +229,7 @@ export function trainSegment(
         dC = dC0;
       }
     } finally {
-      held.busy = false;
+      buffers.busy = false;
     }
     return { dX, grads };
   };
@@ -265,7 +277,8 @@ export function onednnSegment(
     );
     const g = spec.gates;
     const out: tf.Tensor[] = [
-      tf.tensor2d(dX, [steps * batch, d.input]),
+      // A copy: dX is the layer's buffer, which its next step overwrites (a backend may keep the array).
+      tf.tensor2d(dX.slice(), [steps * batch, d.input]),
       tf.tensor2d(grads.kernel, [d.input, g * d.hidden]),
       tf.tensor2d(grads.recurrent, [d.hidden, g * d.hidden]),
       tf.tensor1d(grads.bias),

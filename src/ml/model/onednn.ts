@@ -188,15 +188,6 @@ export interface LayerOutput {
   cLast: Float32Array;
 }
 
-export function outputs(cell: CellType, d: LayerDims): LayerOutput {
-  const state = d.batch * d.hidden;
-  return {
-    out: new Float32Array(d.steps * state),
-    hLast: new Float32Array(state),
-    cLast: CELLS[cell].cellState ? new Float32Array(state) : EMPTY,
-  };
-}
-
 /**
  * One layer over a segment without a backward pass (scoring, evaluation and generation), on
  * the addon's hand-written inference pass (native/src/fwd.c says why not oneDNN's primitive).

@@ -15,7 +15,10 @@ import { EMPTY, type HostLayer } from '../model/onednn.js';
 import { trainSegment, type SegmentRun } from '../model/onednn-segment.js';
 import type { Rng } from '../rng.js';
 
-/** The loss, each weight's gradient (in `trainableVariables` order) and the final state (owned by the caller). */
+/**
+ * The loss, each weight's gradient (in `trainableVariables` order; the model's own buffers,
+ * valid until its next step) and the final state (owned by the caller).
+ */
 export interface HostGradients {
   loss: number;
   grads: Float32Array[];
@@ -26,6 +29,24 @@ export interface HostGradients {
 interface Dropped {
   value: Float32Array;
   mask: Float32Array | undefined;
+}
+
+/**
+ * A model's step-local arrays (gradients, the embedded batch, logits, the projection's
+ * gradient), kept from step to step by name: made fresh, they were ~7 MB a step at the bench's
+ * size, and V8 answered that much external memory with a full collection every other step.
+ */
+const scratch = new WeakMap<RnnLm, Map<string, Float32Array>>();
+
+function scratchOf(model: RnnLm): (name: string, length: number) => Float32Array {
+  let held = scratch.get(model);
+  if (held === undefined) scratch.set(model, (held = new Map()));
+  const arrays = held;
+  return (name, length) => {
+    let a = arrays.get(name);
+    if (a?.length !== length) arrays.set(name, (a = new Float32Array(length)));
+    return a;
+  };
 }
 
 /** The gradient through a dropout: `d` times its mask. */
@@ -55,7 +76,8 @@ export function hostGradients(
     bias: arrays[at(`layers.${l}.bias`)] as Float32Array,
     recurrentBias: cell === 'gru' ? (arrays[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
   });
-  const grads: Float32Array[] = weights.map((w) => new Float32Array(w.length));
+  const buffer = scratchOf(model);
+  const grads: Float32Array[] = weights.map((w, i) => buffer(`grad.${i}`, w.length).fill(0));
   const n = steps * batch;
   const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
   const drop = (x: Float32Array): Dropped => {
@@ -67,7 +89,7 @@ export function hostGradients(
   };
 
   const embedding = weights[at('embedding')] as Float32Array;
-  const embedded = new Float32Array(n * e);
+  const embedded = buffer('embedded', n * e);
   k.gatherRows(embedded, x, embedding, e);
   const dropped = drop(embedded);
   const masks: (Float32Array | undefined)[] = [dropped.mask];
@@ -109,7 +131,7 @@ export function hostGradients(
   // logits [N, V] = current [N, H] · kernel [H, V] (tied: embedding [V, H] transposed) + bias.
   const kernel = tieWeights ? embedding : (weights[at('output.kernel')] as Float32Array);
   const bias = weights[at('output.bias')] as Float32Array;
-  const logits = new Float32Array(n * v);
+  const logits = buffer('logits', n * v);
   k.sgemm(false, tieWeights, n, v, h, current, kernel, logits);
   const loss = k.softmaxXent(logits, bias, y, grads[at('output.bias')] as Float32Array);
   const dLogits = logits;
@@ -121,7 +143,7 @@ export function hostGradients(
   } else {
     k.sgemm(true, false, h, v, n, current, dLogits, grads[at('output.kernel')] as Float32Array);
   }
-  let dCurrent: Float32Array = new Float32Array(n * h);
+  let dCurrent: Float32Array = buffer('dCurrent', n * h);
   k.sgemm(false, !tieWeights, n, h, v, dLogits, kernel, dCurrent);
 
   for (let l = layers - 1; l >= 0; l--) {
