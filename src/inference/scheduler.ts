@@ -317,8 +317,15 @@ export class ModelScheduler {
     jobs.forEach((job, b) => job.row.inputs(steps).forEach((id, t) => (ids[t * B + b] = id)));
     const { h, c } = this.gather(jobs);
     let logits: Float32Array;
+    let nll: Float32Array | undefined;
     try {
       logits = this.engine.run(ids, steps, B, h, c, false);
+      // The targets' NLL in one native call for the chunk (rows that rank top tokens read the logits).
+      if (jobs.some((job) => job.row.targetsOnly)) {
+        const targets = new Int32Array(steps * B);
+        jobs.forEach((job, b) => job.row.targets(steps).forEach((id, t) => (targets[t * B + b] = id)));
+        nll = this.engine.nll(logits, targets);
+      }
     } catch (err) {
       this.activeScore.length = 0;
       for (const job of jobs) this.fail(job, err);
@@ -326,8 +333,13 @@ export class ModelScheduler {
     }
     this.scatter(jobs, h, c);
     const V = logits.length / (steps * B);
+    const chunkNll = nll;
     jobs.forEach((job, b) => {
-      job.row.consume(steps, (t) => logits.subarray((t * B + b) * V, (t * B + b + 1) * V));
+      job.row.consume(
+        steps,
+        (t) => logits.subarray((t * B + b) * V, (t * B + b + 1) * V),
+        chunkNll === undefined ? undefined : (t) => chunkNll[t * B + b] as number,
+      );
       if (job.row.remaining > 0) return;
       this.activeScore.splice(this.activeScore.indexOf(job), 1);
       try {

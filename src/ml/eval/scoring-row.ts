@@ -71,15 +71,30 @@ export class ScoringRow {
     return out;
   }
 
-  /** Reads the logits after each of the `steps` inputs just fed (`logitsAt(t)`), padding ignored. */
-  consume(steps: number, logitsAt: (t: number) => Float32Array): void {
+  /** What the next `steps` inputs predict (the token after each), padded with id 0 past the end. */
+  targets(steps: number): Int32Array {
+    const out = new Int32Array(steps);
+    out.set(this.stream.subarray(this.fed + 1, Math.min(this.fed + 1 + steps, this.stream.length)));
+    return out;
+  }
+
+  /** Whether {@link consume} reads only the targets' NLL (no top tokens to rank): `nllAt` will do. */
+  get targetsOnly(): boolean {
+    return this.top === undefined;
+  }
+
+  /**
+   * Reads the logits after each of the `steps` inputs just fed (`logitsAt(t)`), padding
+   * ignored; where only the targets count, their NLL `nllAt(t)` when given instead.
+   */
+  consume(steps: number, logitsAt: (t: number) => Float32Array, nllAt?: (t: number) => number): void {
     const n = Math.min(steps, this.remaining);
     for (let t = 0; t < n; t++) {
       const j = this.fed + t + 1;
       if (j < this.first) continue;
       const target = this.stream[j] as number;
       if (this.top === undefined) {
-        this.logprobs[j - this.first] = logProbability(logitsAt(t), target);
+        this.logprobs[j - this.first] = nllAt === undefined ? logProbability(logitsAt(t), target) : -nllAt(t);
         continue;
       }
       const all = logSoftmax(logitsAt(t));
