@@ -2,7 +2,8 @@
  * Why by hand: oneDNN's RNN primitive, given plain weights, reorders them on every call, and
  * at batch 1 its per-step product is a general GEMM. Here a segment's input product for all
  * steps is one dnnl_sgemm; each step's recurrent product is dnnl_sgemm on columns packed so
- * that every unit's gates sit side by side (batch > 1), or, at batch 1, a matrix-vector product
+ * that every unit's gates sit side by side (batch > 1; LSTM's runs on the panels, see gemm4),
+ * or, at batch 1, a matrix-vector product
  * streaming a panel of 16 units' weights that is contiguous in memory; the gate math runs on
  * those units straight after. Against the primitive as rnnForward runs it, interleaved, best of
  * 7 (native/bench/fwd.c; AVX-512 EPYC, 2 threads, shared with another job so only ratios
