@@ -40,7 +40,7 @@ const scratch = new WeakMap<RnnLm, Map<string, Float32Array>>();
 
 function scratchOf(model: RnnLm): (name: string, length: number) => Float32Array {
   let held = scratch.get(model);
-  if (held === undefined) scratch.set(model, (held = new Map()));
+  if (held === undefined) scratch.set(model, (held = new Map<string, Float32Array>()));
   const arrays = held;
   return (name, length) => {
     let a = arrays.get(name);
