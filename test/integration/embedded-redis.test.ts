@@ -67,14 +67,17 @@ function run(env: NodeJS.ProcessEnv) {
   return { child, out, exited };
 }
 
-/** Starts main and resolves with its HTTP address once it has printed its start-up lines. */
+/**
+ * Starts main and resolves with its HTTP address once it has printed all its start-up lines
+ * (the models directory is the last: the lines can arrive in more than one chunk).
+ */
 async function startMain(t: TestContext, env: NodeJS.ProcessEnv) {
   const main = run(env);
   t.after(() => {
     if (main.child.exitCode === null) main.child.kill('SIGKILL');
   });
   const deadline = Date.now() + 60_000;
-  while (!/listening\s+(\S+)/.test(main.out.stdout)) {
+  while (!/^\s+models\s+\S+/m.test(main.out.stdout)) {
     if (main.child.exitCode !== null) throw new Error(`main exited: ${main.out.stderr}`);
     if (Date.now() > deadline) throw new Error(`main did not start: ${main.out.stdout}${main.out.stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
