@@ -32,8 +32,8 @@ interface Dropped {
 }
 
 /**
- * A model's step-local arrays (gradients, the embedded batch, logits, the projection's
- * gradient), kept from step to step by name: made fresh, they were ~7 MB a step at the bench's
+ * A model's step-local arrays (gradients, the embedded batch, dropout's masks and outputs,
+ * logits, the projection's gradient), kept from step to step by name: made fresh, they were ~7 MB a step at the bench's
  * size, and V8 answered that much external memory with a full collection every other step.
  */
 const scratch = new WeakMap<RnnLm, Map<string, Float32Array>>();
@@ -49,12 +49,10 @@ function scratchOf(model: RnnLm): (name: string, length: number) => Float32Array
   };
 }
 
-/** The gradient through a dropout: `d` times its mask. */
+/** The gradient through a dropout: `d` times its mask, in place (nothing reads `d` after). */
 function throughMask(k: NativeKernels, d: Float32Array, mask: Float32Array | undefined): Float32Array {
-  if (mask === undefined) return d;
-  const out = new Float32Array(d.length);
-  k.multiply(d, mask, out);
-  return out;
+  if (mask !== undefined) k.multiply(d, mask, d);
+  return d;
 }
 
 /** Loss and gradients of one minibatch on the native engine (`model.kernels`); see the module comment. */
@@ -80,10 +78,11 @@ export function hostGradients(
   const grads: Float32Array[] = weights.map((w, i) => buffer(`grad.${i}`, w.length).fill(0));
   const n = steps * batch;
   const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
-  const drop = (x: Float32Array): Dropped => {
+  /** Dropout `at` the embedding (0) or after layer at - 1, into that place's own buffers. */
+  const drop = (x: Float32Array, at: number): Dropped => {
     if (rng === undefined) return { value: x, mask: undefined };
-    const value = new Float32Array(x.length);
-    const mask = new Float32Array(x.length);
+    const value = buffer(`dropped.${at}`, x.length);
+    const mask = buffer(`mask.${at}`, x.length);
     k.dropout(x, mask, value, dropout, rng.seed());
     return { value, mask };
   };
@@ -91,7 +90,7 @@ export function hostGradients(
   const embedding = weights[at('embedding')] as Float32Array;
   const embedded = buffer('embedded', n * e);
   k.gatherRows(embedded, x, embedding, e);
-  const dropped = drop(embedded);
+  const dropped = drop(embedded, 0);
   const masks: (Float32Array | undefined)[] = [dropped.mask];
   let current = dropped.value;
   const runs: SegmentRun[] = [];
@@ -123,7 +122,7 @@ export function hostGradients(
       h: tf.tensor2d(run.hLast, [batch, h]),
       c: cell === 'lstm' ? tf.tensor2d(run.cLast, [batch, h]) : undefined,
     });
-    const out = drop(run.out);
+    const out = drop(run.out, l + 1);
     masks.push(out.mask);
     current = out.value;
   }
