@@ -15,8 +15,19 @@
 #define CACHE_SIZE 48
 
 /* The calls an entry serves, each with its own argument list. */
-enum { MEM_FORWARD, MEM_BACKWARD, MEM_TO_FWD_LAYER, MEM_TO_FWD_ITER, MEM_TO_BWD_LAYER, MEM_TO_BWD_ITER, MEM_USES };
+enum { MEM_FORWARD, MEM_BACKWARD, MEM_USES };
 #define MAX_ARGS 24
+
+/*
+ * A pass's weights (layer, iter) in the layouts its primitive picked, reordered from the plain
+ * ones on every call (training's weights change every step), with the reorders' memory objects.
+ */
+typedef struct {
+  dnnl_memory_desc_t md[2];
+  dnnl_primitive_t to[2];
+  void *data[2];
+  dnnl_memory_t mem[2][2];
+} relaid;
 
 typedef struct {
   rnn_shape s;
@@ -25,15 +36,12 @@ typedef struct {
   dnnl_primitive_t fwd, bwd;
   size_t workspace_bytes;
   /*
-   * Training's forward and backward read the weights in layouts oneDNN picks, reordered from
-   * the plain ones on every call (the weights change every step). The forward's is ldigo with
-   * its rows padded (1040 floats for 4 x 256 gates, not 1024): rows 4 KiB apart alias in the
-   * cache: with the plain layout the whole training step, 2x256 LSTM B32 T64 on an AVX-512
+   * Training's forward and backward read the weights in layouts oneDNN picks. The forward's
+   * is ldigo with its rows padded (1040 floats for 4 x 256 gates, not 1024): rows 4 KiB apart
+   * alias in the cache: with the plain layout the whole training step, 2x256 LSTM B32 T64 on an AVX-512
    * EPYC, took 5-10 % longer (3 of 4 interleaved pairs of 24-step runs; the 4th was noise).
    */
-  dnnl_memory_desc_t fwd_layer_md, fwd_iter_md, bwd_layer_md, bwd_iter_md;
-  dnnl_primitive_t to_fwd_layer, to_fwd_iter, to_bwd_layer, to_bwd_iter;
-  void *fwd_layer, *fwd_iter, *bwd_layer, *bwd_iter;
+  relaid fwd_w, bwd_w;
   /*
    * The memory objects of each call's arguments, by position, made on first use and pointed
    * at each call's arrays after: creating and destroying a dozen a call was 8 % of the
@@ -116,17 +124,20 @@ rnn_ctx *rnn_ctx_create(void) {
   return ctx;
 }
 
+static void relaid_free(relaid *r) {
+  for (int i = 0; i < 2; i++) {
+    if (r->to[i] != NULL) dnnl_primitive_destroy(r->to[i]);
+    free(r->data[i]);
+    for (int j = 0; j < 2; j++)
+      if (r->mem[i][j] != NULL) dnnl_memory_destroy(r->mem[i][j]);
+  }
+}
+
 static void entry_free(entry *e) {
   if (e->fwd != NULL) dnnl_primitive_destroy(e->fwd);
   if (e->bwd != NULL) dnnl_primitive_destroy(e->bwd);
-  if (e->to_fwd_layer != NULL) dnnl_primitive_destroy(e->to_fwd_layer);
-  if (e->to_fwd_iter != NULL) dnnl_primitive_destroy(e->to_fwd_iter);
-  if (e->to_bwd_layer != NULL) dnnl_primitive_destroy(e->to_bwd_layer);
-  if (e->to_bwd_iter != NULL) dnnl_primitive_destroy(e->to_bwd_iter);
-  free(e->fwd_layer);
-  free(e->fwd_iter);
-  free(e->bwd_layer);
-  free(e->bwd_iter);
+  relaid_free(&e->fwd_w);
+  relaid_free(&e->bwd_w);
   for (int u = 0; u < MEM_USES; u++)
     for (int i = 0; i < MAX_ARGS; i++)
       if (e->mem[u][i] != NULL) dnnl_memory_destroy(e->mem[u][i]);
@@ -234,6 +245,18 @@ static dnnl_status_t reorder(rnn_ctx *ctx, const dnnl_memory_desc_t *from, const
   return st;
 }
 
+/* `r` for the weights `pd` reads (its weights 0 and 1), from the plain layouts in `d`. */
+static int relaid_build(rnn_ctx *ctx, const descs *d, const_dnnl_primitive_desc_t pd, relaid *r) {
+  const dnnl_memory_desc_t *plain[2] = {&d->layer, &d->iter};
+  for (int i = 0; i < 2; i++) {
+    r->md[i] = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, i);
+    dnnl_status_t st = reorder(ctx, plain[i], &r->md[i], &r->to[i]);
+    if (st != dnnl_success) return -(int)st;
+    if ((r->data[i] = malloc(dnnl_memory_desc_get_size(&r->md[i]))) == NULL) return RNN_ERR_NO_MEMORY;
+  }
+  return 0;
+}
+
 static int build(rnn_ctx *ctx, const rnn_shape *s, int training, entry *e) {
   descs d;
   dnnl_rnn_desc_t fd, bd;
@@ -248,27 +271,12 @@ static int build(rnn_ctx *ctx, const rnn_shape *s, int training, entry *e) {
   TRY(dnnl_primitive_desc_create(&fpd, &fd, NULL, ctx->engine, NULL));
   TRY(dnnl_primitive_create(&e->fwd, fpd));
   if (training) {
-    e->fwd_layer_md = *dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0);
-    e->fwd_iter_md = *dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 1);
-    TRY(reorder(ctx, &d.layer, &e->fwd_layer_md, &e->to_fwd_layer));
-    TRY(reorder(ctx, &d.iter, &e->fwd_iter_md, &e->to_fwd_iter));
-    e->fwd_layer = malloc(dnnl_memory_desc_get_size(&e->fwd_layer_md));
-    e->fwd_iter = malloc(dnnl_memory_desc_get_size(&e->fwd_iter_md));
-    if (e->fwd_layer == NULL || e->fwd_iter == NULL) {
-      status = RNN_ERR_NO_MEMORY;
-      goto done;
-    }
+    if ((status = relaid_build(ctx, &d, fpd, &e->fwd_w)) != 0) goto done;
     e->workspace_bytes = dnnl_memory_desc_get_size(dnnl_primitive_desc_query_md(fpd, dnnl_query_workspace_md, 0));
     TRY(backward_desc(s, &d, &bd));
     TRY(dnnl_primitive_desc_create(&bpd, &bd, NULL, ctx->engine, fpd));
     TRY(dnnl_primitive_create(&e->bwd, bpd));
-    e->bwd_layer_md = *dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0);
-    e->bwd_iter_md = *dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 1);
-    TRY(reorder(ctx, &d.layer, &e->bwd_layer_md, &e->to_bwd_layer));
-    TRY(reorder(ctx, &d.iter, &e->bwd_iter_md, &e->to_bwd_iter));
-    e->bwd_layer = malloc(dnnl_memory_desc_get_size(&e->bwd_layer_md));
-    e->bwd_iter = malloc(dnnl_memory_desc_get_size(&e->bwd_iter_md));
-    if (e->bwd_layer == NULL || e->bwd_iter == NULL) status = RNN_ERR_NO_MEMORY;
+    status = relaid_build(ctx, &d, bpd, &e->bwd_w);
   }
 done:
   if (fpd != NULL) dnnl_primitive_desc_destroy(fpd);
@@ -416,12 +424,20 @@ static void forward_args(rnn_ctx *ctx, arglist *a, const descs *d, const rnn_sha
   }
 }
 
-static int run_reorder(rnn_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t *slots, const dnnl_memory_desc_t *from,
-                       const void *src, const dnnl_memory_desc_t *to, void *dst) {
-  arglist a = {.slots = slots, .n = 0, .status = 0};
-  arg(ctx, &a, DNNL_ARG_FROM, from, src);
-  arg(ctx, &a, DNNL_ARG_TO, to, dst);
-  return execute(ctx, r, &a);
+/* Reorders `w`'s plain weights into `r` and adds them to `a` as the call's weights. */
+static int relaid_run(rnn_ctx *ctx, relaid *r, const descs *d, const rnn_weights *w, arglist *a) {
+  const dnnl_memory_desc_t *plain[2] = {&d->layer, &d->iter};
+  const float *src[2] = {w->layer, w->iter};
+  static const int names[2] = {DNNL_ARG_WEIGHTS_LAYER, DNNL_ARG_WEIGHTS_ITER};
+  for (int i = 0; i < 2; i++) {
+    arglist copy = {.slots = r->mem[i], .n = 0, .status = 0};
+    arg(ctx, &copy, DNNL_ARG_FROM, plain[i], src[i]);
+    arg(ctx, &copy, DNNL_ARG_TO, &r->md[i], r->data[i]);
+    int status = execute(ctx, r->to[i], &copy);
+    if (status != 0) return status;
+    arg(ctx, a, names[i], &r->md[i], r->data[i]);
+  }
+  return 0;
 }
 
 static int forward_here(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, const rnn_io *io, void *workspace) {
@@ -436,13 +452,7 @@ static int forward_here(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w, 
     arg(ctx, &a, DNNL_ARG_WEIGHTS_LAYER, &d.layer, w->layer);
     arg(ctx, &a, DNNL_ARG_WEIGHTS_ITER, &d.iter, w->iter);
   } else {
-    if ((status = run_reorder(ctx, e->to_fwd_layer, e->mem[MEM_TO_FWD_LAYER], &d.layer, w->layer, &e->fwd_layer_md,
-                              e->fwd_layer)) != 0 ||
-        (status = run_reorder(ctx, e->to_fwd_iter, e->mem[MEM_TO_FWD_ITER], &d.iter, w->iter, &e->fwd_iter_md,
-                              e->fwd_iter)) != 0)
-      return status;
-    arg(ctx, &a, DNNL_ARG_WEIGHTS_LAYER, &e->fwd_layer_md, e->fwd_layer);
-    arg(ctx, &a, DNNL_ARG_WEIGHTS_ITER, &e->fwd_iter_md, e->fwd_iter);
+    if ((status = relaid_run(ctx, &e->fwd_w, &d, w, &a)) != 0) return status;
     dnnl_memory_desc_t ws;
     dnnl_memory_desc_init_by_tag(&ws, 1, (dnnl_dims_t){(dnnl_dim_t)e->workspace_bytes}, dnnl_u8, dnnl_a);
     arg(ctx, &a, DNNL_ARG_WORKSPACE, &ws, workspace);
@@ -457,11 +467,6 @@ static int backward_here(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w,
   int status = lookup(ctx, s, 1, &e);
   if (status != 0) return status;
   if (init_descs(s, &d) != dnnl_success) return -(int)dnnl_invalid_arguments;
-  if ((status = run_reorder(ctx, e->to_bwd_layer, e->mem[MEM_TO_BWD_LAYER], &d.layer, w->layer, &e->bwd_layer_md,
-                            e->bwd_layer)) != 0 ||
-      (status = run_reorder(ctx, e->to_bwd_iter, e->mem[MEM_TO_BWD_ITER], &d.iter, w->iter, &e->bwd_iter_md,
-                            e->bwd_iter)) != 0)
-    return status;
   /* Whether the primitive adds to its weight gradients or overwrites them, they start at zero. */
   memset(g->d_layer, 0, dnnl_memory_desc_get_size(&d.layer));
   memset(g->d_iter, 0, dnnl_memory_desc_get_size(&d.iter));
@@ -470,8 +475,7 @@ static int backward_here(rnn_ctx *ctx, const rnn_shape *s, const rnn_weights *w,
   dnnl_memory_desc_init_by_tag(&ws, 1, (dnnl_dims_t){(dnnl_dim_t)e->workspace_bytes}, dnnl_u8, dnnl_a);
   arglist a = {.slots = e->mem[MEM_BACKWARD], .n = 0, .status = 0};
   forward_args(ctx, &a, &d, s, w, io);
-  arg(ctx, &a, DNNL_ARG_WEIGHTS_LAYER, &e->bwd_layer_md, e->bwd_layer);
-  arg(ctx, &a, DNNL_ARG_WEIGHTS_ITER, &e->bwd_iter_md, e->bwd_iter);
+  if ((status = relaid_run(ctx, &e->bwd_w, &d, w, &a)) != 0) return status;
   arg(ctx, &a, DNNL_ARG_WORKSPACE, &ws, workspace);
   arg(ctx, &a, DNNL_ARG_DIFF_DST_LAYER, &d.out, g->d_out);
   arg(ctx, &a, DNNL_ARG_DIFF_DST_ITER, &d.state, g->d_h_last);
