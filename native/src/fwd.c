@@ -276,16 +276,8 @@ CLONES static void gemm4(const float *panel, size_t rows, int k0, int k, const f
       STORE4(o + 2 * ldo, a20, a21, a22, a23);
       STORE4(o + 3 * ldo, a30, a31, a32, a33);
     }
-    for (; r < nrows; r++) {
-      const float *vr = v + (size_t)r * ldv;
-      v16 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-      const float *w = wb;
-      for (int i = 0; i < k; i++, w += 4 * LANES) {
-        const v16 w0 = load(w), w1 = load(w + LANES), w2 = load(w + 2 * LANES), w3 = load(w + 3 * LANES);
-        ROW4(a0, a1, a2, a3, vr[i]);
-      }
-      STORE4(ob + (size_t)r * ldo, a0, a1, a2, a3);
-    }
+    /* The last rows, one at a time: batch 1's product. */
+    for (; r < nrows; r++) gemv_g(4, panel, rows, k0, k, v + (size_t)r * ldv, b, b + 1, out + (size_t)r * ldo);
   }
 }
 #undef ROW4
