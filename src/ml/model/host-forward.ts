@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 
 import type { ModelConfig } from '../config.js';
 import type { NativeKernels, PackedLayer } from '../native.js';
+import { Scratch } from '../scratch.js';
 import type { Forward } from './forward.js';
 import { EMPTY, host, infer, packedWeights } from './onednn.js';
 
@@ -82,15 +83,10 @@ export class HostForward implements Forward {
   }
 
   /**
-   * Scratch arrays kept between calls (the embedded input and two layer outputs in turn), at
-   * least `n` floats: a batch-1 token allocated eight arrays outside V8's heap, ~1 us each.
+   * The embedded input and two layer outputs in turn, kept between calls: a batch-1 token
+   * allocated eight arrays outside V8's heap, ~1 us each.
    */
-  private readonly scratch: Float32Array[] = [EMPTY, EMPTY, EMPTY];
-
-  private buffer(i: number, n: number): Float32Array {
-    if ((this.scratch[i] as Float32Array).length < n) this.scratch[i] = new Float32Array(n);
-    return (this.scratch[i] as Float32Array).subarray(0, n);
-  }
+  private readonly scratch = new Scratch();
 
   run(
     ids: Int32Array,
@@ -103,10 +99,10 @@ export class HostForward implements Forward {
     const { cell, layers, hiddenSize: H, embeddingSize: E, vocabSize: V, tieWeights } = this.model.config;
     const weights = this.weights();
     const rows = steps * batch;
-    let x = this.buffer(0, rows * E);
+    let x = this.scratch.get('embedded', rows * E);
     this.k.gatherRows(x, ids, weights.embedding, E);
     for (let l = 0; l < layers; l++) {
-      const out = this.buffer(1 + (l % 2), rows * H);
+      const out = this.scratch.get(`out.${l % 2}`, rows * H);
       const d = { steps, batch, input: l === 0 ? E : H, hidden: H };
       infer(this.k, cell, x, h[l] as Float32Array, c[l] ?? EMPTY, weights.layers[l] as PackedLayer, d, out);
       x = out;

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { LayerDims, NativeKernels } from '../native.js';
+import { Scratch } from '../scratch.js';
 import { CELLS } from './cells/index.js';
 import type { LayerParams, LayerState } from './layer.js';
 import type { CellType } from './layout.js';
@@ -40,28 +41,18 @@ function pieceStarts(steps: number, backwardScale: Float32Array | undefined): nu
  * in between gets fresh ones.
  */
 interface Held {
-  workspace: Float32Array;
-  out: Float32Array;
-  dX: Float32Array;
+  scratch: Scratch;
   busy: boolean;
 }
 const held = new WeakMap<object, Held>();
 
-/** `a` if it holds `length` floats, else a new array that does: the first `length` of it. */
-function atLeast(a: Float32Array, length: number): Float32Array {
-  return (a.length >= length ? a : new Float32Array(length)).subarray(0, length);
-}
-
-function heldFor(owner: object, workspace: number, out: number, dX: number): Held {
+function heldFor(owner: object): Held {
   let h = held.get(owner);
   if (h === undefined || h.busy) {
-    const fresh: Held = { workspace: EMPTY, out: EMPTY, dX: EMPTY, busy: false };
+    const fresh: Held = { scratch: new Scratch(), busy: false };
     if (h === undefined) held.set(owner, fresh);
     h = fresh;
   }
-  if (h.workspace.length < workspace) h.workspace = new Float32Array(workspace);
-  if (h.out.length < out) h.out = new Float32Array(out);
-  if (h.dX.length < dX) h.dX = new Float32Array(dX);
   h.busy = true;
   return h;
 }
@@ -136,13 +127,12 @@ export function trainSegment(
   const starts = pieceStarts(steps, backwardScale);
   const shapes = starts.map((s, i) => ({ ...d, steps: (starts[i + 1] ?? steps) - s }));
   const sizes = shapes.map((sd) => k.rnnWorkspaceSize({ cell, ...sd }));
-  const buffers = heldFor(
-    owner,
+  const buffers = heldFor(owner);
+  const workspace = buffers.scratch.get(
+    'workspace',
     sizes.reduce((a, b) => a + b, 0),
-    steps * batch * hidden,
-    steps * batch * input,
   );
-  const out = atLeast(buffers.out, steps * batch * hidden);
+  const out = buffers.scratch.get('out', steps * batch * hidden);
   const pieces: Piece[] = [];
   let offset = 0;
   let hIn = h0;
@@ -159,7 +149,7 @@ export function trainSegment(
         hLast: new Float32Array(batch * hidden),
         cLast: spec.cellState ? new Float32Array(batch * hidden) : EMPTY,
       },
-      workspace: buffers.workspace.subarray(offset, offset + (sizes[i] as number)),
+      workspace: workspace.subarray(offset, offset + (sizes[i] as number)),
     };
     offset += sizes[i] as number;
     k.rnnForward({
@@ -181,7 +171,7 @@ export function trainSegment(
 
   const backward = (dOut: Float32Array, dHLast: Float32Array, dCLast: Float32Array, into?: HostLayer) => {
     const g = spec.gates;
-    const dX = atLeast(buffers.dX, steps * batch * input);
+    const dX = buffers.scratch.get('dX', steps * batch * input);
     const grads: HostLayer = into ?? {
       kernel: new Float32Array(input * g * hidden),
       recurrent: new Float32Array(hidden * g * hidden),

@@ -14,6 +14,7 @@ import type { RnnLm, TrainStepInput } from '../model/lm.js';
 import { EMPTY, type HostLayer } from '../model/onednn.js';
 import { trainSegment, type SegmentRun } from '../model/onednn-segment.js';
 import type { Rng } from '../rng.js';
+import { Scratch } from '../scratch.js';
 
 /**
  * The loss, each weight's gradient (in `trainableVariables` order; the model's own buffers,
@@ -33,20 +34,15 @@ interface Dropped {
 
 /**
  * A model's step-local arrays (gradients, the embedded batch, dropout's masks and outputs,
- * logits, the projection's gradient), kept from step to step by name: made fresh, they were ~7 MB a step at the bench's
- * size, and V8 answered that much external memory with a full collection every other step.
+ * logits, the projection's gradient), kept from step to step: made fresh, they were ~7 MB a
+ * step at the bench's size without dropout, and V8 ran a full collection every other step.
  */
-const scratch = new WeakMap<RnnLm, Map<string, Float32Array>>();
+const scratches = new WeakMap<RnnLm, Scratch>();
 
-function scratchOf(model: RnnLm): (name: string, length: number) => Float32Array {
-  let held = scratch.get(model);
-  if (held === undefined) scratch.set(model, (held = new Map<string, Float32Array>()));
-  const arrays = held;
-  return (name, length) => {
-    let a = arrays.get(name);
-    if (a?.length !== length) arrays.set(name, (a = new Float32Array(length)));
-    return a;
-  };
+function scratchOf(model: RnnLm): Scratch {
+  let scratch = scratches.get(model);
+  if (scratch === undefined) scratches.set(model, (scratch = new Scratch()));
+  return scratch;
 }
 
 /** The gradient through a dropout: `d` times its mask, in place (nothing reads `d` after). */
@@ -74,21 +70,21 @@ export function hostGradients(
     bias: arrays[at(`layers.${l}.bias`)] as Float32Array,
     recurrentBias: cell === 'gru' ? (arrays[at(`layers.${l}.recurrentBias`)] as Float32Array) : EMPTY,
   });
-  const buffer = scratchOf(model);
-  const grads: Float32Array[] = weights.map((w, i) => buffer(`grad.${i}`, w.length).fill(0));
+  const scratch = scratchOf(model);
+  const grads: Float32Array[] = weights.map((w, i) => scratch.get(`grad.${i}`, w.length).fill(0));
   const n = steps * batch;
   const rng: Rng | undefined = dropout > 0 ? input.rng : undefined;
   /** Dropout `at` the embedding (0) or after layer at - 1, into that place's own buffers. */
   const drop = (x: Float32Array, at: number): Dropped => {
     if (rng === undefined) return { value: x, mask: undefined };
-    const value = buffer(`dropped.${at}`, x.length);
-    const mask = buffer(`mask.${at}`, x.length);
+    const value = scratch.get(`dropped.${at}`, x.length);
+    const mask = scratch.get(`mask.${at}`, x.length);
     k.dropout(x, mask, value, dropout, rng.seed());
     return { value, mask };
   };
 
   const embedding = weights[at('embedding')] as Float32Array;
-  const embedded = buffer('embedded', n * e);
+  const embedded = scratch.get('embedded', n * e);
   k.gatherRows(embedded, x, embedding, e);
   const dropped = drop(embedded, 0);
   const masks: (Float32Array | undefined)[] = [dropped.mask];
@@ -130,7 +126,7 @@ export function hostGradients(
   // logits [N, V] = current [N, H] · kernel [H, V] (tied: embedding [V, H] transposed) + bias.
   const kernel = tieWeights ? embedding : (weights[at('output.kernel')] as Float32Array);
   const bias = weights[at('output.bias')] as Float32Array;
-  const logits = buffer('logits', n * v);
+  const logits = scratch.get('logits', n * v);
   k.sgemm(false, tieWeights, n, v, h, current, kernel, logits);
   const loss = k.softmaxXent(logits, bias, y, grads[at('output.bias')] as Float32Array);
   const dLogits = logits;
@@ -142,7 +138,7 @@ export function hostGradients(
   } else {
     k.sgemm(true, false, h, v, n, current, dLogits, grads[at('output.kernel')] as Float32Array);
   }
-  let dCurrent: Float32Array = buffer('dCurrent', n * h);
+  let dCurrent: Float32Array = scratch.get('dCurrent', n * h);
   k.sgemm(false, !tieWeights, n, h, v, dLogits, kernel, dCurrent);
 
   for (let l = layers - 1; l >= 0; l--) {
