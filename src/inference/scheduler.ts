@@ -66,6 +66,14 @@ interface Job<R, T> {
   keep: boolean;
 }
 
+/** Each job's `steps` ids side by side, time-major [steps * jobs.length], as a forward takes them. */
+function timeMajor<R>(jobs: readonly { row: R }[], steps: number, of: (row: R) => Int32Array): Int32Array {
+  const B = jobs.length;
+  const out = new Int32Array(steps * B);
+  jobs.forEach((job, b) => of(job.row).forEach((id, t) => (out[t * B + b] = id)));
+  return out;
+}
+
 type GenJob = Job<GenerationRow, GenerateResult> & { next: number | undefined };
 type ScoreJob = Job<ScoringRow, ScoreResult>;
 
@@ -234,8 +242,7 @@ export class ModelScheduler {
     }
     for (const [steps, jobs] of byLength) {
       const B = jobs.length;
-      const ids = new Int32Array(steps * B);
-      jobs.forEach((job, b) => job.row.prime.forEach((id, t) => (ids[t * B + b] = id)));
+      const ids = timeMajor(jobs, steps, (row) => row.prime);
       const { h, c } = this.gather(jobs);
       let logits: Float32Array;
       try {
@@ -313,19 +320,17 @@ export class ModelScheduler {
     this.observer.batch('score', jobs.length);
     const steps = Math.min(SCORE_CHUNK, Math.max(...jobs.map((job) => job.row.remaining)));
     const B = jobs.length;
-    const ids = new Int32Array(steps * B);
-    jobs.forEach((job, b) => job.row.inputs(steps).forEach((id, t) => (ids[t * B + b] = id)));
+    const ids = timeMajor(jobs, steps, (row) => row.inputs(steps));
     const { h, c } = this.gather(jobs);
     let logits: Float32Array;
-    let nll: Float32Array | undefined;
+    let nll: Float32Array;
     try {
       logits = this.engine.run(ids, steps, B, h, c, false);
-      // The targets' NLL in one native call for the chunk (rows that rank top tokens read the logits).
-      if (jobs.some((job) => job.row.targetsOnly)) {
-        const targets = new Int32Array(steps * B);
-        jobs.forEach((job, b) => job.row.targets(steps).forEach((id, t) => (targets[t * B + b] = id)));
-        nll = this.engine.nll(logits, targets);
-      }
+      // Every position's target NLL in one call for the chunk, not a softmax per token.
+      nll = this.engine.nll(
+        logits,
+        timeMajor(jobs, steps, (row) => row.targets(steps)),
+      );
     } catch (err) {
       this.activeScore.length = 0;
       for (const job of jobs) this.fail(job, err);
@@ -333,12 +338,11 @@ export class ModelScheduler {
     }
     this.scatter(jobs, h, c);
     const V = logits.length / (steps * B);
-    const chunkNll = nll;
     jobs.forEach((job, b) => {
       job.row.consume(
         steps,
         (t) => logits.subarray((t * B + b) * V, (t * B + b + 1) * V),
-        chunkNll === undefined ? undefined : (t) => chunkNll[t * B + b] as number,
+        (t) => nll[t * B + b] as number,
       );
       if (job.row.remaining > 0) return;
       this.activeScore.splice(this.activeScore.indexOf(job), 1);

@@ -1,4 +1,4 @@
-import { logProbability, logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
+import { logSoftmax, topIds, type TokenLogprob } from '../logprobs.js';
 import { tailOf, type Resume } from '../state.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { scoreResult, scoringStream, type ScoreOptions, type ScoreResult } from './score.js';
@@ -66,35 +66,33 @@ export class ScoringRow {
 
   /** The next `steps` inputs, padded with id 0 past the end. */
   inputs(steps: number): Int32Array {
-    const out = new Int32Array(steps);
-    out.set(this.stream.subarray(this.fed, Math.min(this.fed + steps, this.stream.length - 1)));
-    return out;
+    return this.window(this.fed, steps, this.stream.length - 1);
   }
 
   /** What the next `steps` inputs predict (the token after each), padded with id 0 past the end. */
   targets(steps: number): Int32Array {
+    return this.window(this.fed + 1, steps, this.stream.length);
+  }
+
+  /** `steps` ids of the stream from `from`, none from `end` on (zeros instead). */
+  private window(from: number, steps: number, end: number): Int32Array {
     const out = new Int32Array(steps);
-    out.set(this.stream.subarray(this.fed + 1, Math.min(this.fed + 1 + steps, this.stream.length)));
+    out.set(this.stream.subarray(from, Math.min(from + steps, end)));
     return out;
   }
 
-  /** Whether {@link consume} reads only the targets' NLL (no top tokens to rank): `nllAt` will do. */
-  get targetsOnly(): boolean {
-    return this.top === undefined;
-  }
-
   /**
-   * Reads the logits after each of the `steps` inputs just fed (`logitsAt(t)`), padding
-   * ignored; where only the targets count, their NLL `nllAt(t)` when given instead.
+   * Reads what the model gave after each of the `steps` inputs just fed, padding ignored: the
+   * targets' NLL `nllAt(t)`, and with top tokens to rank the logits `logitsAt(t)`.
    */
-  consume(steps: number, logitsAt: (t: number) => Float32Array, nllAt?: (t: number) => number): void {
+  consume(steps: number, logitsAt: (t: number) => Float32Array, nllAt: (t: number) => number): void {
     const n = Math.min(steps, this.remaining);
     for (let t = 0; t < n; t++) {
       const j = this.fed + t + 1;
       if (j < this.first) continue;
       const target = this.stream[j] as number;
       if (this.top === undefined) {
-        this.logprobs[j - this.first] = nllAt === undefined ? logProbability(logitsAt(t), target) : -nllAt(t);
+        this.logprobs[j - this.first] = -nllAt(t);
         continue;
       }
       const all = logSoftmax(logitsAt(t));
