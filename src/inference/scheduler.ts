@@ -16,6 +16,7 @@ import type { Tokenizer } from '../ml/tokenizers/index.js';
 import type { Forward } from '../ml/model/forward.js';
 import type { GenerateRequest, ScoreRequest } from './protocol.js';
 import { ScoringRow } from '../ml/eval/scoring-row.js';
+import { Scratch } from '../ml/scratch.js';
 
 /** Timesteps a scoring row advances per batched forward: newcomers join between chunks. */
 const SCORE_CHUNK = 32;
@@ -83,8 +84,8 @@ export class ModelScheduler {
   private readonly waitingScore: ScoreJob[] = [];
   private readonly activeScore: ScoreJob[] = [];
   private scheduled = false;
-  /** The arrays {@link gather} lends each forward, made on first use. */
-  private batchState: { h: Float32Array[]; c: Float32Array[] } | undefined;
+  /** The arrays {@link gather} lends each forward. */
+  private readonly batchState = new Scratch();
   /** Bytes of row state alive now: back to 0 whenever the scheduler is idle. */
   private stateBytes = 0;
 
@@ -362,15 +363,8 @@ export class ModelScheduler {
   private gather(jobs: Job<unknown, unknown>[]): { h: Float32Array[]; c: Float32Array[] } {
     const { layers, hidden } = this.shape;
     const rows = jobs.length * hidden;
-    if (this.batchState === undefined || (this.batchState.h[0]?.length ?? 0) < rows) {
-      const size = Math.max(rows, this.maxRows * hidden);
-      this.batchState = {
-        h: Array.from({ length: layers }, () => new Float32Array(size)),
-        c: Array.from({ length: layers }, () => new Float32Array(size)),
-      };
-    }
-    const h = this.batchState.h.map((all) => all.subarray(0, rows));
-    const c = this.batchState.c.map((all) => all.subarray(0, rows));
+    const h = Array.from({ length: layers }, (_, l) => this.batchState.get(`h.${l}`, rows));
+    const c = Array.from({ length: layers }, (_, l) => this.batchState.get(`c.${l}`, rows));
     for (let l = 0; l < layers; l++) {
       const hl = h[l]!;
       const cl = c[l]!;
